@@ -1,0 +1,17 @@
+"""Typed, validated configuration for ecs-mlops: load it with `load_config`."""
+
+from configuration.errors import ConfigError, Problem
+from configuration.loader import DEFAULT_CONFIG_PATH, load_config, config_path_from_env
+from configuration.model import EndpointConfig, EnvironmentConfig, MlopsConfig, StateConfig
+
+__all__ = [
+    "DEFAULT_CONFIG_PATH",
+    "ConfigError",
+    "EndpointConfig",
+    "EnvironmentConfig",
+    "MlopsConfig",
+    "Problem",
+    "StateConfig",
+    "config_path_from_env",
+    "load_config",
+]

@@ -1,0 +1,287 @@
+"""The configuration schema: pydantic models whose fields document their defaults.
+
+Single-field rules (syntax, ranges) live here as field validators so that pydantic reports them with the field's
+path. Rules that relate several fields or several environments live in `configuration.rules`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Literal, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
+REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
+ACCOUNT_RE = re.compile(r"^\d{12}$")
+ROLE_ARN_RE = re.compile(r"^arn:aws[a-z-]*:iam::\d{12}:role/[\w+=,.@/-]+$")
+HOST_RE = re.compile(r"^(\*\.)?([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+
+# Log retention values that CloudWatch Logs accepts (days); anything else fails at apply time.
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)
+
+
+def _check_name(value: str, what: str, max_length: int) -> str:
+    if not NAME_RE.match(value) or "--" in value:
+        raise ValueError(f"{what} must be lower-case letters, digits and single hyphens, starting with a letter "
+                         "and not ending with a hyphen")
+    if len(value) > max_length:
+        raise ValueError(f"{what} must be at most {max_length} characters (AWS name limits), it has {len(value)}")
+    return value
+
+
+class StrictModel(BaseModel):
+    """Unknown keys are errors: a typo must never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EndpointConfig(StrictModel):
+    """One ML endpoint: an ECS service behind the shared load balancer."""
+
+    cpu: int = 512
+    """Fargate task CPU units (256 = 0.25 vCPU). Must pair with memory_mib as Fargate allows."""
+    memory_mib: int = 1024
+    """Fargate task memory in MiB."""
+    container_port: int = 8080
+    """Port the model server listens on; the target group and health check use the same port."""
+    health_check_path: str = "/v2/health/ready"
+    """HTTP path the load balancer and the container health check probe; must start with `/`."""
+    min_tasks: int = 1
+    """Lower bound for autoscaling; also the initial desired count."""
+    max_tasks: int = 4
+    """Upper bound for autoscaling."""
+    host: Optional[str] = None
+    """Route requests for this host name (e.g. `a.models.example.com`). When omitted, routing is by path alone."""
+    path: Optional[str] = None
+    """Route requests under this path pattern. When omitted and no host is set, `/<endpoint name>/*` is used."""
+    listener_rule_priority: Optional[int] = Field(default=None, ge=1, le=50000)
+    """ALB listener rule priority. When omitted, derived from the endpoint name, so it never changes when other
+    endpoints are added or removed."""
+
+    @field_validator("container_port")
+    @classmethod
+    def _port_in_range(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("must be a TCP port between 1 and 65535")
+        return value
+
+    @field_validator("health_check_path")
+    @classmethod
+    def _health_path(cls, value: str) -> str:
+        if not value.startswith("/"):
+            raise ValueError("must start with '/', e.g. /v2/health/ready")
+        if len(value) > 1024 or any(c.isspace() for c in value):
+            raise ValueError("must be at most 1024 characters without spaces")
+        return value
+
+    @field_validator("path")
+    @classmethod
+    def _route_path(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and (not value.startswith("/") or len(value) > 128 or " " in value):
+            raise ValueError("must start with '/' and be at most 128 characters without spaces, e.g. /a/*")
+        return value
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not HOST_RE.match(value):
+            raise ValueError("must be a lower-case DNS name such as a.models.example.com")
+        return value
+
+    @field_validator("min_tasks", "max_tasks")
+    @classmethod
+    def _task_count(cls, value: int) -> int:
+        if value < 0 or value > 1000:
+            raise ValueError("must be between 0 and 1000")
+        return value
+
+
+# Every endpoint field, optional: what an environment may override for one endpoint.
+EndpointOverride = create_model(
+    "EndpointOverride",
+    __base__=StrictModel,
+    **{name: (Optional[field.annotation], None) for name, field in EndpointConfig.model_fields.items()},
+)
+
+
+class EnvironmentConfig(StrictModel):
+    """One deployment environment (e.g. staging, prod): its own VPC, load balancer and cluster."""
+
+    vpc_cidr: str
+    """IPv4 CIDR block of the environment's VPC, e.g. 10.10.0.0/16. Required: environments must not overlap."""
+    az_count: int = 2
+    """Availability zones to spread subnets (and NAT gateways) over; at least 2."""
+    subnet_prefix_length: Optional[int] = None
+    """Prefix length of each subnet. When omitted, the VPC is split evenly into one public and one private subnet
+    per AZ (rounded up to a power of two)."""
+    nat_gateways: Literal["one_per_az", "single"] = "one_per_az"
+    """`one_per_az` survives the loss of an AZ; `single` costs one NAT gateway instead of `az_count`."""
+    enable_vpc_endpoints: bool = False
+    """Add an S3 gateway endpoint and ECR/CloudWatch Logs interface endpoints, so tasks pull images without NAT."""
+    flow_logs_retention_days: int = 365
+    """Retention of the VPC flow log group, in days (a value CloudWatch Logs accepts)."""
+    account_id: Optional[str] = None
+    """The AWS account this environment lives in. When omitted, the caller's account; when set, Terraform refuses
+    to run against any other account."""
+    deploy_role_arn: Optional[str] = None
+    """IAM role that Terraform assumes to deploy into this environment. When omitted, the caller's credentials."""
+    endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
+    """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
+
+    @field_validator("vpc_cidr")
+    @classmethod
+    def _cidr(cls, value: str) -> str:
+        try:
+            network = ipaddress.IPv4Network(value, strict=True)
+        except ValueError as exc:
+            raise ValueError(f"must be an IPv4 CIDR block such as 10.10.0.0/16 ({exc})") from None
+        if not 16 <= network.prefixlen <= 28:
+            raise ValueError("must have a prefix length between /16 and /28, the VPC sizes AWS allows")
+        return value
+
+    @field_validator("az_count")
+    @classmethod
+    def _az_count(cls, value: int) -> int:
+        if not 2 <= value <= 6:
+            raise ValueError("must be between 2 and 6: a load balancer needs subnets in at least 2 AZs")
+        return value
+
+    @field_validator("subnet_prefix_length")
+    @classmethod
+    def _subnet_prefix(cls, value: Optional[int]) -> Optional[int]:
+        if value is not None and not 16 <= value <= 28:
+            raise ValueError("must be between 16 and 28 (AWS subnets are /16 to /28)")
+        return value
+
+    @field_validator("flow_logs_retention_days")
+    @classmethod
+    def _retention(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+        return value
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not ACCOUNT_RE.match(value):
+            raise ValueError("must be a 12-digit AWS account ID, quoted in YAML")
+        return value
+
+    @field_validator("deploy_role_arn")
+    @classmethod
+    def _role(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not ROLE_ARN_RE.match(value):
+            raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/deploy")
+        return value
+
+    @property
+    def network(self) -> ipaddress.IPv4Network:
+        return ipaddress.IPv4Network(self.vpc_cidr)
+
+    @property
+    def effective_subnet_prefix_length(self) -> int:
+        """The configured prefix, or the even split of the VPC into 2 x az_count subnets."""
+        if self.subnet_prefix_length is not None:
+            return self.subnet_prefix_length
+        subnets_needed = 2 * self.az_count
+        return self.network.prefixlen + (subnets_needed - 1).bit_length()
+
+    def subnet_cidrs(self) -> tuple[list[str], list[str]]:
+        """(public, private) subnet CIDRs, one per AZ, carved in order from the VPC block."""
+        blocks = self.network.subnets(new_prefix=self.effective_subnet_prefix_length)
+        carved = [str(next(blocks)) for _ in range(2 * self.az_count)]
+        return carved[: self.az_count], carved[self.az_count:]
+
+
+class StateConfig(StrictModel):
+    """Where Terraform keeps state for every stack but bootstrap."""
+
+    bucket_name: Optional[str] = None
+    """S3 bucket for Terraform state. When omitted, `<project>-tfstate-<region>`. S3 bucket names are global:
+    set this if that name is taken."""
+    lock_table_name: Optional[str] = None
+    """DynamoDB table for state locks. When omitted, `<project>-tfstate-locks`."""
+    locking: Literal["dynamodb", "s3", "s3_and_dynamodb"] = "dynamodb"
+    """`dynamodb` (default): lock table. `s3`: S3-native lock files (`use_lockfile`, Terraform >= 1.10).
+    `s3_and_dynamodb`: both, the safe step while migrating from one to the other."""
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _bucket(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+            raise ValueError("must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("lock_table_name")
+    @classmethod
+    def _table(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and not re.match(r"^[A-Za-z0-9_.-]{3,255}$", value):
+            raise ValueError("must be a valid DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'")
+        return value
+
+
+class MlopsConfig(StrictModel):
+    """The whole configuration: one project, its environments (in deployment order) and its endpoints."""
+
+    project: str
+    """Short project name, the prefix of every stack and resource name."""
+    region: str
+    """AWS region of every stack, e.g. eu-west-1."""
+    state: StateConfig = Field(default_factory=StateConfig)
+    """Remote state settings; see StateConfig."""
+    tags: dict[str, str] = Field(default_factory=dict)
+    """Extra tags on every resource, beside project, environment, endpoint and managed-by."""
+    environments: dict[str, EnvironmentConfig]
+    """Environments in deployment order (the pipeline deploys them in this order)."""
+    endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
+    """ML endpoints, deployed to every environment."""
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        return _check_name(value, "project", 16)
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not REGION_RE.match(value):
+            raise ValueError("must be an AWS region code such as eu-west-1")
+        return value
+
+    @field_validator("environments")
+    @classmethod
+    def _environments(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("must declare at least one environment, e.g. staging")
+        for name in value:
+            _check_name(name, f"environment name {name!r}", 10)
+        return value
+
+    @field_validator("endpoints")
+    @classmethod
+    def _endpoints(cls, value: dict[str, Any]) -> dict[str, Any]:
+        for name in value:
+            _check_name(name, f"endpoint name {name!r}", 16)
+        return value
+
+    @property
+    def state_bucket_name(self) -> str:
+        return self.state.bucket_name or f"{self.project}-tfstate-{self.region}"
+
+    @property
+    def lock_table_name(self) -> str:
+        return self.state.lock_table_name or f"{self.project}-tfstate-locks"
+
+    def endpoint_for(self, environment: str, endpoint: str) -> EndpointConfig:
+        """The endpoint's settings in one environment: the base entry with that environment's overrides applied,
+        and the default route (`/<name>/*`) filled in."""
+        base = self.endpoints[endpoint].model_dump()
+        override = self.environments[environment].endpoints.get(endpoint)
+        if override is not None:
+            base.update(override.model_dump(exclude_unset=True))
+        if base["host"] is None and base["path"] is None:
+            base["path"] = f"/{endpoint}/*"
+        return EndpointConfig.model_validate(base)

@@ -1,0 +1,53 @@
+"""Names of stacks, state keys and AWS resources, derived in one place so they stay consistent and valid."""
+
+from __future__ import annotations
+
+import hashlib
+
+# AWS limits that fail only at apply time if ignored.
+ALB_NAME_MAX = 32
+TARGET_GROUP_NAME_MAX = 32
+# Listener rule priorities derived from names land in this range, leaving 1-999 for hand-set priorities.
+DERIVED_PRIORITY_MIN = 1000
+DERIVED_PRIORITY_MAX = 49999
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def aws_name(*parts: str, max_length: int) -> str:
+    """Join parts with hyphens; when too long, keep a prefix and add a short hash of the full name, so the result
+    is deterministic, unique per full name and within the limit."""
+    full = "-".join(parts)
+    if len(full) <= max_length:
+        return full
+    suffix = _digest(full)[:7]
+    return f"{full[: max_length - len(suffix) - 1].rstrip('-')}-{suffix}"
+
+
+def bootstrap_stack(project: str) -> str:
+    return f"{project}-bootstrap"
+
+
+def platform_stack(project: str, environment: str) -> str:
+    return f"{project}-{environment}-platform"
+
+
+def endpoint_stack(project: str, environment: str, endpoint: str) -> str:
+    return f"{project}-{environment}-endpoint-{endpoint}"
+
+
+def pipeline_stack(project: str) -> str:
+    return f"{project}-pipeline"
+
+
+def state_key(stack_name: str) -> str:
+    """Each remote-state stack keeps its own state object."""
+    return f"{stack_name}/terraform.tfstate"
+
+
+def derived_listener_priority(endpoint: str) -> int:
+    """A priority that depends on the endpoint's name only: adding or removing another endpoint never moves it."""
+    span = DERIVED_PRIORITY_MAX - DERIVED_PRIORITY_MIN + 1
+    return DERIVED_PRIORITY_MIN + int(_digest(endpoint), 16) % span

@@ -1,0 +1,155 @@
+"""Rules that relate several fields, endpoints or environments: checked after the schema, before any construct.
+
+Each rule returns problems instead of raising, so that the user sees every problem in one run.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Callable, Iterator
+
+from configuration.errors import Problem
+from configuration.model import MlopsConfig
+from configuration.naming import derived_listener_priority
+
+# Fargate's valid task sizes: CPU units -> allowed memory in MiB.
+FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
+    8192: tuple(range(16384, 61441, 4096)),
+    16384: tuple(range(32768, 122881, 8192)),
+}
+
+
+def _field_path(config: MlopsConfig, environment: str, endpoint: str, field: str) -> str:
+    """Where the effective value of an endpoint field was written: the environment override or the base entry."""
+    override = config.environments[environment].endpoints.get(endpoint)
+    if override is not None and field in override.model_fields_set:
+        return f"environments.{environment}.endpoints.{endpoint}.{field}"
+    return f"endpoints.{endpoint}.{field}"
+
+
+def _env_note(config: MlopsConfig, environment: str, endpoints: list[str], *fields: str) -> str:
+    """' in environment X' when an override in X takes part in the problem; otherwise the problem is the same in
+    every environment and is reported once."""
+    for endpoint in endpoints:
+        override = config.environments[environment].endpoints.get(endpoint)
+        if override is not None and override.model_fields_set & set(fields):
+            return f" in environment {environment}"
+    return ""
+
+
+def _memory_ranges(allowed: tuple[int, ...]) -> str:
+    if len(allowed) <= 3:
+        return ", ".join(map(str, allowed))
+    return f"{allowed[0]}-{allowed[-1]} in steps of {allowed[1] - allowed[0]}"
+
+
+def check_override_targets(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name, env in config.environments.items():
+        for endpoint in env.endpoints:
+            if endpoint not in config.endpoints:
+                known = ", ".join(config.endpoints) or "none"
+                yield Problem(f"environments.{env_name}.endpoints.{endpoint}", endpoint,
+                              f"overrides an endpoint that is not declared under `endpoints` (declared: {known})")
+
+
+def check_fargate_sizes(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            allowed = FARGATE_MEMORY_MIB.get(endpoint.cpu)
+            if allowed is None:
+                yield Problem(_field_path(config, env_name, name, "cpu"), endpoint.cpu,
+                              f"is not a Fargate CPU size; allowed: {', '.join(map(str, FARGATE_MEMORY_MIB))}")
+            elif endpoint.memory_mib not in allowed:
+                yield Problem(_field_path(config, env_name, name, "memory_mib"), endpoint.memory_mib,
+                              f"is not valid with cpu {endpoint.cpu} on Fargate"
+                              f"{_env_note(config, env_name, [name], 'cpu', 'memory_mib')}; allowed memory_mib: "
+                              f"{_memory_ranges(allowed)}")
+
+
+def check_task_bounds(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.min_tasks > endpoint.max_tasks:
+                yield Problem(_field_path(config, env_name, name, "min_tasks"), endpoint.min_tasks,
+                              f"must not exceed max_tasks ({endpoint.max_tasks})"
+                              f"{_env_note(config, env_name, [name], 'min_tasks', 'max_tasks')}")
+
+
+def check_subnets_fit(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name, env in config.environments.items():
+        vpc_prefix = env.network.prefixlen
+        prefix = env.effective_subnet_prefix_length
+        needed = 2 * env.az_count
+        path = f"environments.{env_name}"
+        if prefix > 28:
+            yield Problem(f"{path}.vpc_cidr", env.vpc_cidr,
+                          f"is too small for {needed} subnets (public + private in {env.az_count} AZs); "
+                          "use a larger block or fewer AZs")
+        elif prefix < vpc_prefix or 2 ** (prefix - vpc_prefix) < needed:
+            yield Problem(f"{path}.subnet_prefix_length", prefix,
+                          f"{needed} subnets of /{prefix} do not fit in {env.vpc_cidr}; use a prefix length of "
+                          f"at least /{vpc_prefix + (needed - 1).bit_length()} or omit it")
+
+
+def check_cidr_overlaps(config: MlopsConfig) -> Iterator[Problem]:
+    seen: list[tuple[str, object]] = []
+    for env_name, env in config.environments.items():
+        for other_name, other_network in seen:
+            if env.network.overlaps(other_network):  # type: ignore[arg-type]
+                yield Problem(f"environments.{env_name}.vpc_cidr", env.vpc_cidr,
+                              f"overlaps environment {other_name}'s VPC ({other_network}); give each environment "
+                              "its own block so they can be peered later")
+        seen.append((env_name, env.network))
+
+
+def check_routes_unique(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name in config.environments:
+        routes: dict[tuple[str | None, str | None], list[str]] = defaultdict(list)
+        priorities: dict[int, list[str]] = defaultdict(list)
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            routes[(endpoint.host, endpoint.path)].append(name)
+            priority = endpoint.listener_rule_priority or derived_listener_priority(name)
+            priorities[priority].append(name)
+        for (host, path), names in routes.items():
+            if len(names) > 1:
+                route = " ".join(part for part in (host, path) if part)
+                yield Problem(_field_path(config, env_name, names[-1], "path" if path else "host"), route,
+                              f"routes the same requests as endpoint(s) {', '.join(names[:-1])}"
+                              f"{_env_note(config, env_name, names, 'host', 'path')}; give each endpoint its own "
+                              "host or path")
+        for priority, names in priorities.items():
+            if len(names) > 1:
+                yield Problem(_field_path(config, env_name, names[-1], "listener_rule_priority"), priority,
+                              f"is the listener rule priority of endpoint(s) {', '.join(names[:-1])} too"
+                              f"{_env_note(config, env_name, names, 'listener_rule_priority')}; set a distinct "
+                              "listener_rule_priority")
+
+
+RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
+    check_fargate_sizes,
+    check_task_bounds,
+    check_subnets_fit,
+    check_cidr_overlaps,
+    check_routes_unique,
+)
+
+
+def check_all(config: MlopsConfig) -> list[Problem]:
+    """Every problem the cross-field rules find; overrides of unknown endpoints first, since the others need
+    every override to name a declared endpoint."""
+    problems = list(check_override_targets(config))
+    if problems:
+        return problems
+    for rule in RULES:
+        for problem in rule(config):
+            if problem not in problems:  # a problem of the base entry shows in every environment: report it once
+                problems.append(problem)
+    return problems

@@ -1,0 +1,29 @@
+"""Synthesize every stack of the configuration (`$MLOPS_CONFIG`, default `config/mlops.yaml`) into cdktf.out/.
+
+The configuration is validated before the (slow) provider bindings are imported: a bad file fails in a second with
+one line per problem and leaves no output behind.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from configuration import ConfigError, load_config
+
+
+def main() -> int:
+    try:
+        config = load_config()
+    except ConfigError as error:
+        print(f"configuration error ({len(error.problems)} problem(s)):", file=sys.stderr)
+        for line in error.lines():
+            print(f"  {line}", file=sys.stderr)
+        return 2
+    from stacks.app import build_app  # imported here: importing the AWS provider bindings takes seconds
+
+    build_app(config).synth()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Terraform stacks: each owns its provider, backend and outputs, and composes constructs from `modules/`."""

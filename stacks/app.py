@@ -1,0 +1,31 @@
+"""Build the cdktf App for one configuration: every stack, as a direct child of the App (a stack nested in a
+wrapper construct loses its cross-stack dependencies)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+from cdktf import App
+
+from configuration import MlopsConfig
+from configuration.naming import bootstrap_stack, platform_stack
+from stacks.bootstrap import BootstrapStack
+from stacks.platform import PlatformStack
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def cdktf_context() -> dict[str, Any]:
+    """The feature flags of cdktf.json, so a direct `python main.py` or a test synthesizes exactly what
+    `cdktf synth` does."""
+    return dict(json.loads((PROJECT_ROOT / "cdktf.json").read_text())["context"])
+
+
+def build_app(config: MlopsConfig, outdir: Optional[str] = None) -> App:
+    app = App(context=cdktf_context(), outdir=outdir) if outdir else App(context=cdktf_context())
+    BootstrapStack(app, bootstrap_stack(config.project), config)
+    for environment in config.environments:
+        PlatformStack(app, platform_stack(config.project, environment), config, environment)
+    return app

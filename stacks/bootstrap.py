@@ -1,0 +1,26 @@
+"""`<project>-bootstrap`: the state bucket and lock table every other stack uses. Its own state stays local."""
+
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from constructs import Construct
+
+from configuration import MlopsConfig
+from modules.state_storage import StateStorage, StateStorageProps
+from stacks.common import add_aws_provider
+
+
+class BootstrapStack(TerraformStack):
+    """Attributes: `storage` (StateStorage)."""
+
+    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig):
+        super().__init__(scope, stack_name)
+        add_aws_provider(self, config)
+        self.storage = StateStorage(self, "state", StateStorageProps(
+            bucket_name=config.state_bucket_name, lock_table_name=config.lock_table_name, region=config.region))
+        TerraformOutput(self, "state-bucket", value=self.storage.bucket.name,
+                        description="S3 bucket holding every other stack's state")
+        TerraformOutput(self, "lock-table", value=self.storage.lock_table.name,
+                        description="DynamoDB table holding state locks")
+        TerraformOutput(self, "state-key-arn", value=self.storage.key.arn,
+                        description="KMS key that encrypts state; deploy roles need to use it")
