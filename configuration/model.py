@@ -53,11 +53,11 @@ class EndpointConfig(StrictModel):
     """Lower bound for autoscaling; also the initial desired count."""
     max_tasks: int = 4
     """Upper bound for autoscaling."""
-    host: Optional[str] = None
+    host: str | None = None
     """Route requests for this host name (e.g. `a.models.example.com`). When omitted, routing is by path alone."""
-    path: Optional[str] = None
+    path: str | None = None
     """Route requests under this path pattern. When omitted and no host is set, `/<endpoint name>/*` is used."""
-    listener_rule_priority: Optional[int] = Field(default=None, ge=1, le=50000)
+    listener_rule_priority: int | None = Field(default=None, ge=1, le=50000)
     """ALB listener rule priority. When omitted, derived from the endpoint name, so it never changes when other
     endpoints are added or removed."""
 
@@ -79,14 +79,14 @@ class EndpointConfig(StrictModel):
 
     @field_validator("path")
     @classmethod
-    def _route_path(cls, value: Optional[str]) -> Optional[str]:
+    def _route_path(cls, value: str | None) -> str | None:
         if value is not None and (not value.startswith("/") or len(value) > 128 or " " in value):
             raise ValueError("must start with '/' and be at most 128 characters without spaces, e.g. /a/*")
         return value
 
     @field_validator("host")
     @classmethod
-    def _host(cls, value: Optional[str]) -> Optional[str]:
+    def _host(cls, value: str | None) -> str | None:
         if value is not None and not HOST_RE.match(value):
             raise ValueError("must be a lower-case DNS name such as a.models.example.com")
         return value
@@ -103,7 +103,7 @@ class EndpointConfig(StrictModel):
 EndpointOverride = create_model(
     "EndpointOverride",
     __base__=StrictModel,
-    **{name: (Optional[field.annotation], None) for name, field in EndpointConfig.model_fields.items()},
+    **{name: (Optional[field.annotation], None) for name, field in EndpointConfig.model_fields.items()},  # noqa: UP045
 )
 
 
@@ -114,7 +114,10 @@ class EnvironmentConfig(StrictModel):
     """IPv4 CIDR block of the environment's VPC, e.g. 10.10.0.0/16. Required: environments must not overlap."""
     az_count: int = 2
     """Availability zones to spread subnets (and NAT gateways) over; at least 2."""
-    subnet_prefix_length: Optional[int] = None
+    availability_zones: list[str] | None = None
+    """AZ names to use, one per az_count. When omitted, the region's first zones by letter (`<region>a`,
+    `<region>b`, ...). Pinned at synth, so AWS adding a zone never moves a subnet."""
+    subnet_prefix_length: int | None = None
     """Prefix length of each subnet. When omitted, the VPC is split evenly into one public and one private subnet
     per AZ (rounded up to a power of two)."""
     nat_gateways: Literal["one_per_az", "single"] = "one_per_az"
@@ -123,10 +126,10 @@ class EnvironmentConfig(StrictModel):
     """Add an S3 gateway endpoint and ECR/CloudWatch Logs interface endpoints, so tasks pull images without NAT."""
     flow_logs_retention_days: int = 365
     """Retention of the VPC flow log group, in days (a value CloudWatch Logs accepts)."""
-    account_id: Optional[str] = None
+    account_id: str | None = None
     """The AWS account this environment lives in. When omitted, the caller's account; when set, Terraform refuses
     to run against any other account."""
-    deploy_role_arn: Optional[str] = None
+    deploy_role_arn: str | None = None
     """IAM role that Terraform assumes to deploy into this environment. When omitted, the caller's credentials."""
     endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
     """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
@@ -151,7 +154,7 @@ class EnvironmentConfig(StrictModel):
 
     @field_validator("subnet_prefix_length")
     @classmethod
-    def _subnet_prefix(cls, value: Optional[int]) -> Optional[int]:
+    def _subnet_prefix(cls, value: int | None) -> int | None:
         if value is not None and not 16 <= value <= 28:
             raise ValueError("must be between 16 and 28 (AWS subnets are /16 to /28)")
         return value
@@ -165,17 +168,23 @@ class EnvironmentConfig(StrictModel):
 
     @field_validator("account_id")
     @classmethod
-    def _account(cls, value: Optional[str]) -> Optional[str]:
+    def _account(cls, value: str | None) -> str | None:
         if value is not None and not ACCOUNT_RE.match(value):
             raise ValueError("must be a 12-digit AWS account ID, quoted in YAML")
         return value
 
     @field_validator("deploy_role_arn")
     @classmethod
-    def _role(cls, value: Optional[str]) -> Optional[str]:
+    def _role(cls, value: str | None) -> str | None:
         if value is not None and not ROLE_ARN_RE.match(value):
             raise ValueError("must be an IAM role ARN such as arn:aws:iam::123456789012:role/deploy")
         return value
+
+    def zone_names(self, region: str) -> list[str]:
+        """The AZs subnets go to, in order."""
+        if self.availability_zones is not None:
+            return list(self.availability_zones)
+        return [f"{region}{chr(ord('a') + index)}" for index in range(self.az_count)]
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -199,10 +208,10 @@ class EnvironmentConfig(StrictModel):
 class StateConfig(StrictModel):
     """Where Terraform keeps state for every stack but bootstrap."""
 
-    bucket_name: Optional[str] = None
+    bucket_name: str | None = None
     """S3 bucket for Terraform state. When omitted, `<project>-tfstate-<region>`. S3 bucket names are global:
     set this if that name is taken."""
-    lock_table_name: Optional[str] = None
+    lock_table_name: str | None = None
     """DynamoDB table for state locks. When omitted, `<project>-tfstate-locks`."""
     locking: Literal["dynamodb", "s3", "s3_and_dynamodb"] = "dynamodb"
     """`dynamodb` (default): lock table. `s3`: S3-native lock files (`use_lockfile`, Terraform >= 1.10).
@@ -210,14 +219,14 @@ class StateConfig(StrictModel):
 
     @field_validator("bucket_name")
     @classmethod
-    def _bucket(cls, value: Optional[str]) -> Optional[str]:
+    def _bucket(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
             raise ValueError("must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
         return value
 
     @field_validator("lock_table_name")
     @classmethod
-    def _table(cls, value: Optional[str]) -> Optional[str]:
+    def _table(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[A-Za-z0-9_.-]{3,255}$", value):
             raise ValueError("must be a valid DynamoDB table name: 3-255 letters, digits, '_', '-' and '.'")
         return value

@@ -6,7 +6,7 @@ Each rule returns problems instead of raising, so that the user sees every probl
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from configuration.errors import Problem
 from configuration.model import MlopsConfig
@@ -98,6 +98,20 @@ def check_subnets_fit(config: MlopsConfig) -> Iterator[Problem]:
                           f"at least /{vpc_prefix + (needed - 1).bit_length()} or omit it")
 
 
+def check_availability_zones(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name, env in config.environments.items():
+        zones = env.availability_zones
+        if zones is None:
+            continue
+        path = f"environments.{env_name}.availability_zones"
+        if len(zones) != env.az_count or len(set(zones)) != len(zones):
+            yield Problem(path, zones, f"must list {env.az_count} distinct zones, one per az_count")
+        for zone in zones:
+            if not (zone.startswith(config.region) and len(zone) == len(config.region) + 1 and zone[-1].isalpha()):
+                yield Problem(path, zone, f"is not an availability zone of region {config.region}; use names "
+                                          f"such as {config.region}a")
+
+
 def check_cidr_overlaps(config: MlopsConfig) -> Iterator[Problem]:
     seen: list[tuple[str, object]] = []
     for env_name, env in config.environments.items():
@@ -137,6 +151,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
     check_subnets_fit,
+    check_availability_zones,
     check_cidr_overlaps,
     check_routes_unique,
 )

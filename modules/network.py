@@ -6,12 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from cdktf import Fn
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.data_aws_availability_zones import (
-    DataAwsAvailabilityZones,
-    DataAwsAvailabilityZonesFilter,
-)
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.default_security_group import DefaultSecurityGroup
 from cdktf_cdktf_provider_aws.eip import Eip
@@ -49,6 +44,8 @@ class NetworkProps:
     """One per AZ, in AZ order."""
     private_subnet_cidrs: tuple[str, ...]
     """One per AZ, in AZ order; same length as public_subnet_cidrs."""
+    availability_zones: tuple[str, ...]
+    """AZ names, one per subnet pair. Named, not looked up: a lookup would move subnets when AWS adds a zone."""
     nat_gateways: Literal["one_per_az", "single"] = "one_per_az"
     """`one_per_az`: each private subnet leaves through the NAT gateway of its own AZ. `single`: all share one."""
     enable_vpc_endpoints: bool = False
@@ -58,9 +55,11 @@ class NetworkProps:
     """KMS key for the flow log group. When omitted, CloudWatch Logs' own encryption."""
 
     def __post_init__(self) -> None:
-        if len(self.public_subnet_cidrs) != len(self.private_subnet_cidrs) or len(self.public_subnet_cidrs) < 2:
-            raise ValueError("NetworkProps needs the same number (>= 2) of public and private subnet CIDRs, got "
-                             f"{len(self.public_subnet_cidrs)} public and {len(self.private_subnet_cidrs)} private")
+        counts = {len(self.public_subnet_cidrs), len(self.private_subnet_cidrs), len(self.availability_zones)}
+        if len(counts) != 1 or len(self.availability_zones) < 2:
+            raise ValueError("NetworkProps needs as many public and private subnet CIDRs as availability zones, and "
+                             f"at least 2; got {len(self.public_subnet_cidrs)} public, "
+                             f"{len(self.private_subnet_cidrs)} private, {len(self.availability_zones)} zones")
 
 
 class Network(Construct):
@@ -70,9 +69,7 @@ class Network(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: NetworkProps):
         super().__init__(scope, construct_id)
         prefix = props.name_prefix
-        az_count = len(props.public_subnet_cidrs)
-        zones = DataAwsAvailabilityZones(self, "zones", state="available", filter=[
-            DataAwsAvailabilityZonesFilter(name="opt-in-status", values=["opt-in-not-required"])])
+        az_count = len(props.availability_zones)
 
         self.vpc = Vpc(self, "vpc", cidr_block=props.vpc_cidr, enable_dns_support=True, enable_dns_hostnames=True,
                        tags={"Name": prefix})
@@ -91,7 +88,7 @@ class Network(Construct):
         private_route_tables: list[RouteTable] = []
         for index in range(az_count):
             az = f"az{index + 1}"
-            zone = Fn.element(zones.names, index)
+            zone = props.availability_zones[index]
             public = Subnet(self, f"public-subnet-{az}", vpc_id=self.vpc.id, availability_zone=zone,
                             cidr_block=props.public_subnet_cidrs[index], map_public_ip_on_launch=False,
                             tags={"Name": f"{prefix}-public-{az}", "tier": "public"})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.s3_bucket import S3Bucket
@@ -38,10 +37,10 @@ from modules.iam import Statement, deny_insecure_transport, policy_document
 @dataclass(frozen=True)
 class SecureBucketProps:
     bucket_name: str
-    kms_key_arn: Optional[str] = None
+    kms_key_arn: str | None = None
     """Default encryption with this KMS key (with an S3 bucket key to cut KMS calls). When omitted, SSE-S3, which
     is what S3 server access log delivery requires of its target bucket."""
-    access_log_bucket: Optional[str] = None
+    access_log_bucket: str | None = None
     """Bucket that receives this bucket's server access logs. When omitted, access logging is off."""
     noncurrent_version_days: int = 90
     """Noncurrent object versions expire after this many days ..."""
@@ -49,7 +48,7 @@ class SecureBucketProps:
     """... except the newest this many, which are kept regardless."""
     extra_policy_statements: tuple[Statement, ...] = field(default_factory=tuple)
     """Statements added to the bucket policy beside the TLS-only deny."""
-    log_delivery_source_account: Optional[str] = None
+    log_delivery_source_account: str | None = None
     """Make this bucket a server access log target: S3 log delivery may write here for buckets of this account."""
     prevent_destroy: bool = False
     """Make Terraform refuse to destroy the bucket (for data that must outlive a mistaken destroy)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from cdktf import App
 
@@ -23,7 +23,7 @@ def cdktf_context() -> dict[str, Any]:
     return dict(json.loads((PROJECT_ROOT / "cdktf.json").read_text())["context"])
 
 
-def build_app(config: MlopsConfig, outdir: Optional[str] = None) -> App:
+def build_app(config: MlopsConfig, outdir: str | None = None) -> App:
     app = App(context=cdktf_context(), outdir=outdir) if outdir else App(context=cdktf_context())
     BootstrapStack(app, bootstrap_stack(config.project), config)
     for environment in config.environments:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from cdktf import TerraformOutput, TerraformStack
+from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 
 from configuration import MlopsConfig
@@ -16,6 +16,8 @@ class BootstrapStack(TerraformStack):
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig):
         super().__init__(scope, stack_name)
         add_aws_provider(self, config)
+        # Relative to the stack's working directory (cdktf.out/stacks/<name>): the project root, on any machine.
+        LocalBackend(self, path=f"../../../terraform.{stack_name}.tfstate")
         self.storage = StateStorage(self, "state", StateStorageProps(
             bucket_name=config.state_bucket_name, lock_table_name=config.lock_table_name, region=config.region))
         TerraformOutput(self, "state-bucket", value=self.storage.bucket.name,

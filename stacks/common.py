@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Optional
-
 from cdktf import S3Backend, TerraformStack
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderAssumeRole, AwsProviderDefaultTags
 
@@ -13,8 +11,8 @@ from configuration.naming import state_key
 MANAGED_BY = "cdktf/ecs-mlops"
 
 
-def default_tags(config: MlopsConfig, environment: Optional[str] = None,
-                 endpoint: Optional[str] = None) -> dict[str, str]:
+def default_tags(config: MlopsConfig, environment: str | None = None,
+                 endpoint: str | None = None) -> dict[str, str]:
     """Tags on every resource of a stack, so cost and ownership show in the console. User tags come first so that
     ours, which the platform relies on, win."""
     tags = {**config.tags, "project": config.project, "managed-by": MANAGED_BY}
@@ -25,8 +23,8 @@ def default_tags(config: MlopsConfig, environment: Optional[str] = None,
     return tags
 
 
-def add_aws_provider(stack: TerraformStack, config: MlopsConfig, environment: Optional[str] = None,
-                     endpoint: Optional[str] = None) -> AwsProvider:
+def add_aws_provider(stack: TerraformStack, config: MlopsConfig, environment: str | None = None,
+                     endpoint: str | None = None) -> AwsProvider:
     """The stack's AWS provider. In an environment with `account_id`, Terraform refuses any other account; with
     `deploy_role_arn`, it assumes that role."""
     env = config.environments[environment] if environment is not None else None

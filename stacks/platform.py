@@ -31,6 +31,7 @@ class PlatformStack(TerraformStack):
             vpc_cidr=env.vpc_cidr,
             public_subnet_cidrs=tuple(public_cidrs),
             private_subnet_cidrs=tuple(private_cidrs),
+            availability_zones=tuple(env.zone_names(config.region)),
             nat_gateways=env.nat_gateways,
             enable_vpc_endpoints=env.enable_vpc_endpoints,
             flow_logs_retention_days=env.flow_logs_retention_days,

@@ -1,0 +1,61 @@
+# Two commands on a fresh machine (Python 3.11 + Node 20): `make synth` and `make test`.
+# Each installs what is missing first: pipenv (in .tools/), the Pipfile.lock packages (in .venv/) and the pinned
+# cdktf CLI (in node_modules/).
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+PIPENV_VERSION := 2026.10.3
+
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_NOSPIN := 1
+export CHECKPOINT_DISABLE := 1
+export BC_SKIP_MAPPING := TRUE
+# jsii warns on every run that Node 20 is end-of-life; the CodeBuild image runs Node 22.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
+
+PIPENV := .tools/bin/pipenv
+VENV_STAMP := .venv/.synced-$(shell sha256sum Pipfile.lock | cut -c1-12)
+NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
+CDKTF := node_modules/.bin/cdktf
+
+.PHONY: help install synth test lint bench-synth clean
+
+help:
+	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
+	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
+	@echo "make lint         ruff over the code"
+	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
+
+$(PIPENV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet --disable-pip-version-check "pipenv==$(PIPENV_VERSION)"
+
+$(VENV_STAMP): Pipfile.lock | $(PIPENV)
+	$(PIPENV) sync --dev
+	rm -f .venv/.synced-*
+	touch $@
+
+$(NODE_STAMP): package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV_STAMP) $(NODE_STAMP)
+
+synth: install
+	$(CDKTF) synth
+
+test: install
+	.venv/bin/pytest
+
+lint: install
+	.venv/bin/ruff check .
+
+bench-synth: install
+	.venv/bin/python bench/synth/run.py
+
+clean:
+	rm -rf cdktf.out .pytest_cache

@@ -1,0 +1,325 @@
+"""Configuration loading and validation: the shipped default, then one test per rule, asserting the message."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from configuration import ConfigError, load_config
+from configuration.loader import parse_config
+from configuration.naming import aws_name, derived_listener_priority
+from tests.conftest import DEFAULT_CONFIG, FIXTURES
+
+BASE: dict[str, Any] = {
+    "project": "mlops",
+    "region": "eu-west-1",
+    "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}, "prod": {"vpc_cidr": "10.20.0.0/16"}},
+    "endpoints": {"a": {"path": "/a/*"}, "b": {"path": "/b/*"}},
+}
+
+
+def with_changes(**sections: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    for key, value in sections.items():
+        data[key] = value
+    return data
+
+
+def problems_of(data: Any) -> list[str]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, "test.yaml")
+    return caught.value.lines()
+
+
+def only_problem(data: Any) -> str:
+    lines = problems_of(data)
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+# --- the shipped configuration -------------------------------------------------------------------------------------
+
+def test_shipped_default_declares_staging_prod_and_endpoints_a_b():
+    config = load_config(DEFAULT_CONFIG)
+    assert list(config.environments) == ["staging", "prod"]
+    assert list(config.endpoints) == ["a", "b"]
+    assert all(env.account_id is None and env.deploy_role_arn is None for env in config.environments.values())
+
+
+def test_environment_override_applies_to_one_environment_only():
+    config = load_config(DEFAULT_CONFIG)
+    assert config.endpoint_for("prod", "a").min_tasks == 2
+    assert config.endpoint_for("staging", "a").min_tasks == 1
+    assert config.endpoint_for("prod", "b").min_tasks == 1
+
+
+def test_documented_defaults():
+    config = parse_config(BASE, "test.yaml")
+    endpoint = config.endpoint_for("staging", "a")
+    assert (endpoint.cpu, endpoint.memory_mib, endpoint.container_port) == (512, 1024, 8080)
+    assert endpoint.health_check_path == "/v2/health/ready"
+    env = config.environments["staging"]
+    assert (env.az_count, env.nat_gateways, env.enable_vpc_endpoints) == (2, "one_per_az", False)
+    assert config.state.locking == "dynamodb"
+    assert config.state_bucket_name == "mlops-tfstate-eu-west-1"
+    assert config.lock_table_name == "mlops-tfstate-locks"
+
+
+def test_default_route_is_the_endpoint_name_when_no_host_or_path():
+    config = parse_config(with_changes(endpoints={"fraud": {}}), "test.yaml")
+    assert config.endpoint_for("staging", "fraud").path == "/fraud/*"
+
+
+def test_subnets_split_the_vpc_evenly_by_default():
+    env = parse_config(BASE, "test.yaml").environments["staging"]
+    assert env.subnet_cidrs() == (["10.10.0.0/18", "10.10.64.0/18"], ["10.10.128.0/18", "10.10.192.0/18"])
+    assert env.zone_names("eu-west-1") == ["eu-west-1a", "eu-west-1b"]
+
+
+def test_mlops_config_env_var_selects_another_file(monkeypatch):
+    monkeypatch.setenv("MLOPS_CONFIG", str(FIXTURES / "all-options.yaml"))
+    assert load_config().project == "acme-ml"
+
+
+# --- file-level problems ---------------------------------------------------------------------------------------------
+
+def test_missing_file(tmp_path: Path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.yaml")
+    assert caught.value.lines() == [f"{tmp_path / 'nope.yaml'}: configuration file not found; create it or point "
+                                    "MLOPS_CONFIG at an existing file"]
+
+
+def test_yaml_syntax_error_names_the_line(tmp_path: Path):
+    path = tmp_path / "broken.yaml"
+    path.write_text("project: mlops\nregion: [eu-west-1\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    (line,) = caught.value.lines()
+    assert line.startswith(f"{path}: line 3, column 1: invalid YAML")
+
+
+def test_duplicate_yaml_key_is_an_error(tmp_path: Path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("project: mlops\nproject: other\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert caught.value.lines() == [f"{path}: line 2, column 1: invalid YAML: duplicate key 'project'"]
+
+
+def test_file_must_be_a_mapping():
+    assert only_problem(["a"]) == ("test.yaml: the file must hold a mapping with project, region, environments ... "
+                                   "(got 'list')")
+
+
+# --- schema rules ----------------------------------------------------------------------------------------------------
+
+def test_unknown_top_level_key_lists_allowed_keys():
+    assert only_problem({**BASE, "enviroments": {}}) == (
+        "test.yaml: enviroments: unknown key; allowed here: project, region, state, tags, environments, endpoints "
+        "(got {})")
+
+
+def test_unknown_key_in_an_environment_override():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "endpoints": {"a": {"cpus": 1}}}})
+    line = only_problem(data)
+    assert line.startswith("test.yaml: environments.staging.endpoints.a.cpus: unknown key; allowed here: cpu, "
+                           "memory_mib, container_port")
+
+
+def test_missing_required_field():
+    data = with_changes(environments={"staging": {"az_count": 2}})
+    assert only_problem(data) == "test.yaml: environments.staging.vpc_cidr: is required"
+
+
+def test_cidr_syntax():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/33"}})
+    assert only_problem(data) == ("test.yaml: environments.staging.vpc_cidr: must be an IPv4 CIDR block such as "
+                                  "10.10.0.0/16 ('33' is not a valid netmask) (got '10.10.0.0/33')")
+
+
+def test_cidr_with_host_bits_set():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.1/16"}})
+    assert "must be an IPv4 CIDR block such as 10.10.0.0/16" in only_problem(data)
+
+
+def test_az_count_at_least_two():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "az_count": 1}})
+    assert only_problem(data) == ("test.yaml: environments.staging.az_count: must be between 2 and 6: a load "
+                                  "balancer needs subnets in at least 2 AZs (got 1)")
+
+
+@pytest.mark.parametrize("port", [0, 65536])
+def test_port_range(port: int):
+    data = with_changes(endpoints={"a": {"container_port": port}})
+    assert only_problem(data) == (f"test.yaml: endpoints.a.container_port: must be a TCP port between 1 and 65535 "
+                                  f"(got {port})")
+
+
+def test_health_check_path_starts_with_slash():
+    data = with_changes(endpoints={"a": {"health_check_path": "health"}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.health_check_path: must start with '/', e.g. "
+                                  "/v2/health/ready (got 'health')")
+
+
+def test_endpoint_name_syntax():
+    data = with_changes(endpoints={"Endpoint_A": {}})
+    assert "endpoint name 'Endpoint_A' must be lower-case letters" in only_problem(data)
+
+
+def test_project_name_length():
+    data = {**BASE, "project": "a-very-long-project-name"}
+    assert only_problem(data) == ("test.yaml: project: project must be at most 16 characters (AWS name limits), it "
+                                  "has 24 (got 'a-very-long-project-name')")
+
+
+def test_region_syntax():
+    assert only_problem({**BASE, "region": "Ireland"}) == ("test.yaml: region: must be an AWS region code such as "
+                                                          "eu-west-1 (got 'Ireland')")
+
+
+def test_account_id_must_be_twelve_digits():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "account_id": 1234}})
+    assert "environments.staging.account_id" in only_problem(data)
+
+
+def test_deploy_role_must_be_a_role_arn():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "deploy_role_arn": "deployer"}})
+    assert only_problem(data) == ("test.yaml: environments.staging.deploy_role_arn: must be an IAM role ARN such as "
+                                  "arn:aws:iam::123456789012:role/deploy (got 'deployer')")
+
+
+def test_locking_choices():
+    line = only_problem({**BASE, "state": {"locking": "etcd"}})
+    assert line.startswith("test.yaml: state.locking: input should be 'dynamodb', 's3' or 's3_and_dynamodb'")
+
+
+def test_flow_log_retention_must_be_a_cloudwatch_value():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "flow_logs_retention_days": 100}})
+    assert only_problem(data).startswith("test.yaml: environments.staging.flow_logs_retention_days: must be one of "
+                                         "1, 3, 5, 7, 14, 30")
+
+
+def test_every_schema_problem_is_reported_in_one_run():
+    data = with_changes(endpoints={"a": {"container_port": 0, "health_check_path": "x"}})
+    assert len(problems_of(data)) == 2
+
+
+# --- cross-field rules -----------------------------------------------------------------------------------------------
+
+def test_fargate_cpu_must_be_a_fargate_size():
+    data = with_changes(endpoints={"a": {"cpu": 300}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.cpu: is not a Fargate CPU size; allowed: 256, 512, 1024, "
+                                  "2048, 4096, 8192, 16384 (got 300)")
+
+
+def test_fargate_memory_must_pair_with_cpu():
+    data = with_changes(endpoints={"a": {"cpu": 256, "memory_mib": 4096}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.memory_mib: is not valid with cpu 256 on Fargate; allowed "
+                                  "memory_mib: 512, 1024, 2048 (got 4096)")
+
+
+def test_fargate_pair_broken_by_an_environment_override_names_the_override():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "endpoints": {"a": {"cpu": 4096}}},
+                                      "prod": {"vpc_cidr": "10.20.0.0/16"}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.memory_mib: is not valid with cpu 4096 on Fargate in "
+                                  "environment staging; allowed memory_mib: 8192-30720 in steps of 1024 (got 1024)")
+
+
+def test_min_tasks_not_above_max_tasks():
+    data = with_changes(endpoints={"a": {"min_tasks": 5, "max_tasks": 2}})
+    assert only_problem(data) == "test.yaml: endpoints.a.min_tasks: must not exceed max_tasks (2) (got 5)"
+
+
+def test_min_tasks_override_above_max_names_the_environment():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16"},
+                                      "prod": {"vpc_cidr": "10.20.0.0/16", "endpoints": {"a": {"min_tasks": 9}}}})
+    assert only_problem(data) == ("test.yaml: environments.prod.endpoints.a.min_tasks: must not exceed max_tasks (4) "
+                                  "in environment prod (got 9)")
+
+
+def test_override_of_an_undeclared_endpoint():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "endpoints": {"c": {"cpu": 256}}}})
+    assert only_problem(data) == ("test.yaml: environments.staging.endpoints.c: overrides an endpoint that is not "
+                                  "declared under `endpoints` (declared: a, b) (got 'c')")
+
+
+def test_vpc_cidrs_must_not_overlap():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16"}, "prod": {"vpc_cidr": "10.10.128.0/17"}})
+    assert only_problem(data) == ("test.yaml: environments.prod.vpc_cidr: overlaps environment staging's VPC "
+                                  "(10.10.0.0/16); give each environment its own block so they can be peered later "
+                                  "(got '10.10.128.0/17')")
+
+
+def test_subnets_must_fit_the_vpc():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "az_count": 3,
+                                                  "subnet_prefix_length": 18}})
+    assert only_problem(data) == ("test.yaml: environments.staging.subnet_prefix_length: 6 subnets of /18 do not fit "
+                                  "in 10.10.0.0/16; use a prefix length of at least /19 or omit it (got 18)")
+
+
+def test_vpc_too_small_for_the_az_count():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/28", "az_count": 2}})
+    assert only_problem(data) == ("test.yaml: environments.staging.vpc_cidr: is too small for 4 subnets (public + "
+                                  "private in 2 AZs); use a larger block or fewer AZs (got '10.10.0.0/28')")
+
+
+def test_availability_zones_must_match_az_count_and_region():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16",
+                                                  "availability_zones": ["eu-west-1a", "us-east-1b", "eu-west-1c"]}})
+    assert problems_of(data) == [
+        "test.yaml: environments.staging.availability_zones: must list 2 distinct zones, one per az_count "
+        "(got ['eu-west-1a', 'us-east-1b', 'eu-west-1c'])",
+        "test.yaml: environments.staging.availability_zones: is not an availability zone of region eu-west-1; use "
+        "names such as eu-west-1a (got 'us-east-1b')",
+    ]
+
+
+def test_duplicate_paths_across_endpoints():
+    data = with_changes(endpoints={"a": {"path": "/x/*"}, "b": {"path": "/x/*"}})
+    assert only_problem(data) == ("test.yaml: endpoints.b.path: routes the same requests as endpoint(s) a; give each "
+                                  "endpoint its own host or path (got '/x/*')")
+
+
+def test_duplicate_hosts_across_endpoints():
+    data = with_changes(endpoints={"a": {"host": "m.example.com"}, "b": {"host": "m.example.com"}})
+    assert only_problem(data) == ("test.yaml: endpoints.b.host: routes the same requests as endpoint(s) a; give each "
+                                  "endpoint its own host or path (got 'm.example.com')")
+
+
+def test_same_path_on_different_hosts_is_fine():
+    data = with_changes(endpoints={"a": {"host": "a.example.com", "path": "/v2/*"},
+                                   "b": {"host": "b.example.com", "path": "/v2/*"}})
+    parse_config(data, "test.yaml")
+
+
+def test_duplicate_listener_rule_priorities():
+    data = with_changes(endpoints={"a": {"listener_rule_priority": 7}, "b": {"path": "/b/*",
+                                                                            "listener_rule_priority": 7}})
+    assert only_problem(data) == ("test.yaml: endpoints.b.listener_rule_priority: is the listener rule priority of "
+                                  "endpoint(s) a too; set a distinct listener_rule_priority (got 7)")
+
+
+# --- names -----------------------------------------------------------------------------------------------------------
+
+def test_aws_names_are_shortened_deterministically_within_the_limit():
+    long_name = aws_name("a-sixteen-chars-", "staging1", "endpoint-name-16", max_length=32)
+    assert len(long_name) == 32
+    assert long_name == aws_name("a-sixteen-chars-", "staging1", "endpoint-name-16", max_length=32)
+    assert long_name != aws_name("a-sixteen-chars-", "staging1", "endpoint-name-17", max_length=32)
+    assert aws_name("mlops", "staging", max_length=32) == "mlops-staging"
+
+
+def test_derived_priority_depends_on_the_name_only():
+    assert derived_listener_priority("a") == derived_listener_priority("a")
+    assert 1000 <= derived_listener_priority("a") <= 49999
+    assert derived_listener_priority("a") != derived_listener_priority("b")
+
+
+def test_fixture_all_options_is_valid():
+    config = load_config(FIXTURES / "all-options.yaml")
+    assert yaml.safe_load((FIXTURES / "all-options.yaml").read_text())["project"] == config.project
