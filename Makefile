@@ -17,6 +17,11 @@ export BC_SKIP_MAPPING := TRUE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
+# Without a ~/.terraformrc the cdktf CLI warns on every run; an empty configuration is what it would read anyway.
+ifeq ($(wildcard $(HOME)/.terraformrc)$(TF_CLI_CONFIG_FILE),)
+export TF_CLI_CONFIG_FILE := /dev/null
+endif
+
 PIPENV := .tools/bin/pipenv
 VENV_STAMP := .venv/.synced-$(shell sha256sum Pipfile.lock | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
