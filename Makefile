@@ -17,8 +17,10 @@ export BC_SKIP_MAPPING := TRUE
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 20
 
-# Without a ~/.terraformrc the cdktf CLI warns on every run; an empty configuration is what it would read anyway.
-ifeq ($(wildcard $(HOME)/.terraformrc)$(TF_CLI_CONFIG_FILE),)
+# Terraform (which the cdktf CLI calls when it is installed) warns on every run about a missing CLI configuration
+# file; an empty configuration is what it would read anyway.
+TF_CLI_CONFIG_FILE ?= $(HOME)/.terraformrc
+ifeq ($(wildcard $(TF_CLI_CONFIG_FILE)),)
 export TF_CLI_CONFIG_FILE := /dev/null
 endif
 
