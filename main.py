@@ -9,11 +9,13 @@ from __future__ import annotations
 import sys
 
 from configuration import ConfigError, load_config
+from configuration.image_tag import image_tag_from_env
 
 
 def main() -> int:
     try:
         config = load_config()
+        image_tag = image_tag_from_env()
     except ConfigError as error:
         print(f"configuration error ({len(error.problems)} problem(s)):", file=sys.stderr)
         for line in error.lines():
@@ -21,7 +23,7 @@ def main() -> int:
         return 2
     from stacks.app import build_app  # imported here: importing the AWS provider bindings takes seconds
 
-    build_app(config).synth()
+    build_app(config, image_tag).synth()
     return 0
 
 

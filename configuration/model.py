@@ -23,6 +23,12 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       3288, 3653)
 
 
+def _check_retention(value: int) -> int:
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
+    return value
+
+
 def _check_name(value: str, what: str, max_length: int) -> str:
     if not NAME_RE.match(value) or "--" in value:
         raise ValueError(f"{what} must be lower-case letters, digits and single hyphens, starting with a letter "
@@ -36,6 +42,30 @@ class StrictModel(BaseModel):
     """Unknown keys are errors: a typo must never pass silently."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ScheduledScaling(StrictModel):
+    """A scheduled change of an endpoint's task bounds."""
+
+    name: str
+    """Short name, unique per endpoint."""
+    schedule: str
+    """`cron(...)`, `rate(...)` or `at(...)` in Application Auto Scaling syntax."""
+    min_tasks: int = Field(ge=0, le=1000)
+    max_tasks: int = Field(ge=0, le=1000)
+    timezone: str = "UTC"
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not re.match(r"^(cron|rate|at)\(.+\)$", value):
+            raise ValueError("must be cron(...), rate(...) or at(...), e.g. cron(0 20 * * ? *)")
+        return value
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        return _check_name(value, "scheduled action name", 40)
 
 
 class EndpointConfig(StrictModel):
@@ -60,6 +90,37 @@ class EndpointConfig(StrictModel):
     listener_rule_priority: int | None = Field(default=None, ge=1, le=50000)
     """ALB listener rule priority. When omitted, derived from the endpoint name, so it never changes when other
     endpoints are added or removed."""
+    fargate_spot_percent: int | None = Field(default=None, ge=0, le=100)
+    """Share of tasks on Fargate Spot (the first task always runs on regular Fargate). When omitted, 0 in
+    production environments and 50 elsewhere."""
+    deregistration_delay_seconds: int = Field(default=30, ge=0, le=3600)
+    """Time the load balancer drains a stopping task; keep it above the server's drain time."""
+    health_check_grace_period_seconds: int = Field(default=60, ge=0, le=2147483647)
+    """Seconds ECS ignores failing load balancer health checks after a task starts (model loading)."""
+    stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
+    """Seconds between SIGTERM and SIGKILL for the container (Fargate allows up to 120)."""
+    enable_execute_command: bool = False
+    """Allow `aws ecs execute-command` into running tasks (ECS Exec)."""
+    log_retention_days: int = 30
+    """Retention of the endpoint's container log group, in days (a value CloudWatch Logs accepts)."""
+    cpu_target_percent: int = Field(default=60, ge=10, le=95)
+    """Autoscaling keeps average CPU near this."""
+    memory_target_percent: int = Field(default=75, ge=10, le=95)
+    """Autoscaling keeps average memory near this."""
+    requests_per_target: int = Field(default=200, ge=1)
+    """Autoscaling keeps load balancer requests per task per minute near this."""
+    scheduled_scaling: list[ScheduledScaling] = Field(default_factory=list)
+    """Scheduled changes of min/max tasks, e.g. scale down at night."""
+    alarm_5xx_count: int = Field(default=5, ge=1)
+    """Alarm when targets return at least this many 5xx responses per minute, 3 minutes in a row."""
+    alarm_p99_latency_seconds: float = Field(default=1.0, gt=0)
+    """Alarm when the p99 target response time exceeds this, 3 minutes in a row."""
+    efs_throughput_mode: Literal["bursting", "elastic"] = "bursting"
+    """EFS throughput mode of the endpoint's file system; `bursting` has a burst-credit alarm."""
+    efs_burst_credit_alarm_bytes: int = Field(default=10**12, ge=0)
+    """Alarm when the file system's burst credit balance falls below this (bursting mode)."""
+    capture_sample_percent: float = Field(default=100.0, ge=0, le=100)
+    """Share of requests whose input and output the server captures to the data volume."""
 
     @field_validator("container_port")
     @classmethod
@@ -91,6 +152,11 @@ class EndpointConfig(StrictModel):
             raise ValueError("must be a lower-case DNS name such as a.models.example.com")
         return value
 
+    @field_validator("log_retention_days")
+    @classmethod
+    def _log_retention(cls, value: int) -> int:
+        return _check_retention(value)
+
     @field_validator("min_tasks", "max_tasks")
     @classmethod
     def _task_count(cls, value: int) -> int:
@@ -105,6 +171,40 @@ EndpointOverride = create_model(
     __base__=StrictModel,
     **{name: (Optional[field.annotation], None) for name, field in EndpointConfig.model_fields.items()},  # noqa: UP045
 )
+
+
+class DomainConfig(StrictModel):
+    """Serve HTTPS on a domain. With `hosted_zone_id`, a certificate for the domain and its subdomains is
+    requested and DNS-validated in that Route 53 zone, and endpoint hosts get alias records; with
+    `certificate_arn`, that existing certificate is used instead."""
+
+    name: str
+    """Domain served, e.g. `models.example.com`; endpoint hosts live under it."""
+    hosted_zone_id: str | None = None
+    """Route 53 public hosted zone of `name`."""
+    certificate_arn: str | None = None
+    """An existing ACM certificate in the region (skips the DNS-validated certificate)."""
+
+    @field_validator("name")
+    @classmethod
+    def _domain(cls, value: str) -> str:
+        if not HOST_RE.match(value) or value.startswith("*"):
+            raise ValueError("must be a lower-case DNS name such as models.example.com")
+        return value
+
+    @field_validator("hosted_zone_id")
+    @classmethod
+    def _zone(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^Z[A-Z0-9]{1,31}$", value):
+            raise ValueError("must be a Route 53 hosted zone ID such as Z0123456789ABCDEFGHIJ")
+        return value
+
+    @field_validator("certificate_arn")
+    @classmethod
+    def _certificate(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:acm:[a-z0-9-]+:\d{12}:certificate/[\w-]+$", value):
+            raise ValueError("must be an ACM certificate ARN")
+        return value
 
 
 class EnvironmentConfig(StrictModel):
@@ -131,6 +231,22 @@ class EnvironmentConfig(StrictModel):
     to run against any other account."""
     deploy_role_arn: str | None = None
     """IAM role that Terraform assumes to deploy into this environment. When omitted, the caller's credentials."""
+    production: bool = False
+    """A production environment: load balancer deletion protection on, Fargate Spot off by default."""
+    domain: DomainConfig | None = None
+    """When omitted, the load balancer listens on plain HTTP only; see DomainConfig."""
+    alb_ingress_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    """Client networks admitted to the load balancer (every one of them)."""
+    alb_idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
+    """Load balancer idle timeout; the model server keeps connections alive longer than this."""
+    waf_web_acl_arn: str | None = None
+    """An existing WAFv2 web ACL (regional) to associate with the load balancer. When omitted, no WAF."""
+    enable_alb_access_logs: bool = False
+    """Write load balancer access logs to an S3 bucket of the platform stack."""
+    alarm_emails: list[str] = Field(default_factory=list)
+    """Email addresses subscribed to the alarm topic (each confirms by mail once)."""
+    ecr_keep_images: int = Field(default=30, ge=1, le=1000)
+    """Tagged images kept in the serving image repository; untagged ones expire after 7 days."""
     endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
     """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
 
@@ -143,6 +259,34 @@ class EnvironmentConfig(StrictModel):
             raise ValueError(f"must be an IPv4 CIDR block such as 10.10.0.0/16 ({exc})") from None
         if not 16 <= network.prefixlen <= 28:
             raise ValueError("must have a prefix length between /16 and /28, the VPC sizes AWS allows")
+        return value
+
+    @field_validator("alb_ingress_cidrs")
+    @classmethod
+    def _ingress(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("must list at least one CIDR block, e.g. 0.0.0.0/0")
+        for cidr in value:
+            try:
+                ipaddress.IPv4Network(cidr, strict=True)
+            except ValueError:
+                raise ValueError(f"{cidr!r} is not an IPv4 CIDR block such as 203.0.113.0/24") from None
+        return value
+
+    @field_validator("waf_web_acl_arn")
+    @classmethod
+    def _web_acl(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:wafv2:[a-z0-9-]+:\d{12}:regional/webacl/.+$", value):
+            raise ValueError("must be a regional WAFv2 web ACL ARN, "
+                             "arn:aws:wafv2:<region>:<account>:regional/webacl/...")
+        return value
+
+    @field_validator("alarm_emails")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            if not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", address):
+                raise ValueError(f"{address!r} is not an email address")
         return value
 
     @field_validator("az_count")
@@ -162,9 +306,7 @@ class EnvironmentConfig(StrictModel):
     @field_validator("flow_logs_retention_days")
     @classmethod
     def _retention(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"must be one of {', '.join(map(str, LOG_RETENTION_DAYS))}")
-        return value
+        return _check_retention(value)
 
     @field_validator("account_id")
     @classmethod
@@ -286,11 +428,13 @@ class MlopsConfig(StrictModel):
 
     def endpoint_for(self, environment: str, endpoint: str) -> EndpointConfig:
         """The endpoint's settings in one environment: the base entry with that environment's overrides applied,
-        and the default route (`/<name>/*`) filled in."""
+        and the defaults that depend on the name or the environment filled in (route `/<name>/*`, Spot share)."""
         base = self.endpoints[endpoint].model_dump()
         override = self.environments[environment].endpoints.get(endpoint)
         if override is not None:
             base.update(override.model_dump(exclude_unset=True))
         if base["host"] is None and base["path"] is None:
             base["path"] = f"/{endpoint}/*"
+        if base["fargate_spot_percent"] is None:
+            base["fargate_spot_percent"] = 0 if self.environments[environment].production else 50
         return EndpointConfig.model_validate(base)

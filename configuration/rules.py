@@ -147,6 +147,37 @@ def check_routes_unique(config: MlopsConfig) -> Iterator[Problem]:
                               "listener_rule_priority")
 
 
+def check_scheduled_scaling(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            path = _field_path(config, env_name, name, "scheduled_scaling")
+            seen: set[str] = set()
+            for index, action in enumerate(endpoint.scheduled_scaling):
+                if action.min_tasks > action.max_tasks:
+                    yield Problem(f"{path}.{index}.min_tasks", action.min_tasks,
+                                  f"must not exceed max_tasks ({action.max_tasks})")
+                if action.name in seen:
+                    yield Problem(f"{path}.{index}.name", action.name, "is used by another scheduled action")
+                seen.add(action.name)
+
+
+def check_hosts_under_domain(config: MlopsConfig) -> Iterator[Problem]:
+    """With a domain, the certificate covers the domain and its direct subdomains: other hosts would fail TLS."""
+    for env_name, env in config.environments.items():
+        if env.domain is None:
+            continue
+        domain = env.domain.name
+        for name in config.endpoints:
+            host = config.endpoint_for(env_name, name).host
+            if host is None or host == domain:
+                continue
+            if not host.endswith("." + domain) or "." in host[: -len(domain) - 1]:
+                yield Problem(_field_path(config, env_name, name, "host"), host,
+                              f"is not {domain} or a direct subdomain of it, which environment {env_name}'s "
+                              "certificate covers")
+
+
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
@@ -154,6 +185,8 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_availability_zones,
     check_cidr_overlaps,
     check_routes_unique,
+    check_scheduled_scaling,
+    check_hosts_under_domain,
 )
 
 

@@ -21,6 +21,8 @@ class EncryptionKeyProps:
     region: str
     allow_cloudwatch_logs: bool = False
     """Let CloudWatch Logs in this region and account encrypt log groups with the key."""
+    allow_service_publishers: tuple[str, ...] = field(default_factory=tuple)
+    """Service principals (e.g. `cloudwatch.amazonaws.com`) that publish to SNS topics encrypted with the key."""
     extra_statements: tuple[Statement, ...] = field(default_factory=tuple)
     deletion_window_days: int = 30
     """Days a scheduled deletion can still be cancelled (AWS allows 7-30)."""
@@ -49,6 +51,15 @@ class EncryptionKey(Construct):
                 "Resource": "*",
                 "Condition": {"ArnLike": {
                     "kms:EncryptionContext:aws:logs:arn": f"arn:{partition}:logs:{props.region}:{account}:*"}},
+            })
+        if props.allow_service_publishers:
+            statements.append({
+                "Sid": "ServicesPublishToEncryptedTopics",
+                "Effect": "Allow",
+                "Principal": {"Service": list(props.allow_service_publishers)},
+                "Action": ["kms:Decrypt", "kms:GenerateDataKey*"],
+                "Resource": "*",
+                "Condition": {"StringEquals": {"aws:SourceAccount": account}},
             })
         statements.extend(props.extra_statements)
         self.key = KmsKey(

@@ -48,8 +48,11 @@ class SecureBucketProps:
     """... except the newest this many, which are kept regardless."""
     extra_policy_statements: tuple[Statement, ...] = field(default_factory=tuple)
     """Statements added to the bucket policy beside the TLS-only deny."""
+    log_delivery_service: str | None = None
+    """Make this bucket a log target: this AWS log delivery service principal (S3 server access logs:
+    `logging.s3.amazonaws.com`, load balancer logs: `logdelivery.elasticloadbalancing.amazonaws.com`) may write
+    objects, for resources of `log_delivery_source_account` only."""
     log_delivery_source_account: str | None = None
-    """Make this bucket a server access log target: S3 log delivery may write here for buckets of this account."""
     prevent_destroy: bool = False
     """Make Terraform refuse to destroy the bucket (for data that must outlive a mistaken destroy)."""
 
@@ -98,11 +101,11 @@ class SecureBucket(Construct):
             S3BucketLoggingA(self, "access-logging", bucket=bucket_id, target_bucket=props.access_log_bucket,
                              target_prefix=f"{props.bucket_name}/")
         statements = [deny_insecure_transport(self.arn), *props.extra_policy_statements]
-        if props.log_delivery_source_account is not None:
+        if props.log_delivery_service is not None:
             statements.append({
-                "Sid": "S3ServerAccessLogDelivery",
+                "Sid": "LogDelivery",
                 "Effect": "Allow",
-                "Principal": {"Service": "logging.s3.amazonaws.com"},
+                "Principal": {"Service": props.log_delivery_service},
                 "Action": "s3:PutObject",
                 "Resource": f"{self.arn}/*",
                 "Condition": {"StringEquals": {"aws:SourceAccount": props.log_delivery_source_account}},

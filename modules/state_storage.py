@@ -42,6 +42,7 @@ class StateStorage(Construct):
         account = DataAwsCallerIdentity(self, "account").account_id
         self.access_log_bucket = SecureBucket(self, "access-logs", SecureBucketProps(
             bucket_name=aws_name(props.bucket_name, "logs", max_length=63),
+            log_delivery_service="logging.s3.amazonaws.com",
             log_delivery_source_account=account,
         ))
         self.bucket = SecureBucket(self, "bucket", SecureBucketProps(

@@ -10,8 +10,9 @@ from typing import Any
 from cdktf import App
 
 from configuration import MlopsConfig
-from configuration.naming import bootstrap_stack, platform_stack
+from configuration.naming import bootstrap_stack, endpoint_stack, platform_stack
 from stacks.bootstrap import BootstrapStack
+from stacks.endpoint import EndpointStack
 from stacks.platform import PlatformStack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -23,9 +24,13 @@ def cdktf_context() -> dict[str, Any]:
     return dict(json.loads((PROJECT_ROOT / "cdktf.json").read_text())["context"])
 
 
-def build_app(config: MlopsConfig, outdir: str | None = None) -> App:
+def build_app(config: MlopsConfig, image_tag: str = "latest", outdir: str | None = None) -> App:
+    """Every stack of the configuration; endpoint containers run `<serving repository>:<image_tag>`."""
     app = App(context=cdktf_context(), outdir=outdir) if outdir else App(context=cdktf_context())
     BootstrapStack(app, bootstrap_stack(config.project), config)
     for environment in config.environments:
-        PlatformStack(app, platform_stack(config.project, environment), config, environment)
+        platform = PlatformStack(app, platform_stack(config.project, environment), config, environment)
+        for endpoint in config.endpoints:
+            EndpointStack(app, endpoint_stack(config.project, environment, endpoint), config, environment,
+                          endpoint, platform, image_tag)
     return app

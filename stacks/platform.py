@@ -1,29 +1,53 @@
-"""`<project>-<env>-platform`: what every endpoint of one environment shares."""
+"""`<project>-<env>-platform`: what every endpoint of one environment shares.
+
+Network, load balancer, ECS cluster, the serving image repository and the alarm topic. Endpoint stacks read these
+through cdktf cross-stack references (remote state), never through hard-coded IDs. The repository lives here so the
+pipeline can push an image before any service needs one.
+"""
 
 from __future__ import annotations
 
 from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from constructs import Construct
 
 from configuration import MlopsConfig
+from configuration.naming import ALB_NAME_MAX, aws_name
+from modules.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
+from modules.cluster import Cluster, ClusterProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
+from modules.load_balancer import LoadBalancer, LoadBalancerProps
 from modules.network import Network, NetworkProps
+from modules.registry import ImageRepository, ImageRepositoryProps
+from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, use_remote_state
+
+SERVING_IMAGE = "model-server"
+
+
+def serving_repository_name(project: str, environment: str) -> str:
+    return f"{project}/{environment}/{SERVING_IMAGE}"
 
 
 class PlatformStack(TerraformStack):
-    """Attributes: `network` (Network), `key` (EncryptionKey for the environment's logs and data)."""
+    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `alarm_topic`, `hosted_zone_id`
+    (None without a Route 53 domain), `environment`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str):
         super().__init__(scope, stack_name)
         env = config.environments[environment]
+        self.environment = environment
         add_aws_provider(self, config, environment)
         use_remote_state(self, config, stack_name)
         name_prefix = f"{config.project}-{environment}"
+        account = DataAwsCallerIdentity(self, "account").account_id
 
         self.key = EncryptionKey(self, "key", EncryptionKeyProps(
-            alias=name_prefix, description=f"{name_prefix}: logs and data at rest", region=config.region,
-            allow_cloudwatch_logs=True))
+            alias=name_prefix, description=f"{name_prefix}: logs, images, data and alarms at rest",
+            region=config.region, allow_cloudwatch_logs=True,
+            allow_service_publishers=("cloudwatch.amazonaws.com", "events.amazonaws.com",
+                                      "codestar-notifications.amazonaws.com")))
         public_cidrs, private_cidrs = env.subnet_cidrs()
         self.network = Network(self, "network", NetworkProps(
             name_prefix=name_prefix,
@@ -37,6 +61,43 @@ class PlatformStack(TerraformStack):
             flow_logs_retention_days=env.flow_logs_retention_days,
             flow_logs_kms_key_arn=self.key.arn,
         ))
+
+        certificate_arn = None
+        self.hosted_zone_id = env.domain.hosted_zone_id if env.domain else None
+        if env.domain is not None:
+            certificate_arn = env.domain.certificate_arn or DnsValidatedCertificate(
+                self, "certificate", DnsValidatedCertificateProps(
+                    domain_name=env.domain.name, hosted_zone_id=env.domain.hosted_zone_id or "")).arn
+        access_logs_bucket = None
+        if env.enable_alb_access_logs:
+            access_logs_bucket = SecureBucket(self, "alb-access-logs", SecureBucketProps(
+                bucket_name=aws_name(name_prefix, "alb-logs", config.region, max_length=63),
+                log_delivery_service="logdelivery.elasticloadbalancing.amazonaws.com",
+                log_delivery_source_account=account)).name
+        self.load_balancer = LoadBalancer(self, "load-balancer", LoadBalancerProps(
+            name=aws_name(name_prefix, max_length=ALB_NAME_MAX),
+            vpc_id=self.network.vpc_id,
+            public_subnet_ids=self.network.public_subnet_ids,
+            ingress_cidrs=tuple(env.alb_ingress_cidrs),
+            certificate_arn=certificate_arn,
+            idle_timeout_seconds=env.alb_idle_timeout_seconds,
+            deletion_protection=env.production,
+            web_acl_arn=env.waf_web_acl_arn,
+            access_logs_bucket=access_logs_bucket,
+        ))
+        self.cluster = Cluster(self, "cluster", ClusterProps(name=name_prefix, kms_key_arn=self.key.arn))
+        self.repository = ImageRepository(self, "serving-image", ImageRepositoryProps(
+            name=serving_repository_name(config.project, environment), kms_key_arn=self.key.arn,
+            keep_images=env.ecr_keep_images))
+        self.alarm_topic = AlarmTopic(self, "alarms", AlarmTopicProps(
+            name=f"{name_prefix}-alarms", kms_key_arn=self.key.arn, emails=tuple(env.alarm_emails)))
+
         TerraformOutput(self, "vpc-id", value=self.network.vpc_id)
         TerraformOutput(self, "private-subnet-ids", value=self.network.private_subnet_ids)
         TerraformOutput(self, "public-subnet-ids", value=self.network.public_subnet_ids)
+        scheme = "https" if self.load_balancer.https else "http"
+        base_url = f"{scheme}://{env.domain.name}" if env.domain else f"{scheme}://{self.load_balancer.dns_name}"
+        TerraformOutput(self, "base-url", value=base_url, description="Where the endpoints are served")
+        TerraformOutput(self, "serving-repository-url", value=self.repository.url,
+                        description="Push the model server image here")
+        TerraformOutput(self, "alarm-topic-arn", value=self.alarm_topic.arn)

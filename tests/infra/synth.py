@@ -28,10 +28,10 @@ class Synthesized:
         return self.outdir / "stacks" / name
 
 
-def synthesize(config: MlopsConfig, outdir: Path) -> Synthesized:
+def synthesize(config: MlopsConfig, outdir: Path, image_tag: str = "latest") -> Synthesized:
     from stacks.app import build_app  # the provider bindings load here, once per process
 
-    build_app(config, str(outdir)).synth()
+    build_app(config, image_tag, str(outdir)).synth()
     manifest = json.loads((outdir / "manifest.json").read_text())
     stacks = {name: json.loads((outdir / entry["synthesizedStackPath"]).read_text())
               for name, entry in manifest["stacks"].items()}

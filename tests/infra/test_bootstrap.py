@@ -7,10 +7,6 @@ from tests.infra.synth import assert_has_resource, by_path_suffix, only, policy,
 BOOTSTRAP = "mlops-bootstrap"
 
 
-def test_stack_names(default_synth):
-    assert sorted(default_synth.stacks) == ["mlops-bootstrap", "mlops-prod-platform", "mlops-staging-platform"]
-
-
 def test_bootstrap_state_is_local_and_machine_independent(default_synth):
     backend = default_synth.stack(BOOTSTRAP)["terraform"]["backend"]
     assert backend == {"local": {"path": "../../../terraform.mlops-bootstrap.tfstate"}}
@@ -54,7 +50,7 @@ def test_state_bucket_policy_denies_plain_http(default_synth):
 def test_access_log_bucket_accepts_log_delivery_from_our_account_only(default_synth):
     stack = default_synth.stack(BOOTSTRAP)
     _, body = by_path_suffix(stack, "aws_s3_bucket_policy", "state/access-logs/policy")
-    delivery = [s for s in policy(body)["Statement"] if s.get("Sid") == "S3ServerAccessLogDelivery"]
+    delivery = [s for s in policy(body)["Statement"] if s.get("Sid") == "LogDelivery"]
     assert len(delivery) == 1
     assert delivery[0]["Principal"] == {"Service": "logging.s3.amazonaws.com"}
     assert "aws:SourceAccount" in delivery[0]["Condition"]["StringEquals"]

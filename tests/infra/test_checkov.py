@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import subprocess
@@ -34,12 +35,17 @@ def findings(stack_dir: Path) -> set[tuple[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def allowlist() -> dict[tuple[str, str], str]:
+def allowlist() -> list[dict]:
     entries = yaml.safe_load(ALLOWLIST.read_text())
     for entry in entries:
-        assert set(entry) == {"check", "resource", "reason"}, entry
+        assert {"check", "resource", "reason"} <= set(entry) <= {"check", "resource", "reason", "stacks"}, entry
         assert len(entry["reason"].strip()) > 20, f"{entry['check']} {entry['resource']}: write the reason out"
-    return {(entry["check"], entry["resource"]): entry["reason"] for entry in entries}
+    return entries
+
+
+def covers(entry: dict, stack: str, check: str, resource: str) -> bool:
+    return (entry["check"] == check and entry["resource"] == resource
+            and any(fnmatch.fnmatchcase(stack, pattern) for pattern in entry.get("stacks", ["*"])))
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +57,14 @@ def all_findings(default_synth, options_synth) -> dict[str, set[tuple[str, str]]
 
 def test_every_finding_is_allowlisted(all_findings, allowlist):
     unreviewed = sorted(f"{stack}: {check} {resource}" for stack, found in all_findings.items()
-                        for check, resource in found if (check, resource) not in allowlist)
+                        for check, resource in found
+                        if not any(covers(entry, stack, check, resource) for entry in allowlist))
     assert not unreviewed, "checkov findings without a reviewed reason (fix them or add them, with the reason, to " \
                            f"{ALLOWLIST.name}):\n" + "\n".join(unreviewed)
 
 
 def test_every_allowlist_entry_still_matches(all_findings, allowlist):
-    matched = set().union(*all_findings.values())
-    stale = sorted(f"{check} {resource}" for check, resource in allowlist if (check, resource) not in matched)
+    stale = sorted(f"{entry['check']} {entry['resource']}" for entry in allowlist
+                   if not any(covers(entry, stack, check, resource)
+                              for stack, found in all_findings.items() for check, resource in found))
     assert not stale, f"entries in {ALLOWLIST.name} that match no finding any more (remove them):\n" + "\n".join(stale)

@@ -99,19 +99,19 @@ def test_default_security_group_is_closed(default_synth):
 def test_flow_logs_capture_all_traffic_into_an_encrypted_group(default_synth):
     stack = default_synth.stack(PROD)
     vpc_id, _ = only(stack, "aws_vpc")
-    group_id, group = only(stack, "aws_cloudwatch_log_group")
+    group_id, group = by_path_suffix(stack, "aws_cloudwatch_log_group", "network/flow-log-group")
     key_id, key = only(stack, "aws_kms_key")
     assert group["retention_in_days"] == 365
     assert group["kms_key_id"] == ref("aws_kms_key", key_id, "arn")
     key_policy = policy(key)
     assert any(s["Principal"] == {"Service": "logs.eu-west-1.amazonaws.com"} for s in key_policy["Statement"])
-    role_id, role = only(stack, "aws_iam_role")
+    role_id, role = by_path_suffix(stack, "aws_iam_role", "network/flow-log-role")
     assert policy(role, "assume_role_policy")["Statement"][0]["Principal"] == {"Service": "vpc-flow-logs.amazonaws.com"}
     assert_has_resource(stack, "aws_flow_log", {
         "vpc_id": ref("aws_vpc", vpc_id, "id"), "traffic_type": "ALL",
         "log_destination": ref("aws_cloudwatch_log_group", group_id, "arn"),
         "iam_role_arn": ref("aws_iam_role", role_id, "arn")})
-    _, role_policy = only(stack, "aws_iam_role_policy")
+    _, role_policy = by_path_suffix(stack, "aws_iam_role_policy", "network/flow-log-policy")
     (statement,) = policy(role_policy)["Statement"]
     assert statement["Resource"] == ref("aws_cloudwatch_log_group", group_id, "arn") + ":*"
 
@@ -128,7 +128,7 @@ def test_all_options_three_azs_pinned_zones_and_sized_subnets(options_synth):
     assert public == list(zip(zones, ["172.20.0.0/24", "172.20.1.0/24", "172.20.2.0/24"], strict=True))
     assert private == list(zip(zones, ["172.20.3.0/24", "172.20.4.0/24", "172.20.5.0/24"], strict=True))
     assert len(resources(stack, "aws_nat_gateway")) == 3
-    assert only(stack, "aws_cloudwatch_log_group")[1]["retention_in_days"] == 90
+    assert by_path_suffix(stack, "aws_cloudwatch_log_group", "network/flow-log-group")[1]["retention_in_days"] == 90
 
 
 def test_vpc_endpoints_serve_the_private_subnets(options_synth):

@@ -10,7 +10,8 @@ from configuration.loader import parse_config
 from stacks.common import use_remote_state
 from tests.infra.synth import by_path_suffix, resources
 
-REMOTE_STACKS = ["mlops-staging-platform", "mlops-prod-platform"]
+REMOTE_STACKS = ["mlops-staging-platform", "mlops-staging-endpoint-a", "mlops-staging-endpoint-b",
+                 "mlops-prod-platform", "mlops-prod-endpoint-a", "mlops-prod-endpoint-b"]
 
 
 def bootstrap_names(synth) -> tuple[str, str]:
@@ -33,7 +34,15 @@ def test_backends_use_the_bootstraps_bucket_and_table(default_synth):
 
 def test_each_stack_has_its_own_state_key(default_synth):
     keys = [default_synth.stack(name)["terraform"]["backend"]["s3"]["key"] for name in REMOTE_STACKS]
-    assert keys == ["mlops-staging-platform/terraform.tfstate", "mlops-prod-platform/terraform.tfstate"]
+    assert keys == [f"{name}/terraform.tfstate" for name in REMOTE_STACKS]
+
+
+def test_endpoint_stacks_read_the_platform_from_its_remote_state(default_synth):
+    platform_backend = default_synth.stack("mlops-staging-platform")["terraform"]["backend"]["s3"]
+    for name in ("mlops-staging-endpoint-a", "mlops-staging-endpoint-b"):
+        (remote,) = default_synth.stack(name)["data"]["terraform_remote_state"].values()
+        assert remote["backend"] == "s3"
+        assert remote["config"] == platform_backend
 
 
 def test_migration_locking_uses_both(options_synth):

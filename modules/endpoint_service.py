@@ -1,0 +1,217 @@
+"""One ML endpoint as an ECS Fargate service behind the shared load balancer.
+
+Creates the container log group, the roles' permissions, the security group chain (load balancer -> service ->
+EFS), the task definition (models read-only, data read-write, both over TLS with IAM authorization) and the service
+(circuit breaker with rollback, alarm-based rollback, rolling 100/200) registered in the endpoint's target group.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.ecs_service import (
+    EcsService,
+    EcsServiceAlarms,
+    EcsServiceCapacityProviderStrategy,
+    EcsServiceDeploymentCircuitBreaker,
+    EcsServiceLoadBalancer,
+    EcsServiceNetworkConfiguration,
+)
+from cdktf_cdktf_provider_aws.ecs_task_definition import (
+    EcsTaskDefinition,
+    EcsTaskDefinitionRuntimePlatform,
+    EcsTaskDefinitionVolume,
+    EcsTaskDefinitionVolumeEfsVolumeConfiguration,
+    EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig,
+)
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
+from constructs import Construct
+
+from modules.cluster import FARGATE, FARGATE_SPOT
+from modules.endpoint_routing import EndpointRouting
+from modules.iam import Statement, policy_document
+from modules.model_storage import NFS_PORT, ModelStorage
+from modules.task_identity import TaskIdentity
+
+CONTAINER_NAME = "model-server"
+MODELS_MOUNT = "/mnt/models"
+DATA_MOUNT = "/mnt/data"
+SCRATCH_MOUNT = "/tmp"  # noqa: S108 - the root file system is read-only; the server writes temporary files here only
+
+
+@dataclass(frozen=True)
+class EndpointServiceProps:
+    name: str
+    """Endpoint name, e.g. `a`: the container's model name and the service name."""
+    name_prefix: str
+    """`<project>-<env>-<endpoint>`: family, log group and security group names."""
+    region: str
+    account_id: str
+    vpc_id: str
+    subnet_ids: list[str]
+    cluster_arn: str
+    load_balancer_security_group_id: str
+    image: str
+    """Repository URL and tag."""
+    repository_arn: str
+    kms_key_arn: str
+    cpu: int
+    memory_mib: int
+    container_port: int
+    health_check_path: str
+    desired_count: int
+    fargate_spot_percent: int = 0
+    deregistration_delay_seconds: int = 30
+    health_check_grace_period_seconds: int = 60
+    stop_timeout_seconds: int = 30
+    enable_execute_command: bool = False
+    log_retention_days: int = 30
+    rollback_alarm_names: list[str] = field(default_factory=list)
+    """Alarms that, firing during a deployment, make ECS roll it back. Pass the alarms' `alarm_name` attributes:
+    the reference makes Terraform create the alarms first, as ECS requires."""
+    environment: dict[str, str] = field(default_factory=dict)
+    """Extra container environment variables (the model server's settings)."""
+
+
+class EndpointService(Construct):
+    """Attributes: `service`, `service_name`, `task_definition`, `log_group`, `container_definition` (the dict
+    behind the task definition's JSON)."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: EndpointServiceProps, identity: TaskIdentity,
+                 storage: ModelStorage, routing: EndpointRouting):
+        super().__init__(scope, construct_id)
+        self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}",
+                                            retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
+        self._permissions(props, identity, storage)
+        self._security_group_chain(props, identity, storage)
+
+        self.container_definition = self._container_definition(props)
+        self.task_definition = EcsTaskDefinition(
+            self, "task-definition", family=props.name_prefix, network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"], cpu=str(props.cpu), memory=str(props.memory_mib),
+            execution_role_arn=identity.execution_role.arn, task_role_arn=identity.task_role.arn,
+            runtime_platform=EcsTaskDefinitionRuntimePlatform(operating_system_family="LINUX",
+                                                              cpu_architecture="X86_64"),
+            container_definitions=json.dumps([self.container_definition]),
+            volume=[
+                _efs_volume("models", storage.file_system_id, storage.models_access_point.id),
+                _efs_volume("data", storage.file_system_id, storage.data_access_point.id),
+                EcsTaskDefinitionVolume(name="scratch"),
+            ])
+
+        self.service = EcsService(
+            self, "service", name=props.name, cluster=props.cluster_arn,
+            task_definition=self.task_definition.arn, desired_count=props.desired_count,
+            capacity_provider_strategy=_capacity_strategy(props.fargate_spot_percent),
+            network_configuration=EcsServiceNetworkConfiguration(
+                subnets=props.subnet_ids, security_groups=[identity.security_group_id], assign_public_ip=False),
+            load_balancer=[EcsServiceLoadBalancer(target_group_arn=routing.target_group.arn,
+                                                  container_name=CONTAINER_NAME,
+                                                  container_port=props.container_port)],
+            deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
+            deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
+            alarms=EcsServiceAlarms(alarm_names=props.rollback_alarm_names, enable=True, rollback=True)
+            if props.rollback_alarm_names else None,
+            health_check_grace_period_seconds=props.health_check_grace_period_seconds,
+            enable_execute_command=props.enable_execute_command,
+            propagate_tags="SERVICE", enable_ecs_managed_tags=True,
+            # `cdktf deploy` returns only once the new tasks are healthy: a failed deploy fails the pipeline.
+            wait_for_steady_state=True,
+            # Autoscaling owns the task count after creation: a deploy never resets the scale.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
+            # A target group can serve a service only once a listener rule attaches it to the load balancer.
+            depends_on=[routing.listener_rule])
+        self.service_name: str = self.service.name
+
+    def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity, storage: ModelStorage) -> None:
+        IamRolePolicy(self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
+            # ECR's token call has no resource scope.
+            {"Sid": "EcrToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+            {"Sid": "PullServingImage", "Effect": "Allow",
+             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"],
+             "Resource": props.repository_arn},
+            {"Sid": "DecryptServingImage", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
+            {"Sid": "WriteContainerLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": f"{self.log_group.arn}:*"},
+        ))
+        statements: list[Statement] = list(storage.reader_writer_statements())
+        if props.enable_execute_command:
+            # ECS Exec's session channel actions have no resource scope.
+            statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": [
+                "ssmmessages:CreateControlChannel", "ssmmessages:CreateDataChannel",
+                "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"], "Resource": "*"})
+            statements.append({"Sid": "EcsExecEncryption", "Effect": "Allow", "Action": "kms:Decrypt",
+                               "Resource": props.kms_key_arn})
+        IamRolePolicy(self, "task-policy", role=identity.task_role.id, policy=policy_document(*statements))
+
+    def _security_group_chain(self, props: EndpointServiceProps, identity: TaskIdentity,
+                              storage: ModelStorage) -> None:
+        port = props.container_port
+        VpcSecurityGroupEgressRule(self, "load-balancer-to-service",
+                                   security_group_id=props.load_balancer_security_group_id,
+                                   referenced_security_group_id=identity.security_group_id, ip_protocol="tcp",
+                                   from_port=port, to_port=port, description=f"to endpoint {props.name}")
+        VpcSecurityGroupIngressRule(self, "service-from-load-balancer", security_group_id=identity.security_group_id,
+                                    referenced_security_group_id=props.load_balancer_security_group_id,
+                                    ip_protocol="tcp", from_port=port, to_port=port,
+                                    description="from the load balancer")
+        VpcSecurityGroupEgressRule(self, "service-to-efs", security_group_id=identity.security_group_id,
+                                   referenced_security_group_id=storage.security_group_id, ip_protocol="tcp",
+                                   from_port=NFS_PORT, to_port=NFS_PORT, description="NFS to the endpoint's EFS")
+        # Image pulls, logs and AWS APIs: HTTPS only, through NAT or VPC endpoints.
+        VpcSecurityGroupEgressRule(self, "service-https-out", security_group_id=identity.security_group_id,
+                                   cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443, to_port=443,
+                                   description="HTTPS to AWS APIs")
+
+    def _container_definition(self, props: EndpointServiceProps) -> dict[str, Any]:
+        """Every field ECS fills in when it is left out is written here, so a plan after apply shows no diff."""
+        port = props.container_port
+        probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{props.health_check_path}'"
+                 ", timeout=4)")
+        return {
+            "name": CONTAINER_NAME,
+            "image": props.image,
+            "cpu": 0,
+            "essential": True,
+            "readonlyRootFilesystem": True,
+            "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp", "name": "http",
+                              "appProtocol": "http"}],
+            "environment": [{"name": key, "value": value} for key, value in sorted(props.environment.items())],
+            "environmentFiles": [],
+            "mountPoints": [
+                {"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": True},
+                {"sourceVolume": "data", "containerPath": DATA_MOUNT, "readOnly": False},
+                {"sourceVolume": "scratch", "containerPath": SCRATCH_MOUNT, "readOnly": False},
+            ],
+            "volumesFrom": [],
+            "systemControls": [],
+            "ulimits": [],
+            "stopTimeout": props.stop_timeout_seconds,
+            "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
+                            "startPeriod": 30},
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": self.log_group.name, "awslogs-region": props.region,
+                "awslogs-stream-prefix": props.name}, "secretOptions": []},
+        }
+
+
+def _efs_volume(name: str, file_system_id: str, access_point_id: str) -> EcsTaskDefinitionVolume:
+    return EcsTaskDefinitionVolume(name=name, efs_volume_configuration=EcsTaskDefinitionVolumeEfsVolumeConfiguration(
+        file_system_id=file_system_id, transit_encryption="ENABLED",
+        authorization_config=EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
+            access_point_id=access_point_id, iam="ENABLED")))
+
+
+def _capacity_strategy(spot_percent: int) -> list[EcsServiceCapacityProviderStrategy]:
+    """The first task always on regular Fargate (base 1), the rest split by weight."""
+    strategy = [EcsServiceCapacityProviderStrategy(capacity_provider=FARGATE, base=1, weight=100 - spot_percent)]
+    if spot_percent:
+        strategy.append(EcsServiceCapacityProviderStrategy(capacity_provider=FARGATE_SPOT, base=0,
+                                                           weight=spot_percent))
+    return strategy

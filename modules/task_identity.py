@@ -1,0 +1,40 @@
+"""Who an endpoint's tasks are: the execution role (ECS pulls the image, writes logs), the task role (the server
+mounts EFS) and the service security group. Created first, so storage can trust them before the service exists;
+their permissions are attached by the constructs that know what to grant."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from constructs import Construct
+
+from configuration.naming import aws_name
+from modules.iam import assume_role_policy
+
+ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+@dataclass(frozen=True)
+class TaskIdentityProps:
+    name_prefix: str
+    vpc_id: str
+    account_id: str
+
+
+class TaskIdentity(Construct):
+    """Attributes: `execution_role`, `task_role`, `security_group_id`."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: TaskIdentityProps):
+        super().__init__(scope, construct_id)
+        trust = assume_role_policy(ECS_TASKS, props.account_id)
+        self.execution_role = IamRole(self, "execution-role", name=aws_name(props.name_prefix, "execution",
+                                                                            max_length=64),
+                                      assume_role_policy=trust, description="ECS pulls the image and writes logs")
+        self.task_role = IamRole(self, "task-role", name=aws_name(props.name_prefix, "task", max_length=64),
+                                 assume_role_policy=trust, description="The model server at run time")
+        group = SecurityGroup(self, "security-group", name=f"{props.name_prefix}-service", vpc_id=props.vpc_id,
+                              description=f"{props.name_prefix} tasks: load balancer in, EFS and HTTPS out",
+                              tags={"Name": f"{props.name_prefix}-service"})
+        self.security_group_id: str = group.id

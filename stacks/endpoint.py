@@ -1,0 +1,118 @@
+"""`<project>-<env>-endpoint-<name>`: one ML endpoint on the environment's platform.
+
+Everything the endpoint owns lives here, so adding endpoint B creates a new stack and changes neither endpoint A's
+stack nor the platform's. The platform's resources are read through cross-stack references (remote state).
+"""
+
+from __future__ import annotations
+
+from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
+from constructs import Construct
+
+from configuration import MlopsConfig
+from configuration.naming import TARGET_GROUP_NAME_MAX, aws_name, derived_listener_priority
+from modules.autoscaling import ServiceAutoscaling, ServiceAutoscalingProps
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
+from modules.endpoint_service import DATA_MOUNT, MODELS_MOUNT, EndpointService, EndpointServiceProps
+from modules.model_storage import ModelStorage, ModelStorageProps
+from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonitoringProps
+from modules.task_identity import TaskIdentity, TaskIdentityProps
+from stacks.common import add_aws_provider, use_remote_state
+from stacks.platform import PlatformStack
+
+# Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not
+# the server, closes them (otherwise a request can race a closing connection and get a 502).
+KEEP_ALIVE_MARGIN_SECONDS = 5
+
+
+def route_prefix(path: str | None) -> str:
+    """The path prefix the server is mounted under: `/a/*` -> `/a`; host-only routes serve from `/`."""
+    if path is None or not path.endswith("/*"):
+        return ""
+    return path[:-2]
+
+
+class EndpointStack(TerraformStack):
+    """Attributes: `identity`, `storage`, `routing`, `monitoring`, `service`, `autoscaling`."""
+
+    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str, endpoint: str,
+                 platform: PlatformStack, image_tag: str):
+        super().__init__(scope, stack_name)
+        settings = config.endpoint_for(environment, endpoint)
+        env = config.environments[environment]
+        add_aws_provider(self, config, environment, endpoint)
+        use_remote_state(self, config, stack_name)
+        name_prefix = f"{config.project}-{environment}-{endpoint}"
+        account = DataAwsCallerIdentity(self, "account").account_id
+        network = platform.network
+        balancer = platform.load_balancer
+
+        self.identity = TaskIdentity(self, "identity", TaskIdentityProps(
+            name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account))
+        self.storage = ModelStorage(self, "storage", ModelStorageProps(
+            name_prefix=name_prefix, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+            kms_key_arn=platform.key.arn, client_security_group_id=self.identity.security_group_id,
+            reader_writer_role_arn=self.identity.task_role.arn, throughput_mode=settings.efs_throughput_mode))
+        self.routing = EndpointRouting(self, "routing", EndpointRoutingProps(
+            target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
+            vpc_id=network.vpc_id, listener_arn=balancer.listener.arn, container_port=settings.container_port,
+            health_check_path=settings.health_check_path,
+            priority=settings.listener_rule_priority or derived_listener_priority(endpoint),
+            host=settings.host, path=settings.path,
+            deregistration_delay_seconds=settings.deregistration_delay_seconds))
+        target_group = self.routing.target_group
+        self.monitoring = EndpointMonitoring(self, "monitoring", EndpointMonitoringProps(
+            name_prefix=name_prefix, region=config.region, topic_arn=platform.alarm_topic.arn,
+            load_balancer_arn_suffix=balancer.arn_suffix, target_group_arn_suffix=target_group.arn_suffix,
+            cluster_name=platform.cluster.name, service_name=endpoint,
+            file_system_id=self.storage.file_system_id, min_tasks=settings.min_tasks,
+            alarm_5xx_count=settings.alarm_5xx_count, alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
+            efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
+            if settings.efs_throughput_mode == "bursting" else None))
+        self.service = EndpointService(self, "service", EndpointServiceProps(
+            name=endpoint, name_prefix=name_prefix,
+            region=config.region, account_id=account, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+            cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
+            image=f"{platform.repository.url}:{image_tag}", repository_arn=platform.repository.arn,
+            kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
+            container_port=settings.container_port, health_check_path=settings.health_check_path,
+            desired_count=settings.min_tasks, fargate_spot_percent=settings.fargate_spot_percent or 0,
+            deregistration_delay_seconds=settings.deregistration_delay_seconds,
+            health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
+            stop_timeout_seconds=settings.stop_timeout_seconds,
+            enable_execute_command=settings.enable_execute_command,
+            log_retention_days=settings.log_retention_days,
+            rollback_alarm_names=[self.monitoring.alarms[ROLLBACK_ALARM].alarm_name],
+            environment={
+                "SERVING_MODEL_NAME": endpoint,
+                "SERVING_MODELS_DIR": MODELS_MOUNT,
+                "SERVING_CAPTURE_DIR": DATA_MOUNT,
+                "SERVING_PORT": str(settings.container_port),
+                "SERVING_HEALTH_PATH": settings.health_check_path,
+                "SERVING_ROUTE_PREFIX": route_prefix(settings.path),
+                "SERVING_CAPTURE_SAMPLE_PERCENT": f"{settings.capture_sample_percent:g}",
+                "SERVING_KEEP_ALIVE_SECONDS": str(env.alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS),
+                "SERVING_DRAIN_SECONDS": str(max(1, settings.stop_timeout_seconds - 5)),
+                "SERVING_ENVIRONMENT": environment,
+            },
+        ), self.identity, self.storage, self.routing)
+        self.autoscaling = ServiceAutoscaling(self, "autoscaling", ServiceAutoscalingProps(
+            cluster_name=platform.cluster.name, service_name=self.service.service_name,
+            min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
+            cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
+            requests_per_target=settings.requests_per_target,
+            request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}",
+            scheduled=tuple(settings.scheduled_scaling)))
+        if settings.host is not None and platform.hosted_zone_id is not None:
+            Route53Record(self, "alias-record", zone_id=platform.hosted_zone_id, name=settings.host, type="A",
+                          alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,
+                                                   evaluate_target_health=True))
+
+        scheme = "https" if balancer.https else "http"
+        host = settings.host or balancer.dns_name
+        TerraformOutput(self, "url", value=f"{scheme}://{host}{route_prefix(settings.path)}",
+                        description=f"Base URL of endpoint {endpoint}")
+        TerraformOutput(self, "service-name", value=self.service.service_name)
+        TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
