@@ -24,6 +24,8 @@ DIMENSION = "ecs:service:DesiredCount"
 
 @dataclass(frozen=True)
 class ServiceAutoscalingProps:
+    name_prefix: str
+    """Prefix of the policy and scheduled action names."""
     cluster_name: str
     service_name: str
     min_tasks: int
@@ -55,7 +57,7 @@ class ServiceAutoscaling(Construct):
         self.policies: dict[str, AppautoscalingPolicy] = {}
         for name, metric, target_value, label in metrics:
             self.policies[name] = AppautoscalingPolicy(
-                self, f"track-{name}", name=f"{props.service_name}-{name}", policy_type="TargetTrackingScaling",
+                self, f"track-{name}", name=f"{props.name_prefix}-{name}", policy_type="TargetTrackingScaling",
                 service_namespace=self.target.service_namespace, resource_id=self.target.resource_id,
                 scalable_dimension=self.target.scalable_dimension,
                 target_tracking_scaling_policy_configuration=(
@@ -68,7 +70,7 @@ class ServiceAutoscaling(Construct):
                                 predefined_metric_type=metric, resource_label=label)))))
         for action in props.scheduled:
             AppautoscalingScheduledAction(
-                self, f"schedule-{action.name}", name=f"{props.service_name}-{action.name}",
+                self, f"schedule-{action.name}", name=f"{props.name_prefix}-{action.name}",
                 service_namespace=self.target.service_namespace, resource_id=self.target.resource_id,
                 scalable_dimension=self.target.scalable_dimension, schedule=action.schedule,
                 timezone=action.timezone,

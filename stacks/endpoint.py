@@ -99,7 +99,7 @@ class EndpointStack(TerraformStack):
             },
         ), self.identity, self.storage, self.routing)
         self.autoscaling = ServiceAutoscaling(self, "autoscaling", ServiceAutoscalingProps(
-            cluster_name=platform.cluster.name, service_name=self.service.service_name,
+            name_prefix=name_prefix, cluster_name=platform.cluster.name, service_name=self.service.service_name,
             min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
             cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
             requests_per_target=settings.requests_per_target,

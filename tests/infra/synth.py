@@ -81,3 +81,14 @@ def assert_has_resource(stack: dict[str, Any], resource_type: str, properties: d
     if not Testing.to_have_resource_with_properties(json.dumps(stack), resource_type, properties):
         present = json.dumps(resources(stack, resource_type), indent=1, sort_keys=True)
         raise AssertionError(f"no {resource_type} with {json.dumps(properties)}; the stack has:\n{present}")
+
+
+REMOTE_OUTPUT = re.compile(r"^\$\{data\.terraform_remote_state\.[^.]+\.outputs\.([^}.]+)\}$")
+
+
+def across(platform: dict[str, Any], expression: str) -> str:
+    """Follow a cross-stack reference in an endpoint stack to the expression the platform stack outputs, e.g.
+    `${data.terraform_remote_state....outputs.cross-stack-output-...}` -> `${aws_lb.load-balancer_lb_....arn}`."""
+    match = REMOTE_OUTPUT.match(expression)
+    assert match, f"not a cross-stack reference: {expression!r}"
+    return platform["output"][match.group(1)]["value"]
