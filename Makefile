@@ -42,7 +42,7 @@ $(PIPENV):
 	.tools/bin/pip install --quiet --disable-pip-version-check "pipenv==$(PIPENV_VERSION)"
 
 $(VENV_STAMP): Pipfile.lock | $(PIPENV)
-	$(PIPENV) sync --dev
+	$(PIPENV) sync --categories="packages dev-packages serving"
 	rm -f .venv/.synced-*
 	touch $@
 

@@ -1,0 +1,232 @@
+"""The HTTP app: `create_app(settings)` builds everything (no module-level state) and returns an ASGI app.
+
+Routes: the Open Inference Protocol (V2) REST paths, `POST /predict` for humans, the load balancer's health check
+path, `GET /status` for operators and OpenAPI docs at `/docs`. Every route is also served under the route prefix the
+load balancer routes by (e.g. `/a/v2/...`). Inference bodies are read as bytes and parsed by the data plane with
+orjson: no per-request pydantic models on the hot path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.openapi.utils import get_openapi
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving import __version__
+from serving.capture import CaptureWriter
+from serving.dataplane import DataPlane
+from serving.errors import PayloadTooLarge, ServingError
+from serving.metrics import Metrics
+from serving.repository import ModelManager
+from serving.settings import ServingSettings
+
+log = logging.getLogger("serving.app")
+JSON = "application/json"
+
+
+# --- documentation-only schemas: the hot path never builds these ---------------------------------------------------
+
+class RequestInput(BaseModel):
+    name: str
+    shape: list[int] = Field(examples=[[1, 30]])
+    datatype: str = Field(examples=["FP32"])
+    data: list[Any]
+    parameters: dict[str, Any] | None = None
+
+
+class RequestOutput(BaseModel):
+    name: str
+
+
+class InferenceRequest(BaseModel):
+    id: str | None = None
+    parameters: dict[str, Any] | None = None
+    inputs: list[RequestInput]
+    outputs: list[RequestOutput] | None = None
+
+
+class PredictRequest(BaseModel):
+    instances: list[Any] = Field(examples=[[[17.99, 10.38, 122.8, 1001.0, 0.1184, 0.2776, 0.3001, 0.1471, 0.2419,
+                                             0.07871, 1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373,
+                                             0.01587, 0.03003, 0.006193, 25.38, 17.33, 184.6, 2019.0, 0.1622,
+                                             0.6656, 0.7119, 0.2654, 0.4601, 0.1189]]])
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 as soon as it passes `limit` bytes (declared or streamed). The body is
+    parsed as JSON whatever the Content-Type says (curl's `-d` sends form-urlencoded)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit}")
+    chunks = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _json(payload: bytes, status: int = 200) -> Response:
+    return Response(content=payload, status_code=status, media_type=JSON)
+
+
+def _dump(content: Any, status: int = 200) -> Response:
+    return _json(orjson.dumps(content), status)
+
+
+class StripPrefix:
+    """Serves `<prefix>/x` as `/x` (the load balancer routes `/a/*` to endpoint a without rewriting paths)."""
+
+    def __init__(self, app: ASGIApp, prefix: str):
+        self.app = app
+        self.prefix = prefix
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            if path == self.prefix or path.startswith(self.prefix + "/"):
+                scope = {**scope, "path": path[len(self.prefix):] or "/",
+                         "root_path": scope.get("root_path", "") + self.prefix}
+        await self.app(scope, receive, send)
+
+
+def create_app(settings: ServingSettings) -> ASGIApp:
+    manager = ModelManager(settings.models_dir, settings.intra_op_threads)
+    capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
+                            settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled)
+    metrics = Metrics(settings.metrics_namespace, settings.model_name, settings.environment)
+    plane = DataPlane(settings.model_name, manager, capture, metrics)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        capture.start()
+        tasks = [asyncio.create_task(_poll(manager, settings.poll_interval_seconds), name="model-poller"),
+                 asyncio.create_task(_emit_metrics(plane, settings.metrics_interval_seconds), name="metrics")]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            # Every request has finished by now (uvicorn drains before the lifespan ends): write what was captured.
+            await asyncio.to_thread(capture.close)
+            metrics.set_capture_dropped(capture.dropped)
+            current = manager.current
+            metrics.flush(current.version if current else None)
+            log.info("server stopped", extra={"fields": {"captured": capture.written, "capture_dropped":
+                                                         capture.dropped}})
+
+    app = FastAPI(title="ecs-mlops model server", version=__version__, lifespan=lifespan,
+                  description="Open Inference Protocol (KServe V2) REST API, plus `/predict` for simple clients.")
+    app.state.dataplane = plane
+    app.state.settings = settings
+
+    @app.exception_handler(ServingError)
+    async def serving_error(_: Request, exc: ServingError) -> Response:
+        return _dump({"error": exc.message}, exc.status)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return _dump({"error": str(exc.detail)}, exc.status_code)
+
+    def ready_response() -> Response:
+        if plane.ready():
+            return _dump({"ready": True})
+        return _dump({"ready": False}, 503)
+
+    @app.get("/v2", tags=["v2"], summary="Server metadata")
+    async def server_metadata() -> Response:
+        return _dump(plane.server_metadata())
+
+    @app.get("/v2/health/live", tags=["v2"], summary="Liveness")
+    async def health_live() -> Response:
+        return _dump({"live": plane.live()})
+
+    @app.get("/v2/health/ready", tags=["v2"], summary="Readiness: a model is loaded and the server is not stopping")
+    async def health_ready() -> Response:
+        return ready_response()
+
+    if settings.health_path not in ("/v2/health/ready", "/v2/health/live"):
+        app.add_api_route(settings.health_path, health_ready, methods=["GET"], tags=["health"],
+                          summary="The load balancer's health check (readiness)")
+
+    @app.get("/v2/models", tags=["v2"], summary="Models served")
+    async def list_models() -> Response:
+        return _dump(plane.models())
+
+    @app.get("/v2/models/{name}", tags=["v2"], summary="Model metadata")
+    @app.get("/v2/models/{name}/versions/{version}", tags=["v2"], summary="Model version metadata")
+    async def model_metadata(name: str, version: str | None = None) -> Response:
+        return _dump(plane.model_metadata(name, version))
+
+    @app.get("/v2/models/{name}/ready", tags=["v2"], summary="Model readiness")
+    @app.get("/v2/models/{name}/versions/{version}/ready", tags=["v2"], summary="Model version readiness")
+    async def model_ready(name: str, version: str | None = None) -> Response:
+        ready = plane.model_ready(name, version)
+        return _dump({"name": name, "ready": ready}, 200 if ready else 503)
+
+    @app.post("/v2/models/{name}/infer", tags=["v2"], summary="Inference")
+    @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on a version")
+    async def infer(request: Request, name: str, version: str | None = None) -> Response:
+        body = await read_body(request, settings.max_request_bytes)
+        return _json(plane.infer(name, version, body))
+
+    @app.post("/predict", tags=["simple"], summary="Predict: instances in, predictions out")
+    async def predict(request: Request) -> Response:
+        body = await read_body(request, settings.max_request_bytes)
+        return _json(plane.predict(body))
+
+    @app.get("/status", tags=["operations"], summary="Live version, rejected versions, capture counters")
+    async def status() -> Response:
+        return _dump(plane.status())
+
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    return StripPrefix(app, settings.prefix) if settings.prefix else app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    """FastAPI's schema, plus the request bodies the raw inference routes read."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    schema = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for model, paths in ((InferenceRequest, ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer")),
+                         (PredictRequest, ("/predict",))):
+        model_schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components.update(model_schema.pop("$defs", {}))
+        components[model.__name__] = model_schema
+        for path in paths:
+            schema["paths"][path]["post"]["requestBody"] = {"required": True, "content": {
+                JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
+    app.openapi_schema = schema
+    return schema
+
+
+async def _poll(manager: ModelManager, interval: float) -> None:
+    """Load the first version as soon as possible, then look for a new one every `interval` seconds."""
+    while True:
+        try:
+            await asyncio.to_thread(manager.poll_once)
+        except Exception:  # a poll must never kill the poller; the next one tries again
+            log.exception("model repository poll failed")
+        await asyncio.sleep(interval)
+
+
+async def _emit_metrics(plane: DataPlane, interval: float) -> None:
+    while True:
+        await asyncio.sleep(interval)
+        plane.metrics.set_capture_dropped(plane.capture.dropped)
+        current = plane.manager.current
+        plane.metrics.flush(current.version if current else None)

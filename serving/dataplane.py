@@ -1,0 +1,224 @@
+"""The transport-independent data plane: Open Inference Protocol (V2) requests in, responses out, as bytes.
+
+It knows nothing of HTTP: the app maps its methods to routes and its errors (`serving.errors`) to status codes.
+Every client mistake raises InvalidRequest, ModelNotFound or PayloadTooLarge with a message saying what is wrong;
+a client error never becomes a 5xx.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import uuid
+from typing import Any
+
+import numpy as np
+import orjson
+
+from serving import __version__
+from serving.capture import CaptureItem, CaptureWriter, now_utc
+from serving.datatypes import V2_TO_NUMPY, v2_datatype
+from serving.errors import InvalidRequest, ModelNotFound, ModelNotReady
+from serving.metrics import Metrics
+from serving.repository import LoadedModel, ModelManager
+from serving.runtime import TensorSpec
+
+PLATFORM = "onnxruntime"
+DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidRequest(f"request body is not valid JSON: {exc}") from None
+    if not isinstance(parsed, dict):
+        raise InvalidRequest(f"request body must be a JSON object, got {type(parsed).__name__}")
+    return parsed
+
+
+def _tensor(values: Any, dtype: np.dtype, what: str) -> np.ndarray:
+    if dtype == np.object_:
+        raise InvalidRequest(f"{what}: BYTES tensors are not supported by this model runtime")
+    try:
+        return np.asarray(values, dtype=dtype)
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequest(f"{what}: data does not fit datatype {dtype.name} with a regular shape ({exc})") from None
+
+
+def _check_shape(shape: tuple[int, ...], spec: TensorSpec, what: str) -> None:
+    if len(shape) != len(spec.shape) or any(want >= 0 and got != want for got, want in zip(shape, spec.shape,
+                                                                                               strict=False)):
+        raise InvalidRequest(f"{what}: shape {list(shape)} does not match the model's {list(spec.shape)} "
+                             "(-1 is any size)")
+
+
+def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
+    return {"name": name, "datatype": v2_datatype(array), "shape": list(array.shape),
+            "data": np.ascontiguousarray(array).ravel()}
+
+
+class DataPlane:
+    def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics):
+        self.model_name = model_name
+        self.manager = manager
+        self.capture = capture
+        self.metrics = metrics
+        self.shutting_down = False
+
+    # --- health and metadata ---------------------------------------------------------------------------------------
+
+    def live(self) -> bool:
+        return True
+
+    def ready(self) -> bool:
+        return self.manager.current is not None and not self.shutting_down
+
+    def begin_shutdown(self) -> None:
+        """Readiness fails from now on; requests in flight and still arriving are served."""
+        self.shutting_down = True
+
+    def server_metadata(self) -> dict[str, Any]:
+        return {"name": "ecs-mlops-serving", "version": __version__, "extensions": []}
+
+    def models(self) -> dict[str, Any]:
+        return {"models": [self.model_name]}
+
+    def model(self, name: str, version: str | None = None) -> LoadedModel:
+        if name != self.model_name:
+            raise ModelNotFound(f"model {name!r} is not served here; this server serves {self.model_name!r}")
+        current = self.manager.current
+        if current is None:
+            raise ModelNotReady(f"model {name!r} has no version loaded yet")
+        if version is not None and version != current.version:
+            raise ModelNotFound(f"version {version!r} of model {name!r} is not loaded; the live version is "
+                                f"{current.version!r}")
+        return current
+
+    def model_metadata(self, name: str, version: str | None = None) -> dict[str, Any]:
+        model = self.model(name, version)
+        return {"name": name, "versions": [model.version], "platform": PLATFORM,
+                "inputs": [spec.as_dict() for spec in model.inputs],
+                "outputs": [spec.as_dict() for spec in model.outputs]}
+
+    def model_ready(self, name: str, version: str | None = None) -> bool:
+        if name != self.model_name:
+            raise ModelNotFound(f"model {name!r} is not served here; this server serves {self.model_name!r}")
+        current = self.manager.current
+        if version is not None and (current is None or current.version != version):
+            raise ModelNotFound(f"version {version!r} of model {name!r} is not loaded")
+        return current is not None and not self.shutting_down
+
+    def status(self) -> dict[str, Any]:
+        """What an operator wants to know: live version, rejected versions and why, capture counters."""
+        current = self.manager.current
+        return {
+            "model_name": self.model_name,
+            "live_version": current.version if current else None,
+            "rejected_versions": {v.version: v.reason for v in self.manager.failed.values()},
+            "capture": {"enabled": self.capture.enabled, "failed": self.capture.failed,
+                        "written": self.capture.written, "dropped": self.capture.dropped},
+        }
+
+    # --- inference -------------------------------------------------------------------------------------------------
+
+    def infer(self, name: str, version: str | None, body: bytes) -> bytes:
+        """Open Inference Protocol infer: request and response as JSON bytes."""
+        started = time.perf_counter()
+        try:
+            model = self.model(name, version)
+            request = _parse(body)
+            inputs = self._v2_inputs(request, model)
+            wanted = self._requested_outputs(request, model)
+            request_id = request.get("id")
+            if request_id is not None and not isinstance(request_id, str):
+                raise InvalidRequest("id must be a string")
+        except (InvalidRequest, ModelNotFound):
+            self.metrics.record_client_error()
+            raise
+        results = model.runtime.predict(inputs)
+        response: dict[str, Any] = {"model_name": name, "model_version": model.version}
+        if request_id is not None:
+            response["id"] = request_id
+        response["outputs"] = [_encode_output(output, results[output]) for output in wanted]
+        payload = orjson.dumps(response, option=DUMP_OPTIONS)
+        self._observe(body, payload, model.version, started, request_id)
+        return payload
+
+    def predict(self, body: bytes) -> bytes:
+        """`{"instances": [...]}` -> `{"predictions": [...], "model_name", "model_version"}`, for humans."""
+        started = time.perf_counter()
+        try:
+            model = self.model(self.model_name)
+            request = _parse(body)
+            instances = request.get("instances")
+            if not isinstance(instances, list) or not instances:
+                raise InvalidRequest('request must be {"instances": [...]} with at least one instance')
+            if len(model.inputs) != 1:
+                raise InvalidRequest(f"the model has {len(model.inputs)} inputs; use the /v2 infer route")
+            spec = model.inputs[0]
+            array = _tensor(instances, V2_TO_NUMPY[spec.datatype], "instances")
+            _check_shape(array.shape, spec, "instances")
+        except (InvalidRequest, ModelNotFound):
+            self.metrics.record_client_error()
+            raise
+        results = model.runtime.predict({spec.name: array})
+        payload = orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
+                                "model_version": model.version}, option=DUMP_OPTIONS)
+        self._observe(body, payload, model.version, started, None)
+        return payload
+
+    def _v2_inputs(self, request: dict[str, Any], model: LoadedModel) -> dict[str, np.ndarray]:
+        entries = request.get("inputs")
+        if not isinstance(entries, list) or not entries:
+            raise InvalidRequest("request must have a non-empty `inputs` list")
+        specs = {spec.name: spec for spec in model.inputs}
+        feeds: dict[str, np.ndarray] = {}
+        for index, entry in enumerate(entries):
+            if not isinstance(entry, dict):
+                raise InvalidRequest(f"inputs[{index}] must be an object with name, shape, datatype and data")
+            missing = [key for key in ("name", "shape", "datatype", "data") if key not in entry]
+            if missing:
+                raise InvalidRequest(f"inputs[{index}] lacks {', '.join(missing)}")
+            name, shape, datatype = entry["name"], entry["shape"], entry["datatype"]
+            spec = specs.get(name)
+            if spec is None:
+                raise InvalidRequest(f"inputs[{index}]: the model has no input {name!r}; its inputs: "
+                                     f"{', '.join(specs)}")
+            if name in feeds:
+                raise InvalidRequest(f"inputs[{index}]: input {name!r} is given twice")
+            if datatype != spec.datatype:
+                raise InvalidRequest(f"input {name!r}: datatype {datatype!r} does not match the model's "
+                                     f"{spec.datatype!r}")
+            if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
+                raise InvalidRequest(f"input {name!r}: shape must be a list of non-negative integers")
+            _check_shape(tuple(shape), spec, f"input {name!r}")
+            array = _tensor(entry["data"], V2_TO_NUMPY[spec.datatype], f"input {name!r}")
+            if array.size != math.prod(shape):
+                raise InvalidRequest(f"input {name!r}: {array.size} values do not fill shape {shape}")
+            feeds[name] = array.reshape(shape)
+        absent = [name for name in specs if name not in feeds]
+        if absent:
+            raise InvalidRequest(f"missing model input(s): {', '.join(absent)}")
+        return feeds
+
+    def _requested_outputs(self, request: dict[str, Any], model: LoadedModel) -> list[str]:
+        available = [spec.name for spec in model.outputs]
+        requested = request.get("outputs")
+        if requested is None:
+            return available
+        if not isinstance(requested, list) or not all(isinstance(o, dict) and "name" in o for o in requested):
+            raise InvalidRequest('outputs must be a list of {"name": ...} objects')
+        names = [o["name"] for o in requested]
+        unknown = [name for name in names if name not in available]
+        if unknown:
+            raise InvalidRequest(f"the model has no output(s) {', '.join(map(repr, unknown))}; its outputs: "
+                                 f"{', '.join(available)}")
+        return names
+
+    def _observe(self, body: bytes, payload: bytes, version: str, started: float, request_id: str | None) -> None:
+        latency_ms = (time.perf_counter() - started) * 1000.0
+        self.metrics.record_prediction(latency_ms)
+        if self.capture.sampled():
+            self.capture.submit(CaptureItem(body, payload, request_id or uuid.uuid4().hex, now_utc(), version,
+                                            latency_ms))

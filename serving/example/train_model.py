@@ -1,0 +1,73 @@
+"""Train the bundled example model and write it as a model repository version, deterministically.
+
+A 100-tree random forest on scikit-learn's breast-cancer data set (it ships with scikit-learn: no download),
+exported to ONNX with probabilities as a plain tensor (no ZipMap), so that `make serve` and the tests need nothing
+from outside. The same inputs give the same bytes and the same sha256 on every run.
+
+    .venv/bin/python -m serving.example.train_model [--out serving/example/models] [--version 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+from skl2onnx import convert_sklearn
+from skl2onnx.common.data_types import FloatTensorType
+from sklearn.datasets import load_breast_cancer
+from sklearn.ensemble import RandomForestClassifier
+
+from serving.repository import METADATA_FILE, MODEL_FILE
+
+DEFAULT_OUT = Path(__file__).resolve().parent / "models"
+FEATURES = 30
+# Fixed opsets: a newer converter must not change the bytes (or the runtime's requirements) silently.
+TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
+
+
+def train() -> tuple[bytes, dict]:
+    data = load_breast_cancer()
+    features = data.data.astype(np.float32)
+    model = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
+    model.fit(features, data.target)
+    onnx_model = convert_sklearn(
+        model, name="breast-cancer-rf", initial_types=[("input", FloatTensorType([None, FEATURES]))],
+        options={id(model): {"zipmap": False}}, target_opset=TARGET_OPSET)
+    content = onnx_model.SerializeToString(deterministic=True)
+    metadata = {
+        "name": "breast-cancer-rf",
+        "framework": "onnx",
+        "inputs": [{"name": "input", "datatype": "FP32", "shape": [-1, FEATURES]}],
+        "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]},
+                    {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}],
+        "predict_output": "label",
+        "description": "RandomForestClassifier(n_estimators=100) on sklearn's breast_cancer: "
+                       "30 float features; label 1 = benign, 0 = malignant",
+    }
+    return content, metadata
+
+
+def write_version(out: Path, version: str, content: bytes, metadata: dict) -> Path:
+    target = out / version
+    target.mkdir(parents=True, exist_ok=True)
+    (target / MODEL_FILE).write_bytes(content)
+    full = {**metadata, "version": version, "file": MODEL_FILE, "sha256": hashlib.sha256(content).hexdigest()}
+    (target / METADATA_FILE).write_text(json.dumps(full, indent=2, sort_keys=True) + "\n")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    parser.add_argument("--version", default="1")
+    args = parser.parse_args()
+    content, metadata = train()
+    target = write_version(args.out, args.version, content, metadata)
+    print(f"wrote {target} ({len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()})")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,92 @@
+"""CloudWatch metrics through the Embedded Metric Format: one JSON document per interval on stdout, which the
+awslogs driver ships and CloudWatch turns into metrics (no API calls, no agent).
+
+Latencies are aggregated into at most 100 log-spaced buckets (EMF's limit per metric), so p50/p99 alarms and
+dashboards work on what a whole interval saw.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import threading
+import time
+from collections import Counter
+from typing import Any, TextIO
+
+import orjson
+
+MAX_VALUES = 100
+BUCKETS_PER_DECADE = 20  # about 12% wide: 0.01 ms to 100 s fits in 140 buckets, 100 at most are ever used at once
+
+
+def _bucket(latency_ms: float) -> float:
+    """Representative value of the log-spaced bucket that holds `latency_ms`."""
+    if latency_ms <= 0.001:
+        return 0.001
+    index = math.floor(math.log10(latency_ms) * BUCKETS_PER_DECADE)
+    return round(10 ** ((index + 0.5) / BUCKETS_PER_DECADE), 4)
+
+
+class Metrics:
+    def __init__(self, namespace: str, model_name: str, environment: str, stream: TextIO | None = None):
+        self.namespace = namespace
+        self.dimensions = {"Model": model_name, "Environment": environment}
+        self.stream = stream or sys.stdout
+        self._lock = threading.Lock()
+        self._latency: Counter[float] = Counter()
+        self._predictions = 0
+        self._client_errors = 0
+        self._capture_dropped = 0
+        self._dropped_reported = 0
+
+    def record_prediction(self, latency_ms: float) -> None:
+        bucket = _bucket(latency_ms)
+        with self._lock:
+            self._latency[bucket] += 1
+            self._predictions += 1
+
+    def record_client_error(self) -> None:
+        with self._lock:
+            self._client_errors += 1
+
+    def set_capture_dropped(self, total: int) -> None:
+        """The capture writer's running total; the interval's share is emitted."""
+        with self._lock:
+            self._capture_dropped = total
+
+    def flush(self, model_version: str | None) -> dict[str, Any] | None:
+        """Write one EMF document for the interval (none when nothing happened) and reset."""
+        with self._lock:
+            latency, self._latency = self._latency, Counter()
+            predictions, self._predictions = self._predictions, 0
+            client_errors, self._client_errors = self._client_errors, 0
+            dropped_total = self._capture_dropped
+        dropped = dropped_total - self._dropped_reported
+        self._dropped_reported = dropped_total
+        if not predictions and not client_errors and not dropped:
+            return None
+        metrics = [{"Name": "Predictions", "Unit": "Count"}, {"Name": "ClientErrors", "Unit": "Count"},
+                   {"Name": "CaptureDropped", "Unit": "Count"}]
+        document: dict[str, Any] = {
+            **self.dimensions,
+            "ModelVersion": model_version or "none",
+            "Predictions": predictions,
+            "ClientErrors": client_errors,
+            "CaptureDropped": dropped,
+        }
+        if latency:
+            common = latency.most_common(MAX_VALUES)
+            document["Latency"] = {"Values": [value for value, _ in common], "Counts": [count for _, count in common]}
+            metrics.insert(0, {"Name": "Latency", "Unit": "Milliseconds"})
+        document["_aws"] = {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{
+                "Namespace": self.namespace,
+                "Dimensions": [list(self.dimensions), [*self.dimensions, "ModelVersion"]],
+                "Metrics": metrics,
+            }],
+        }
+        self.stream.write(orjson.dumps(document).decode() + "\n")
+        self.stream.flush()
+        return document

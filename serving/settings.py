@@ -1,0 +1,56 @@
+"""Server settings, read from `SERVING_*` environment variables (the endpoint stack sets them)."""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServingSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SERVING_", extra="forbid", frozen=True)
+
+    model_name: str = "model"
+    """Name the model is served under (`/v2/models/<name>`); the endpoint's name on ECS."""
+    models_dir: Path = Path("/mnt/models")
+    """Model repository: `<models_dir>/<version>/` with the model file and `metadata.json`."""
+    capture_dir: Path = Path("/mnt/data")
+    """Where captured requests go: `<capture_dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`."""
+    host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
+    port: int = Field(default=8080, ge=1, le=65535)
+    health_path: str = "/v2/health/ready"
+    """The load balancer's health check path (the target group's); answers like `/v2/health/ready`."""
+    route_prefix: str = ""
+    """Path prefix the load balancer routes by (e.g. `/a`): every route is served with and without it."""
+    capture_enabled: bool = True
+    capture_sample_percent: float = Field(default=100.0, ge=0, le=100)
+    capture_queue_size: int = Field(default=10_000, ge=1)
+    """Records waiting for the writer; beyond this, new records are dropped (counted), never the request."""
+    poll_interval_seconds: float = Field(default=10.0, gt=0)
+    """How often the repository is checked for a new version (NFS has no cross-client file events)."""
+    keep_alive_seconds: int = Field(default=65, ge=1)
+    """Idle keep-alive; longer than the load balancer's idle timeout (60 s by default)."""
+    drain_seconds: float = Field(default=25.0, ge=0)
+    """After SIGTERM: time allowed for in-flight requests before connections close; keep it inside the
+    container's stop timeout with room for the capture flush."""
+    unready_delay_seconds: float = Field(default=0.0, ge=0)
+    """After SIGTERM: keep accepting requests this long while readiness fails, for clients that still route here."""
+    max_request_bytes: int = Field(default=1_048_576, ge=1024)
+    """Larger request bodies get 413."""
+    intra_op_threads: int = Field(default=1, ge=1)
+    """ONNX Runtime threads per model call. One, without spinning, is fastest for small models on 1-2 vCPU."""
+    workers: int = Field(default=1, ge=1)
+    log_level: str = "INFO"
+    access_log: bool = False
+    metrics_interval_seconds: float = Field(default=60.0, gt=0)
+    metrics_namespace: str = "EcsMlops/Serving"
+    environment: str = "local"
+    """Environment name, a metrics dimension."""
+    instance_id: str = Field(default_factory=socket.gethostname)
+    """Names this task's capture files, so concurrent tasks never append to the same file."""
+
+    @property
+    def prefix(self) -> str:
+        return self.route_prefix.rstrip("/")
