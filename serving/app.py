@@ -102,6 +102,72 @@ class StripPrefix:
         await self.app(scope, receive, send)
 
 
+class InferenceFastPath:
+    """Serves the two inference routes straight from ASGI, in front of FastAPI.
+
+    FastAPI's routing, dependency resolution and middleware cost more than the model call for a small model: this
+    path reads the body, calls the same data plane and writes the bytes back, and more than doubles requests/s
+    (bench/serving). Everything else, and these routes when `fast_path` is off, goes to the FastAPI app, whose
+    routes of the same name document the API.
+    """
+
+    def __init__(self, app: ASGIApp, plane: DataPlane, limit: int):
+        self.app = app
+        self.plane = plane
+        self.limit = limit
+
+    def _route(self, path: str) -> tuple[str, str | None] | None:
+        """(model name, version) for an infer path, ("", None) for /predict, None for anything else."""
+        if path == "/predict":
+            return "", None
+        parts = path.split("/")
+        # ['', 'v2', 'models', name, 'infer'] or ['', 'v2', 'models', name, 'versions', version, 'infer']
+        if len(parts) == 5 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "infer" and parts[3]:
+            return parts[3], None
+        if (len(parts) == 7 and parts[1] == "v2" and parts[2] == "models" and parts[4] == "versions"
+                and parts[6] == "infer" and parts[3] and parts[5]):
+            return parts[3], parts[5]
+        return None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        route = self._route(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
+        if route is None:
+            await self.app(scope, receive, send)
+            return
+        try:
+            body = await self._body(scope, receive)
+            name, version = route
+            if name == "":
+                payload = await self.plane.predict(body)
+            else:
+                payload = await self.plane.infer(name, version, body)
+            status = 200
+        except ServingError as exc:
+            payload, status = orjson.dumps({"error": exc.message}), exc.status
+        await send({"type": "http.response.start", "status": status, "headers": [
+            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _body(self, scope: Scope, receive: Receive) -> bytes:
+        for key, value in scope["headers"]:
+            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
+                raise PayloadTooLarge(f"request body of {int(value)} bytes is larger than the limit of {self.limit}")
+        chunks = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                raise PayloadTooLarge("the client went away before sending the whole body")
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.limit:
+                raise PayloadTooLarge(f"request body is larger than the limit of {self.limit} bytes")
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
 def create_app(settings: ServingSettings) -> ASGIApp:
     manager = ModelManager(settings.models_dir, settings.intra_op_threads)
     capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
@@ -121,7 +187,7 @@ def create_app(settings: ServingSettings) -> ASGIApp:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             # Every request has finished by now (uvicorn drains before the lifespan ends): write what was captured.
-            await asyncio.to_thread(capture.close)
+            capture.close()
             metrics.set_capture_dropped(capture.dropped)
             current = manager.current
             metrics.flush(current.version if current else None)
@@ -181,19 +247,20 @@ def create_app(settings: ServingSettings) -> ASGIApp:
     @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on a version")
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         body = await read_body(request, settings.max_request_bytes)
-        return _json(plane.infer(name, version, body))
+        return _json(await plane.infer(name, version, body))
 
     @app.post("/predict", tags=["simple"], summary="Predict: instances in, predictions out")
     async def predict(request: Request) -> Response:
         body = await read_body(request, settings.max_request_bytes)
-        return _json(plane.predict(body))
+        return _json(await plane.predict(body))
 
     @app.get("/status", tags=["operations"], summary="Live version, rejected versions, capture counters")
     async def status() -> Response:
         return _dump(plane.status())
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    return StripPrefix(app, settings.prefix) if settings.prefix else app
+    served: ASGIApp = InferenceFastPath(app, plane, settings.max_request_bytes) if settings.fast_path else app
+    return StripPrefix(served, settings.prefix) if settings.prefix else served
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

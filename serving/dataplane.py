@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import math
 import time
-import uuid
 from typing import Any
 
 import numpy as np
 import orjson
 
 from serving import __version__
-from serving.capture import CaptureItem, CaptureWriter, now_utc
+from serving.batching import MicroBatcher
+from serving.capture import CaptureItem, CaptureWriter
 from serving.datatypes import V2_TO_NUMPY, v2_datatype
 from serving.errors import InvalidRequest, ModelNotFound, ModelNotReady
 from serving.metrics import Metrics
@@ -59,11 +59,13 @@ def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
 
 
 class DataPlane:
-    def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics):
+    def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics,
+                 batcher: MicroBatcher | None = None):
         self.model_name = model_name
         self.manager = manager
         self.capture = capture
         self.metrics = metrics
+        self.batcher = batcher or MicroBatcher()
         self.shutting_down = False
 
     # --- health and metadata ---------------------------------------------------------------------------------------
@@ -118,11 +120,12 @@ class DataPlane:
             "rejected_versions": {v.version: v.reason for v in self.manager.failed.values()},
             "capture": {"enabled": self.capture.enabled, "failed": self.capture.failed,
                         "written": self.capture.written, "dropped": self.capture.dropped},
+            "batching": {"model_calls": self.batcher.calls, "rows": self.batcher.rows},
         }
 
     # --- inference -------------------------------------------------------------------------------------------------
 
-    def infer(self, name: str, version: str | None, body: bytes) -> bytes:
+    async def infer(self, name: str, version: str | None, body: bytes) -> bytes:
         """Open Inference Protocol infer: request and response as JSON bytes."""
         started = time.perf_counter()
         try:
@@ -136,7 +139,7 @@ class DataPlane:
         except (InvalidRequest, ModelNotFound):
             self.metrics.record_client_error()
             raise
-        results = model.runtime.predict(inputs)
+        results = await self.batcher.run(model, inputs)
         response: dict[str, Any] = {"model_name": name, "model_version": model.version}
         if request_id is not None:
             response["id"] = request_id
@@ -145,7 +148,7 @@ class DataPlane:
         self._observe(body, payload, model.version, started, request_id)
         return payload
 
-    def predict(self, body: bytes) -> bytes:
+    async def predict(self, body: bytes) -> bytes:
         """`{"instances": [...]}` -> `{"predictions": [...], "model_name", "model_version"}`, for humans."""
         started = time.perf_counter()
         try:
@@ -162,7 +165,7 @@ class DataPlane:
         except (InvalidRequest, ModelNotFound):
             self.metrics.record_client_error()
             raise
-        results = model.runtime.predict({spec.name: array})
+        results = await self.batcher.run(model, {spec.name: array})
         payload = orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
                                 "model_version": model.version}, option=DUMP_OPTIONS)
         self._observe(body, payload, model.version, started, None)
@@ -220,5 +223,4 @@ class DataPlane:
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.metrics.record_prediction(latency_ms)
         if self.capture.sampled():
-            self.capture.submit(CaptureItem(body, payload, request_id or uuid.uuid4().hex, now_utc(), version,
-                                            latency_ms))
+            self.capture.submit(CaptureItem(body, payload, request_id, time.time(), version, latency_ms))

@@ -41,6 +41,8 @@ class ServingSettings(BaseSettings):
     """Larger request bodies get 413."""
     intra_op_threads: int = Field(default=1, ge=1)
     """ONNX Runtime threads per model call. One, without spinning, is fastest for small models on 1-2 vCPU."""
+    fast_path: bool = True
+    """Serve the inference routes straight from ASGI in front of FastAPI (same data plane, same responses)."""
     workers: int = Field(default=1, ge=1)
     log_level: str = "INFO"
     access_log: bool = False
