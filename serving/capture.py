@@ -61,27 +61,29 @@ class _SecondFormatter:
 _iso = _SecondFormatter()
 
 
+# The fixed parts of a record, encoded once: per record only the data strings and the metadata are encoded.
+_INPUT = (b'{"captureData":{"endpointInput":{"observedContentType":"' + CONTENT_TYPE.encode()
+          + b'","mode":"INPUT","data":')
+_OUTPUT = (b',"encoding":"JSON"},"endpointOutput":{"observedContentType":"' + CONTENT_TYPE.encode()
+           + b'","mode":"OUTPUT","data":')
+_METADATA = b',"encoding":"JSON"}},"eventMetadata":'
+_END = b',"eventVersion":"' + EVENT_VERSION.encode() + b'"}\n'
+
+
 def capture_record(item: CaptureItem, model_name: str) -> bytes:
     """One JSON line: SageMaker's captureData and eventMetadata, plus the model name, version and latency."""
     event_id = str(uuid.UUID(int=random.getrandbits(128), version=4))
-    record = {
-        "captureData": {
-            "endpointInput": {"observedContentType": CONTENT_TYPE, "mode": "INPUT",
-                              "data": item.request_body.decode("utf-8", "replace"), "encoding": "JSON"},
-            "endpointOutput": {"observedContentType": CONTENT_TYPE, "mode": "OUTPUT",
-                               "data": item.response_body.decode("utf-8", "replace"), "encoding": "JSON"},
-        },
-        "eventMetadata": {
-            "eventId": event_id,
-            "inferenceId": item.inference_id or event_id,
-            "inferenceTime": _iso(item.inference_time),
-            "modelName": model_name,
-            "modelVersion": item.model_version,
-            "latencyMs": round(item.latency_ms, 3),
-        },
-        "eventVersion": EVENT_VERSION,
+    metadata = {
+        "eventId": event_id,
+        "inferenceId": item.inference_id or event_id,
+        "inferenceTime": _iso(item.inference_time),
+        "modelName": model_name,
+        "modelVersion": item.model_version,
+        "latencyMs": round(item.latency_ms, 3),
     }
-    return orjson.dumps(record) + b"\n"
+    return b"".join((_INPUT, orjson.dumps(item.request_body.decode("utf-8", "replace")), _OUTPUT,
+                     orjson.dumps(item.response_body.decode("utf-8", "replace")), _METADATA, orjson.dumps(metadata),
+                     _END))
 
 
 class CaptureWriter:

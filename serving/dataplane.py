@@ -196,6 +196,8 @@ class DataPlane:
             if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
                 raise InvalidRequest(f"input {name!r}: shape must be a list of non-negative integers")
             _check_shape(tuple(shape), spec, f"input {name!r}")
+            if not isinstance(entry["data"], list):
+                raise InvalidRequest(f"input {name!r}: data must be a list (flat or nested)")
             array = _tensor(entry["data"], V2_TO_NUMPY[spec.datatype], f"input {name!r}")
             if array.size != math.prod(shape):
                 raise InvalidRequest(f"input {name!r}: {array.size} values do not fill shape {shape}")
