@@ -51,11 +51,12 @@ class _SecondFormatter:
         self._prefix = ""
 
     def __call__(self, moment: float) -> str:
-        second = int(moment)
+        milliseconds = round(moment * 1000)
+        second, fraction = divmod(milliseconds, 1000)
         if second != self._second:
             self._second = second
             self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{int((moment - second) * 1000):03d}Z"
+        return f"{self._prefix}.{fraction:03d}Z"
 
 
 _iso = _SecondFormatter()

@@ -1,0 +1,113 @@
+"""Request capture: SageMaker Data Capture records, partitioning, sampling, nothing accepted lost at close,
+and a volume that refuses writes stops capture, never predictions."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from serving.capture import CaptureItem, CaptureWriter, capture_record
+from tests.serving.conftest import ROW, infer_body
+
+MOMENT = 1795790000.123  # 2026-11-27T14:33:20.123Z
+
+
+def item(index: int = 0, request_id: str | None = None, moment: float = MOMENT) -> CaptureItem:
+    return CaptureItem(json.dumps({"n": index}).encode(), b'{"predictions":[0]}', request_id, moment, "3", 1.25)
+
+
+def test_record_is_sagemaker_data_capture_json():
+    record = json.loads(capture_record(item(request_id="req-9"), "a"))
+    assert record["eventVersion"] == "0"
+    assert record["captureData"]["endpointInput"] == {"observedContentType": "application/json", "mode": "INPUT",
+                                                      "data": '{"n": 0}', "encoding": "JSON"}
+    assert record["captureData"]["endpointOutput"]["data"] == '{"predictions":[0]}'
+    assert record["captureData"]["endpointOutput"]["mode"] == "OUTPUT"
+    metadata = record["eventMetadata"]
+    assert metadata["inferenceId"] == "req-9" and len(metadata["eventId"]) == 36
+    assert metadata["inferenceTime"] == "2026-11-27T14:33:20.123Z"
+    assert (metadata["modelName"], metadata["modelVersion"], metadata["latencyMs"]) == ("a", "3", 1.25)
+
+
+def run_writer(writer: CaptureWriter, items: list[CaptureItem]) -> None:
+    async def scenario() -> None:
+        writer.start()
+        for entry in items:
+            writer.submit(entry)
+        await asyncio.sleep(0.01)
+        writer.close()
+    asyncio.run(scenario())
+
+
+def test_records_are_partitioned_by_hour_in_one_file_per_instance_and_process(tmp_path: Path):
+    writer = CaptureWriter(tmp_path, "a", "task-1")
+    run_writer(writer, [item(i) for i in range(5)] + [item(9, moment=MOMENT + 3600)])
+    first = tmp_path / "a" / "2026" / "11" / "27" / "14" / f"task-1-{os.getpid()}.jsonl"
+    second = tmp_path / "a" / "2026" / "11" / "27" / "15" / f"task-1-{os.getpid()}.jsonl"
+    assert [json.loads(line)["captureData"]["endpointInput"]["data"] for line in first.read_text().splitlines()] \
+        == [json.dumps({"n": i}) for i in range(5)]
+    assert len(second.read_text().splitlines()) == 1
+    assert writer.written == writer.accepted == 6 and writer.dropped == 0
+
+
+def test_close_writes_everything_accepted_even_in_large_numbers(tmp_path: Path):
+    writer = CaptureWriter(tmp_path, "a", "t", queue_size=100_000, flush_interval_seconds=30)
+    run_writer(writer, [item(i) for i in range(5000)])
+    lines = next(tmp_path.rglob("*.jsonl")).read_text().splitlines()
+    assert len(lines) == 5000 and writer.written == 5000
+
+
+def test_a_full_queue_drops_and_counts(tmp_path: Path):
+    writer = CaptureWriter(tmp_path, "a", "t", queue_size=3, flush_interval_seconds=30)
+    run_writer(writer, [item(i) for i in range(5)])
+    assert (writer.written, writer.dropped_queue_full) == (3, 2)
+
+
+def test_sampling(tmp_path: Path):
+    assert not CaptureWriter(tmp_path, "a", "t", sample_percent=0).sampled()
+    assert CaptureWriter(tmp_path, "a", "t", sample_percent=100).sampled()
+    half = CaptureWriter(tmp_path, "a", "t", sample_percent=50)
+    share = sum(half.sampled() for _ in range(4000)) / 4000
+    assert 0.4 < share < 0.6
+
+
+def test_an_unwritable_volume_stops_capture_and_counts(tmp_path: Path):
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("a file where the volume should be")  # fails even for root, unlike a chmod
+    writer = CaptureWriter(blocked, "a", "t")
+    run_writer(writer, [item(i) for i in range(3)])
+    assert writer.failed and writer.dropped_write_error == 3 and writer.written == 0
+    writer.submit(item(4))
+    assert writer.dropped_write_error == 4
+
+
+@pytest.mark.parametrize("fast_path", [True, False])
+def test_app_captures_each_prediction(client_for, tmp_path: Path, fast_path):
+    client = client_for(fast_path=fast_path)
+    for index in range(3):
+        assert client.post("/v2/models/example/infer", json=infer_body(id=f"r{index}")).status_code == 200
+    client.post("/predict", json={"instances": [ROW]})
+    client.__exit__(None, None, None)  # shutdown flushes
+    lines = [json.loads(line) for path in (tmp_path / "capture").rglob("*.jsonl")
+             for line in path.read_text().splitlines()]
+    assert [line["eventMetadata"]["inferenceId"] for line in lines[:3]] == ["r0", "r1", "r2"]
+    assert json.loads(lines[3]["captureData"]["endpointOutput"]["data"])["predictions"] == [0]
+
+
+def test_predictions_continue_when_the_volume_refuses_writes(client_for, tmp_path: Path):
+    blocked = tmp_path / "blocked"
+    blocked.write_text("not a directory")
+    client = client_for(capture_dir=blocked, metrics_interval_seconds=0.05)
+    for _ in range(20):
+        assert client.post("/predict", json={"instances": [ROW]}).status_code == 200
+    end = time.monotonic() + 5
+    while not client.get("/status").json()["capture"]["failed"] and time.monotonic() < end:
+        time.sleep(0.05)
+    status = client.get("/status").json()["capture"]
+    assert status["failed"] is True and status["dropped"] >= 1
+    assert client.post("/predict", json={"instances": [ROW]}).status_code == 200

@@ -1,0 +1,220 @@
+"""The server as a real process (`python -m serving` under uvicorn): hot swap under load, SIGTERM behaviour,
+capture integrity. Traffic goes to 127.0.0.1 only; every loop is bounded in time."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.serving.conftest import ROW, add_version, infer_body
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class Server:
+    def __init__(self, models_dir: Path, capture_dir: Path, **env: str):
+        self.port = free_port()
+        self.env = {**os.environ, "SERVING_MODELS_DIR": str(models_dir), "SERVING_CAPTURE_DIR": str(capture_dir),
+                    "SERVING_MODEL_NAME": "example", "SERVING_PORT": str(self.port), "SERVING_HOST": "127.0.0.1",
+                    "SERVING_POLL_INTERVAL_SECONDS": "0.2", "SERVING_INSTANCE_ID": "proc", **env}
+        self.process = subprocess.Popen([sys.executable, "-m", "serving"], cwd=PROJECT_ROOT, env=self.env,
+                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        try:
+            payload = json.dumps(body).encode() if body is not None else None
+            connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+            response = connection.getresponse()
+            return response.status, json.loads(response.read() or b"{}")
+        finally:
+            connection.close()
+
+    def wait_ready(self, timeout: float = 30.0) -> float:
+        started = time.monotonic()
+        while time.monotonic() - started < timeout:
+            assert self.process.poll() is None, self.output()
+            try:
+                if self.request("GET", "/v2/health/ready")[0] == 200:
+                    return time.monotonic() - started
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise AssertionError(f"not ready after {timeout} s:\n{self.output()}")
+
+    def output(self) -> str:
+        if self.process.poll() is None:
+            return "(still running)"
+        return self.process.stdout.read().decode()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+@pytest.fixture
+def server_for(models_dir: Path, tmp_path: Path) -> Iterator:
+    started: list[Server] = []
+
+    def start(**env: str) -> Server:
+        server = Server(models_dir, tmp_path / "capture", **env)
+        started.append(server)
+        server.wait_ready()
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+class Load:
+    """Client threads sending V2 requests over keep-alive connections until stopped (or 60 s at most)."""
+
+    def __init__(self, server: Server, threads: int = 4):
+        self.server = server
+        self.stopping = threading.Event()
+        self.lock = threading.Lock()
+        self.statuses: dict[int, int] = {}
+        self.versions: list[str] = []
+        self.acknowledged: list[str] = []
+        self.errors: list[str] = []
+        self.threads = [threading.Thread(target=self._run, args=(index,), daemon=True) for index in range(threads)]
+
+    def __enter__(self) -> Load:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def _run(self, index: int) -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+        deadline = time.monotonic() + 60
+        sent = 0
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            request_id = f"t{index}-{sent}"
+            sent += 1
+            try:
+                connection.request("POST", "/v2/models/example/infer", body=json.dumps(infer_body(id=request_id)),
+                                   headers={"Content-Type": "application/json"})
+                response = connection.getresponse()
+                body = response.read()
+            except (OSError, http.client.HTTPException) as exc:
+                with self.lock:
+                    self.errors.append(f"{type(exc).__name__}: {exc}")
+                connection.close()
+                connection = http.client.HTTPConnection("127.0.0.1", self.server.port, timeout=10)
+                if self.server.process.poll() is not None:
+                    return
+                time.sleep(0.01)
+                continue
+            with self.lock:
+                self.statuses[response.status] = self.statuses.get(response.status, 0) + 1
+                if response.status == 200:
+                    self.versions.append(json.loads(body)["model_version"])
+                    self.acknowledged.append(request_id)
+        connection.close()
+
+    def wait_for(self, condition, timeout: float = 15.0) -> bool:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self.lock:
+                if condition():
+                    return True
+            time.sleep(0.05)
+        return False
+
+
+def publish(models_dir: Path, version: str, **metadata_changes: str) -> None:
+    """As the delivery step does: build the version in a hidden folder, then rename it into place."""
+    staging = add_version(models_dir, f".{version}.tmp", **metadata_changes)
+    metadata = json.loads((staging / "metadata.json").read_text())
+    metadata["version"] = version
+    (staging / "metadata.json").write_text(json.dumps(metadata))
+    staging.rename(models_dir / version)
+
+
+def test_hot_swap_under_load_fails_no_request(server_for, models_dir: Path):
+    server = server_for()
+    with Load(server) as load:
+        assert load.wait_for(lambda: len(load.versions) > 50)
+        publish(models_dir, "2")
+        assert load.wait_for(lambda: load.versions[-1] == "2"), "version 2 never went live"
+        publish(models_dir, "3", sha256="0" * 64)  # corrupt: must be ignored
+        time.sleep(1.0)  # several polls
+        count = len(load.versions)
+        assert load.wait_for(lambda: len(load.versions) > count + 50)
+    assert load.errors == [] and set(load.statuses) == {200}, (load.statuses, load.errors[:5])
+    assert load.versions[0] == "1" and load.versions[-1] == "2" and "3" not in load.versions
+    first_two = load.versions.index("2")
+    assert "1" not in load.versions[first_two + 50:]  # after the swap, the old version is gone for good
+    status = server.request("GET", "/status")[1]
+    assert status["live_version"] == "2" and "checksum mismatch" in status["rejected_versions"]["3"]
+
+
+def test_sigterm_under_load_loses_no_acknowledged_capture_record(server_for, tmp_path: Path):
+    server = server_for(SERVING_DRAIN_SECONDS="5")
+    with Load(server, threads=6) as load:
+        assert load.wait_for(lambda: len(load.acknowledged) > 300)
+        server.process.send_signal(signal.SIGTERM)
+        # uvicorn re-raises the signal once shutdown is complete, so the exit status says "stopped by SIGTERM".
+        assert server.process.wait(30) == -signal.SIGTERM
+    assert '"message":"server stopped"' in server.output()
+    acknowledged = set(load.acknowledged)
+    lines = [line for path in (tmp_path / "capture").rglob("*.jsonl") for line in path.read_text().splitlines()]
+    records = [json.loads(line) for line in lines]  # every line parses
+    captured = {record["eventMetadata"]["inferenceId"] for record in records}
+    assert acknowledged <= captured, f"{len(acknowledged - captured)} acknowledged requests were not captured"
+    assert all(record["captureData"]["endpointOutput"]["data"] for record in records)
+
+
+def test_sigterm_fails_readiness_while_requests_are_still_served(server_for):
+    server = server_for(SERVING_UNREADY_DELAY_SECONDS="2")
+    server.process.send_signal(signal.SIGTERM)
+    time.sleep(0.2)
+    assert server.request("GET", "/v2/health/ready") == (503, {"ready": False})
+    status, body = server.request("POST", "/predict", {"instances": [ROW]})
+    assert status == 200 and body["predictions"] == [0]
+    assert server.process.wait(30) == -signal.SIGTERM
+
+
+def test_keep_alive_outlasts_the_load_balancer(server_for):
+    server = server_for(SERVING_KEEP_ALIVE_SECONDS="3")
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    connection.request("GET", "/v2/health/live")
+    connection.getresponse().read()
+    time.sleep(1.5)  # idle, but within the keep-alive: the same connection still works
+    connection.request("GET", "/v2/health/live")
+    assert connection.getresponse().status == 200
+    connection.close()
+
+
+def test_bad_settings_exit_with_the_variable_named(models_dir: Path):
+    completed = subprocess.run([sys.executable, "-m", "serving"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               env={**os.environ, "SERVING_PORT": "99999"}, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("SERVING_PORT: Input should be less than or equal to 65535 (got '99999')")
