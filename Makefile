@@ -29,13 +29,17 @@ VENV_STAMP := .venv/.synced-$(shell sha256sum Pipfile.lock | cut -c1-12)
 NODE_STAMP := node_modules/.installed-$(shell sha256sum package-lock.json | cut -c1-12)
 CDKTF := node_modules/.bin/cdktf
 
-.PHONY: help install synth test lint bench-synth clean
+PORT ?= 8080
+
+.PHONY: help install synth test lint serve bench-synth bench-serving clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
 	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
 	@echo "make lint         ruff over the code"
+	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
+	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
 
 $(PIPENV):
 	$(PYTHON) -m venv .tools
@@ -64,5 +68,18 @@ lint: install
 bench-synth: install
 	.venv/bin/python bench/synth/run.py
 
+bench-serving: install
+	command -v wrk >/dev/null || apt-get install -y wrk
+	.venv/bin/python bench/serving/run.py
+
+# Local folders stand in for EFS: the bundled example model, and .serve/capture for captured requests.
+serve: $(VENV_STAMP)
+	SERVING_MODELS_DIR=serving/example/models SERVING_CAPTURE_DIR=.serve/capture SERVING_MODEL_NAME=example \
+	SERVING_PORT=$(PORT) SERVING_ENVIRONMENT=local .venv/bin/python -m serving
+
+# The container's pinned, hashed requirements, generated from the lock file's `serving` category.
+serving/requirements.txt: Pipfile.lock | $(PIPENV)
+	$(PIPENV) requirements --categories serving --hash | grep -v '^-i ' > $@
+
 clean:
-	rm -rf cdktf.out .pytest_cache
+	rm -rf cdktf.out .pytest_cache .serve
