@@ -12,6 +12,8 @@ from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
+from configuration.naming import aws_name
+
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 ACCOUNT_RE = re.compile(r"^\d{12}$")
@@ -121,6 +123,8 @@ class EndpointConfig(StrictModel):
     """Alarm when the file system's burst credit balance falls below this (bursting mode)."""
     capture_sample_percent: float = Field(default=100.0, ge=0, le=100)
     """Share of requests whose input and output the server captures to the data volume."""
+    model_versions_kept: int = Field(default=5, ge=2, le=100)
+    """Model versions kept on EFS; older ones are pruned (never the live one or the one before it)."""
 
     @field_validator("container_port")
     @classmethod
@@ -246,6 +250,12 @@ class EnvironmentConfig(StrictModel):
     alarm_emails: list[str] = Field(default_factory=list)
     """Email addresses subscribed to the alarm topic (each confirms by mail once)."""
     ecr_keep_images: int = Field(default=30, ge=1, le=1000)
+    """Tagged serving images kept in the repository; untagged ones expire after 7 days."""
+    model_bucket_name: str | None = None
+    """S3 bucket model versions are promoted to. When omitted, `<project>-<env>-models-<region>` (S3 names are
+    global: set this if that one is taken)."""
+    model_sync_schedule: str = "rate(1 hour)"
+    """When the model sync also runs without an upload, repairing anything a missed event left behind."""
     """Tagged images kept in the serving image repository; untagged ones expire after 7 days."""
     endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
     """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
@@ -271,6 +281,20 @@ class EnvironmentConfig(StrictModel):
                 ipaddress.IPv4Network(cidr, strict=True)
             except ValueError:
                 raise ValueError(f"{cidr!r} is not an IPv4 CIDR block such as 203.0.113.0/24") from None
+        return value
+
+    @field_validator("model_bucket_name")
+    @classmethod
+    def _model_bucket(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
+            raise ValueError("must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
+        return value
+
+    @field_validator("model_sync_schedule")
+    @classmethod
+    def _sync_schedule(cls, value: str) -> str:
+        if not re.match(r"^(cron|rate)\(.+\)$", value):
+            raise ValueError("must be an EventBridge schedule: rate(1 hour) or cron(0 * * * ? *)")
         return value
 
     @field_validator("waf_web_acl_arn")
@@ -425,6 +449,10 @@ class MlopsConfig(StrictModel):
     @property
     def lock_table_name(self) -> str:
         return self.state.lock_table_name or f"{self.project}-tfstate-locks"
+
+    def model_bucket_name(self, environment: str) -> str:
+        configured = self.environments[environment].model_bucket_name
+        return configured or aws_name(self.project, environment, "models", self.region, max_length=63)
 
     def endpoint_for(self, environment: str, endpoint: str) -> EndpointConfig:
         """The endpoint's settings in one environment: the base entry with that environment's overrides applied,

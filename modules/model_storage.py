@@ -39,9 +39,13 @@ class ModelStorageProps:
     """A mount target goes into each (the private subnets, one per AZ)."""
     kms_key_arn: str
     client_security_group_id: str
-    """The only security group admitted on NFS."""
+    """The service's security group, admitted on NFS."""
     reader_writer_role_arn: str
     """The service's task role: mounts models read-only and data read-write."""
+    model_writer_role_arn: str
+    """The model sync task's role: mounts models read-write, never data."""
+    model_writer_security_group_id: str
+    """The model sync task's security group, admitted on NFS."""
     posix_uid: int = 1000
     """Owner of both locations; the model server's container user."""
     throughput_mode: Literal["bursting", "elastic"] = "bursting"
@@ -74,6 +78,10 @@ class ModelStorage(Construct):
                                     from_port=NFS_PORT, to_port=NFS_PORT,
                                     referenced_security_group_id=props.client_security_group_id,
                                     description="NFS from the endpoint service")
+        VpcSecurityGroupIngressRule(self, "nfs-from-model-sync", security_group_id=group.id, ip_protocol="tcp",
+                                    from_port=NFS_PORT, to_port=NFS_PORT,
+                                    referenced_security_group_id=props.model_writer_security_group_id,
+                                    description="NFS from the model sync task")
         for index, subnet_id in enumerate(props.subnet_ids):
             EfsMountTarget(self, f"mount-target-az{index + 1}", file_system_id=self.file_system.id,
                            subnet_id=subnet_id, security_groups=[group.id])
@@ -82,8 +90,8 @@ class ModelStorage(Construct):
         self.data_access_point = self._access_point("data", props, permissions="0750")
 
         EfsFileSystemPolicy(self, "policy", file_system_id=self.file_system.id, policy=_policy_document(
-            self.file_system.arn, props.reader_writer_role_arn, self.models_access_point.arn,
-            self.data_access_point.arn))
+            self.file_system.arn, props.reader_writer_role_arn, props.model_writer_role_arn,
+            self.models_access_point.arn, self.data_access_point.arn))
 
     def _access_point(self, location: str, props: ModelStorageProps, permissions: str) -> EfsAccessPoint:
         uid = props.posix_uid
@@ -95,6 +103,11 @@ class ModelStorage(Construct):
                 creation_info=EfsAccessPointRootDirectoryCreationInfo(owner_uid=uid, owner_gid=uid,
                                                                       permissions=permissions)),
             tags={"Name": f"{props.name_prefix}-{location}"})
+
+    def model_writer_statements(self) -> list[Statement]:
+        """Identity policy for the model sync task's role: mount and write models, through its access point only."""
+        return [_mount_statement("MountModelsReadWrite", [MOUNT, WRITE], self.file_system.arn,
+                                 self.models_access_point.arn)]
 
     def reader_writer_statements(self) -> list[Statement]:
         """Identity policy for the service's task role: mount models (no write) and data (write), each only
@@ -119,18 +132,20 @@ def _mount_statement(sid: str, actions: list[str], file_system_arn: str, access_
     }
 
 
-def _policy_document(file_system_arn: str, role_arn: str, models_ap: str, data_ap: str) -> str:
-    """File system policy: the task role's grants, and denies of any other principal (even one whose identity
+def _policy_document(file_system_arn: str, role_arn: str, writer_role_arn: str, models_ap: str, data_ap: str) -> str:
+    """File system policy: the two roles' grants, and denies of any other principal (even one whose identity
     policy allows EFS broadly), of access without TLS and of access from outside a mount target."""
     grants = [_mount_statement("ServiceMountsModelsReadOnly", [MOUNT], file_system_arn, models_ap),
-              _mount_statement("ServiceMountsDataReadWrite", [MOUNT, WRITE], file_system_arn, data_ap)]
-    for grant in grants:
+              _mount_statement("ServiceMountsDataReadWrite", [MOUNT, WRITE], file_system_arn, data_ap),
+              _mount_statement("SyncWritesModels", [MOUNT, WRITE], file_system_arn, models_ap)]
+    for grant in grants[:2]:
         grant["Principal"] = {"AWS": role_arn}
+    grants[2]["Principal"] = {"AWS": writer_role_arn}
     return policy_document(
         *grants,
         {"Sid": "DenyOtherPrincipals", "Effect": "Deny", "Principal": {"AWS": "*"},
          "Action": [MOUNT, WRITE, "elasticfilesystem:ClientRootAccess"], "Resource": file_system_arn,
-         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role_arn]}}},
+         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role_arn, writer_role_arn]}}},
         {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
          "Resource": file_system_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Sid": "DenyOutsideMountTargets", "Effect": "Deny", "Principal": {"AWS": "*"},

@@ -1,6 +1,7 @@
 """Who an endpoint's tasks are: the execution role (ECS pulls the image, writes logs), the task role (the server
-mounts EFS) and the service security group. Created first, so storage can trust them before the service exists;
-their permissions are attached by the constructs that know what to grant."""
+mounts EFS), the model sync task's role (writes model versions to EFS) and a security group for each kind of task.
+Created first, so storage can trust them before the service exists; their permissions are attached by the
+constructs that know what to grant."""
 
 from __future__ import annotations
 
@@ -24,7 +25,8 @@ class TaskIdentityProps:
 
 
 class TaskIdentity(Construct):
-    """Attributes: `execution_role`, `task_role`, `security_group_id`."""
+    """Attributes: `execution_role`, `task_role`, `security_group_id` (the service's), `sync_role`,
+    `sync_security_group_id`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TaskIdentityProps):
         super().__init__(scope, construct_id)
@@ -38,3 +40,10 @@ class TaskIdentity(Construct):
                               description=f"{props.name_prefix} tasks: load balancer in, EFS and HTTPS out",
                               tags={"Name": f"{props.name_prefix}-service"})
         self.security_group_id: str = group.id
+        self.sync_role = IamRole(self, "sync-role", name=aws_name(props.name_prefix, "model-sync", max_length=64),
+                                 assume_role_policy=trust, description="The model sync task: S3 to EFS")
+        sync_group = SecurityGroup(self, "sync-security-group", name=f"{props.name_prefix}-model-sync",
+                                   vpc_id=props.vpc_id,
+                                   description=f"{props.name_prefix} model sync task: EFS and HTTPS out, nothing in",
+                                   tags={"Name": f"{props.name_prefix}-model-sync"})
+        self.sync_security_group_id: str = sync_group.id

@@ -17,6 +17,7 @@ from modules.autoscaling import ServiceAutoscaling, ServiceAutoscalingProps
 from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
 from modules.endpoint_service import DATA_MOUNT, MODELS_MOUNT, EndpointService, EndpointServiceProps
 from modules.model_storage import ModelStorage, ModelStorageProps
+from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonitoringProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from stacks.common import add_aws_provider, use_remote_state
@@ -35,7 +36,7 @@ def route_prefix(path: str | None) -> str:
 
 
 class EndpointStack(TerraformStack):
-    """Attributes: `identity`, `storage`, `routing`, `monitoring`, `service`, `autoscaling`."""
+    """Attributes: `identity`, `storage`, `routing`, `monitoring`, `service`, `autoscaling`, `model_sync`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str, endpoint: str,
                  platform: PlatformStack, image_tag: str):
@@ -49,12 +50,15 @@ class EndpointStack(TerraformStack):
         network = platform.network
         balancer = platform.load_balancer
 
+        image = f"{platform.repository.url}:{image_tag}"
         self.identity = TaskIdentity(self, "identity", TaskIdentityProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account))
         self.storage = ModelStorage(self, "storage", ModelStorageProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
             kms_key_arn=platform.key.arn, client_security_group_id=self.identity.security_group_id,
-            reader_writer_role_arn=self.identity.task_role.arn, throughput_mode=settings.efs_throughput_mode))
+            reader_writer_role_arn=self.identity.task_role.arn, model_writer_role_arn=self.identity.sync_role.arn,
+            model_writer_security_group_id=self.identity.sync_security_group_id,
+            throughput_mode=settings.efs_throughput_mode))
         self.routing = EndpointRouting(self, "routing", EndpointRoutingProps(
             target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
             vpc_id=network.vpc_id, listener_arn=balancer.listener.arn, container_port=settings.container_port,
@@ -75,7 +79,7 @@ class EndpointStack(TerraformStack):
             name=endpoint, name_prefix=name_prefix,
             region=config.region, account_id=account, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
             cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
-            image=f"{platform.repository.url}:{image_tag}", repository_arn=platform.repository.arn,
+            image=image, repository_arn=platform.repository.arn,
             kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
             container_port=settings.container_port, health_check_path=settings.health_check_path,
             desired_count=settings.min_tasks, fargate_spot_percent=settings.fargate_spot_percent or 0,
@@ -105,6 +109,13 @@ class EndpointStack(TerraformStack):
             requests_per_target=settings.requests_per_target,
             request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}",
             scheduled=tuple(settings.scheduled_scaling)))
+        self.model_sync = ModelSync(self, "model-sync", ModelSyncProps(
+            name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
+            bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
+            cluster_arn=platform.cluster.arn, subnet_ids=network.private_subnet_ids, image=image,
+            log_group_name=self.service.log_group.name, keep_versions=settings.model_versions_kept,
+            schedule=env.model_sync_schedule), self.identity, self.storage)
+
         if settings.host is not None and platform.hosted_zone_id is not None:
             Route53Record(self, "alias-record", zone_id=platform.hosted_zone_id, name=settings.host, type="A",
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
@@ -31,8 +32,8 @@ def serving_repository_name(project: str, environment: str) -> str:
 
 
 class PlatformStack(TerraformStack):
-    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `alarm_topic`, `hosted_zone_id`
-    (None without a Route 53 domain), `environment`."""
+    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `model_bucket`, `alarm_topic`,
+    `hosted_zone_id` (None without a Route 53 domain), `environment`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str):
         super().__init__(scope, stack_name)
@@ -89,6 +90,11 @@ class PlatformStack(TerraformStack):
         self.repository = ImageRepository(self, "serving-image", ImageRepositoryProps(
             name=serving_repository_name(config.project, environment), kms_key_arn=self.key.arn,
             keep_images=env.ecr_keep_images))
+        # Model versions are promoted here (python -m pipeline.models); EventBridge carries each change of an
+        # endpoint's LIVE object to that endpoint's sync task.
+        self.model_bucket = SecureBucket(self, "model-bucket", SecureBucketProps(
+            bucket_name=config.model_bucket_name(environment), kms_key_arn=self.key.arn))
+        S3BucketNotification(self, "model-bucket-events", bucket=self.model_bucket.bucket.id, eventbridge=True)
         self.alarm_topic = AlarmTopic(self, "alarms", AlarmTopicProps(
             name=f"{name_prefix}-alarms", kms_key_arn=self.key.arn, emails=tuple(env.alarm_emails)))
 
@@ -101,3 +107,5 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "serving-repository-url", value=self.repository.url,
                         description="Push the model server image here")
         TerraformOutput(self, "alarm-topic-arn", value=self.alarm_topic.arn)
+        TerraformOutput(self, "model-bucket-name", value=self.model_bucket.name,
+                        description="python -m pipeline.models promote uploads model versions here")

@@ -21,8 +21,12 @@ def staging(default_synth):
     return default_synth.stack("mlops-staging-platform"), default_synth.stack(STAGING_A)
 
 
+def service_task(stack) -> tuple[str, dict]:
+    return by_path_suffix(stack, "aws_ecs_task_definition", "service/task-definition")
+
+
 def container(stack) -> dict:
-    _, task = only(stack, "aws_ecs_task_definition")
+    _, task = service_task(stack)
     (definition,) = json.loads(task["container_definitions"])
     return definition
 
@@ -58,12 +62,14 @@ def test_load_balancer_may_reach_only_this_service_port(staging):
     assert (rule["from_port"], rule["to_port"]) == (8080, 8080)
 
 
-def test_efs_admits_nfs_from_the_service_security_group_only(staging):
+def test_efs_admits_nfs_from_the_service_and_the_sync_task_only(staging):
     _, stack = staging
     efs_group = group_ref(stack, "storage/security-group")
-    (ingress,) = rules_of(stack, "ingress", efs_group)
-    assert ingress["referenced_security_group_id"] == group_ref(stack, "identity/security-group")
-    assert (ingress["from_port"], ingress["to_port"]) == (2049, 2049)
+    admitted = sorted((rule["referenced_security_group_id"], rule["from_port"], rule["to_port"])
+                      for rule in rules_of(stack, "ingress", efs_group))
+    assert admitted == sorted([(group_ref(stack, "identity/security-group"), 2049, 2049),
+                               (group_ref(stack, "identity/sync-security-group"), 2049, 2049)])
+    assert all("cidr_ipv4" not in rule for rule in rules_of(stack, "ingress", efs_group))
     service_egress = {(r["from_port"], r.get("referenced_security_group_id"), r.get("cidr_ipv4"))
                       for r in rules_of(stack, "egress", group_ref(stack, "identity/security-group"))}
     assert service_egress == {(2049, efs_group, None), (443, None, "0.0.0.0/0")}
@@ -118,9 +124,11 @@ def test_task_role_mounts_only_its_own_access_points_models_without_write(stagin
 def test_file_system_policy_denies_other_principals_and_plain_nfs(staging):
     _, stack = staging
     role_id, _ = by_path_suffix(stack, "aws_iam_role", "identity/task-role")
+    sync_id, _ = by_path_suffix(stack, "aws_iam_role", "identity/sync-role")
     statements = {s["Sid"]: s for s in policy(only(stack, "aws_efs_file_system_policy")[1])["Statement"]}
-    assert statements["DenyOtherPrincipals"]["Condition"] == {
-        "ArnNotEquals": {"aws:PrincipalArn": [ref("aws_iam_role", role_id, "arn")]}}
+    assert statements["DenyOtherPrincipals"]["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [
+        ref("aws_iam_role", role_id, "arn"), ref("aws_iam_role", sync_id, "arn")]}}
+    assert statements["SyncWritesModels"]["Principal"] == {"AWS": ref("aws_iam_role", sync_id, "arn")}
     assert statements["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statements["ServiceMountsModelsReadOnly"]["Principal"] == {"AWS": ref("aws_iam_role", role_id, "arn")}
 
@@ -129,7 +137,7 @@ def test_file_system_policy_denies_other_principals_and_plain_nfs(staging):
 
 def test_task_definition_mounts_models_read_only_and_data_read_write_over_tls_with_iam(staging):
     _, stack = staging
-    _, task = only(stack, "aws_ecs_task_definition")
+    _, task = service_task(stack)
     assert (task["cpu"], task["memory"], task["network_mode"]) == ("512", "1024", "awsvpc")
     assert task["requires_compatibilities"] == ["FARGATE"]
     volumes = {v["name"]: v for v in task["volume"]}
@@ -212,6 +220,7 @@ def test_service_runs_in_private_subnets_behind_the_target_group(staging):
                      if body["tags"]["tier"] == "private")
     assert sorted(across(platform, subnet) for subnet in network["subnets"]) == private
     assert network["security_groups"] == [group_ref(stack, "identity/security-group")]
+    assert service["task_definition"] == ref("aws_ecs_task_definition", service_task(stack)[0], "arn")
     (balancer,) = service["load_balancer"]
     assert balancer["target_group_arn"] == ref("aws_lb_target_group", only(stack, "aws_lb_target_group")[0], "arn")
     assert (balancer["container_name"], balancer["container_port"]) == (container(stack)["name"], 8080)

@@ -1,0 +1,154 @@
+"""Model delivery for one endpoint: S3 -> EFS without any host of ours running all the time.
+
+A change of `<endpoint>/LIVE` in the environment's model bucket (S3 -> EventBridge) and a schedule (repairing
+anything a missed event left behind) both start a short-lived ECS task from the serving image running
+`python -m serving.sync`, with the endpoint's models access point mounted read-write for that task only. The
+serving tasks keep their read-only mount.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
+from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
+    CloudwatchEventTarget,
+    CloudwatchEventTargetEcsTarget,
+    CloudwatchEventTargetEcsTargetNetworkConfiguration,
+    CloudwatchEventTargetRetryPolicy,
+)
+from cdktf_cdktf_provider_aws.ecs_task_definition import (
+    EcsTaskDefinition,
+    EcsTaskDefinitionRuntimePlatform,
+    EcsTaskDefinitionVolume,
+    EcsTaskDefinitionVolumeEfsVolumeConfiguration,
+    EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig,
+)
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
+from constructs import Construct
+
+from configuration.naming import aws_name
+from modules.iam import assume_role_policy, policy_document
+from modules.model_storage import NFS_PORT, ModelStorage
+from modules.task_identity import TaskIdentity
+
+SYNC_CONTAINER = "model-sync"
+SYNC_COMMAND = ["python", "-m", "serving.sync"]
+MODELS_MOUNT = "/mnt/models"
+
+
+@dataclass(frozen=True)
+class ModelSyncProps:
+    name_prefix: str
+    endpoint: str
+    """The S3 prefix (`<endpoint>/`) the task copies from."""
+    region: str
+    account_id: str
+    bucket_name: str
+    bucket_arn: str
+    kms_key_arn: str
+    """Decrypts the model bucket's objects."""
+    cluster_arn: str
+    subnet_ids: list[str]
+    image: str
+    log_group_name: str
+    """The endpoint's container log group (the execution role may already write there)."""
+    keep_versions: int = 5
+    schedule: str = "rate(1 hour)"
+
+
+class ModelSync(Construct):
+    """Attributes: `task_definition`, `on_upload` (the S3 event rule), `on_schedule`, `events_role`."""
+
+    def __init__(self, scope: Construct, construct_id: str, props: ModelSyncProps, identity: TaskIdentity,
+                 storage: ModelStorage):
+        super().__init__(scope, construct_id)
+        prefix = f"{props.endpoint}/"
+        IamRolePolicy(self, "task-policy", role=identity.sync_role.id, policy=policy_document(
+            {"Sid": "ListEndpointModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": props.bucket_arn,
+             "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
+            {"Sid": "ReadEndpointModels", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"{props.bucket_arn}/{prefix}*"},
+            {"Sid": "DecryptModels", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
+            *storage.model_writer_statements(),
+        ))
+        VpcSecurityGroupEgressRule(self, "sync-to-efs", security_group_id=identity.sync_security_group_id,
+                                   referenced_security_group_id=storage.security_group_id, ip_protocol="tcp",
+                                   from_port=NFS_PORT, to_port=NFS_PORT, description="NFS to the endpoint's EFS")
+        VpcSecurityGroupEgressRule(self, "sync-https-out", security_group_id=identity.sync_security_group_id,
+                                   cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443, to_port=443,
+                                   description="HTTPS to S3 and AWS APIs")
+
+        self.task_definition = EcsTaskDefinition(
+            self, "task-definition", family=f"{props.name_prefix}-model-sync", network_mode="awsvpc",
+            requires_compatibilities=["FARGATE"], cpu="256", memory="512",
+            execution_role_arn=identity.execution_role.arn, task_role_arn=identity.sync_role.arn,
+            runtime_platform=EcsTaskDefinitionRuntimePlatform(operating_system_family="LINUX",
+                                                              cpu_architecture="X86_64"),
+            container_definitions=json.dumps([self._container(props, prefix)]),
+            volume=[EcsTaskDefinitionVolume(name="models", efs_volume_configuration=(
+                EcsTaskDefinitionVolumeEfsVolumeConfiguration(
+                    file_system_id=storage.file_system_id, transit_encryption="ENABLED",
+                    authorization_config=EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
+                        access_point_id=storage.models_access_point.id, iam="ENABLED"))))])
+
+        self.events_role = IamRole(
+            self, "events-role", name=aws_name(props.name_prefix, "sync-events", max_length=64),
+            assume_role_policy=assume_role_policy("events.amazonaws.com", props.account_id),
+            description="EventBridge starts the model sync task")
+        IamRolePolicy(self, "events-policy", role=self.events_role.id, policy=policy_document(
+            {"Sid": "RunSyncTask", "Effect": "Allow", "Action": "ecs:RunTask",
+             "Resource": f"{self.task_definition.arn_without_revision}:*",
+             "Condition": {"ArnEquals": {"ecs:cluster": props.cluster_arn}}},
+            {"Sid": "PassSyncRoles", "Effect": "Allow", "Action": "iam:PassRole",
+             "Resource": [identity.execution_role.arn, identity.sync_role.arn],
+             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+        ))
+
+        self.on_upload = CloudwatchEventRule(
+            self, "on-upload", name=aws_name(props.name_prefix, "model-live", max_length=64),
+            description=f"{props.endpoint}: a model version was made live in s3://{props.bucket_name}/{prefix}",
+            event_pattern=json.dumps({
+                "source": ["aws.s3"], "detail-type": ["Object Created"],
+                "detail": {"bucket": {"name": [props.bucket_name]}, "object": {"key": [f"{prefix}LIVE"]}}}))
+        self.on_schedule = CloudwatchEventRule(
+            self, "on-schedule", name=aws_name(props.name_prefix, "model-repair", max_length=64),
+            description=f"{props.endpoint}: sync models even without an event", schedule_expression=props.schedule)
+        for rule_id, rule in (("upload", self.on_upload), ("schedule", self.on_schedule)):
+            CloudwatchEventTarget(
+                self, f"run-on-{rule_id}", rule=rule.name, arn=props.cluster_arn, role_arn=self.events_role.arn,
+                retry_policy=CloudwatchEventTargetRetryPolicy(maximum_retry_attempts=3,
+                                                              maximum_event_age_in_seconds=3600),
+                ecs_target=CloudwatchEventTargetEcsTarget(
+                    task_definition_arn=self.task_definition.arn, task_count=1, launch_type="FARGATE",
+                    platform_version="LATEST",
+                    network_configuration=CloudwatchEventTargetEcsTargetNetworkConfiguration(
+                        subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
+                        assign_public_ip=False)))
+
+    @staticmethod
+    def _container(props: ModelSyncProps, prefix: str) -> dict[str, Any]:
+        return {
+            "name": SYNC_CONTAINER,
+            "image": props.image,
+            "command": SYNC_COMMAND,
+            "cpu": 0,
+            "essential": True,
+            "readonlyRootFilesystem": True,
+            "portMappings": [],
+            "environment": [{"name": name, "value": value} for name, value in sorted({
+                "SYNC_BUCKET": props.bucket_name, "SYNC_PREFIX": prefix, "SYNC_MODELS_DIR": MODELS_MOUNT,
+                "SYNC_KEEP_VERSIONS": str(props.keep_versions), "AWS_DEFAULT_REGION": props.region}.items())],
+            "environmentFiles": [],
+            "mountPoints": [{"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": False}],
+            "volumesFrom": [],
+            "systemControls": [],
+            "ulimits": [],
+            "logConfiguration": {"logDriver": "awslogs", "options": {
+                "awslogs-group": props.log_group_name, "awslogs-region": props.region,
+                "awslogs-stream-prefix": SYNC_CONTAINER}, "secretOptions": []},
+        }

@@ -1,0 +1,220 @@
+"""Ship model versions: `python -m pipeline.models promote | list | rollback`.
+
+    promote   upload a model file and its metadata (signature read from the model, sha256 computed) as a new
+              version of one endpoint in one environment, then make it live
+    list      the versions in the model bucket and which one is live
+    rollback  make an earlier version live again (by default the one before the live one)
+
+Making a version live rewrites `<endpoint>/LIVE` in the environment's model bucket; that object's change starts the
+endpoint's sync task, which copies the version into the endpoint's EFS models location, where the running servers
+pick it up within their polling interval. No redeploy, no bastion host.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from configuration import ConfigError, MlopsConfig, load_config
+from serving.repository import LIVE_POINTER, METADATA_FILE, MODEL_FILE, version_key
+from serving.sync import remote_state
+
+
+class CommandError(Exception):
+    """A clear, user-facing reason the command cannot go on."""
+
+
+@dataclass(frozen=True)
+class Target:
+    bucket: str
+    prefix: str
+    environment: str
+    endpoint: str
+
+    @property
+    def where(self) -> str:
+        return f"s3://{self.bucket}/{self.prefix}"
+
+
+def resolve(config: MlopsConfig, environment: str, endpoint: str) -> Target:
+    if environment not in config.environments:
+        raise CommandError(f"unknown environment {environment!r}; configured: {', '.join(config.environments)}")
+    if endpoint not in config.endpoints:
+        raise CommandError(f"unknown endpoint {endpoint!r}; configured: {', '.join(config.endpoints) or 'none'}")
+    return Target(config.model_bucket_name(environment), f"{endpoint}/", environment, endpoint)
+
+
+def signature_of(model_file: Path) -> dict[str, Any]:
+    """Inputs and outputs as the server will see them; also proves the file is a model the runtime can load."""
+    from serving.runtime.onnx import OnnxRuntimeModel
+
+    try:
+        model = OnnxRuntimeModel.load(model_file)
+    except Exception as exc:  # onnxruntime raises several types for files it cannot read
+        raise CommandError(f"{model_file} is not a model ONNX Runtime can load: {exc}") from None
+    return {"inputs": [spec.as_dict() for spec in model.inputs], "outputs": [spec.as_dict() for spec in model.outputs]}
+
+
+def _signature_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    differences = []
+    for kind in ("inputs", "outputs"):
+        before = [(t["name"], t["datatype"], tuple(t["shape"])) for t in old.get(kind, [])]
+        after = [(t["name"], t["datatype"], tuple(t["shape"])) for t in new.get(kind, [])]
+        if before != after:
+            differences.append(f"{kind}: live {before} -> new {after}")
+    return differences
+
+
+def next_version(existing: list[str]) -> str:
+    numbers = [int(v) for v in existing if v.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def promote(s3: Any, target: Target, model_file: Path, version: str | None = None, name: str | None = None,
+            predict_output: str | None = None, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+    if not model_file.is_file():
+        raise CommandError(f"model file {model_file} does not exist")
+    signature = signature_of(model_file)
+    content = model_file.read_bytes()
+    versions, live = remote_state(s3, target.bucket, target.prefix)
+    version = version or next_version(list(versions))
+    if version in versions or version.startswith(".") or "/" in version or version == LIVE_POINTER:
+        raise CommandError(f"version {version!r} already exists in {target.where} or is not a valid name; versions "
+                           "are immutable: promote under a new version")
+    live = live or (sorted(versions, key=version_key)[-1] if versions else None)
+    if live is not None and live in versions:
+        differences = _signature_differences(versions[live].metadata, signature)
+        if differences and not force:
+            raise CommandError(f"the model's signature differs from live version {live}'s ("
+                               f"{'; '.join(differences)}); clients would break. Pass --force if that is intended")
+    output_names = [t["name"] for t in signature["outputs"]]
+    if predict_output is not None and predict_output not in output_names:
+        raise CommandError(f"--predict-output {predict_output!r} is not an output; outputs: {', '.join(output_names)}")
+    metadata = {
+        "name": name or target.endpoint,
+        "version": version,
+        "framework": "onnx",
+        "file": MODEL_FILE,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        **signature,
+        "predict_output": predict_output or output_names[0],
+    }
+    plan = [f"put {target.where}{version}/{MODEL_FILE} ({len(content)} bytes)",
+            f"put {target.where}{version}/{METADATA_FILE}",
+            f"put {target.where}{LIVE_POINTER} = {version} (was {live or 'none'})"]
+    if not dry_run:
+        # The version is complete before LIVE names it; LIVE's change starts the sync.
+        s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{version}/{MODEL_FILE}", Body=content,
+                      ChecksumAlgorithm="SHA256")
+        s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{version}/{METADATA_FILE}",
+                      Body=json.dumps(metadata, indent=2, sort_keys=True).encode(), ContentType="application/json")
+        _set_live(s3, target, version)
+    return {"version": version, "previous_live": live, "metadata": metadata, "plan": plan, "dry_run": dry_run}
+
+
+def _set_live(s3: Any, target: Target, version: str) -> None:
+    s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{LIVE_POINTER}", Body=(version + "\n").encode(),
+                  ContentType="text/plain")
+
+
+def list_versions(s3: Any, target: Target) -> dict[str, Any]:
+    versions, live = remote_state(s3, target.bucket, target.prefix)
+    ordered = sorted(versions, key=version_key)
+    live = live or (ordered[-1] if ordered else None)
+    return {"bucket": target.bucket, "endpoint": target.endpoint, "live": live, "versions": [
+        {"version": v, "sha256": versions[v].metadata.get("sha256"), "name": versions[v].metadata.get("name"),
+         "live": v == live} for v in ordered]}
+
+
+def rollback(s3: Any, target: Target, to: str | None = None, dry_run: bool = False) -> dict[str, Any]:
+    versions, live = remote_state(s3, target.bucket, target.prefix)
+    ordered = sorted(versions, key=version_key)
+    live = live or (ordered[-1] if ordered else None)
+    if live is None:
+        raise CommandError(f"{target.where} holds no version to roll back from")
+    if to is None:
+        index = ordered.index(live) if live in ordered else len(ordered)
+        if index == 0:
+            raise CommandError(f"live version {live} is the oldest in {target.where}; name one with --to")
+        to = ordered[index - 1]
+    if to not in versions:
+        raise CommandError(f"version {to!r} is not in {target.where}; versions: {', '.join(ordered)}")
+    if to == live:
+        raise CommandError(f"version {to} is already live")
+    if not dry_run:
+        _set_live(s3, target, to)
+    return {"live": to, "previous_live": live, "dry_run": dry_run,
+            "plan": [f"put {target.where}{LIVE_POINTER} = {to} (was {live})"]}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    for command in ("promote", "list", "rollback"):
+        sub = commands.add_parser(command)
+        sub.add_argument("--env", required=True, help="environment, as in the configuration")
+        sub.add_argument("--endpoint", required=True, help="endpoint, as in the configuration")
+        if command != "list":
+            sub.add_argument("--dry-run", action="store_true", help="print what would change in S3, change nothing")
+        if command == "promote":
+            sub.add_argument("--model-file", type=Path, required=True, help="the ONNX model")
+            sub.add_argument("--version", help="version name (default: the next number)")
+            sub.add_argument("--name", help="model name in the metadata (default: the endpoint)")
+            sub.add_argument("--predict-output", help="output /predict returns (default: the first)")
+            sub.add_argument("--force", action="store_true", help="promote even if the signature changes")
+        if command == "rollback":
+            sub.add_argument("--to", help="version to make live (default: the one before the live one)")
+    return parser
+
+
+def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> dict[str, Any]:
+    args = _parser().parse_args(argv)
+    config = config or load_config()
+    target = resolve(config, args.env, args.endpoint)
+    if s3 is None:
+        import boto3
+
+        s3 = boto3.client("s3", region_name=config.region)
+    if args.command == "promote":
+        return promote(s3, target, args.model_file, args.version, args.name, args.predict_output, args.force,
+                       args.dry_run)
+    if args.command == "rollback":
+        return rollback(s3, target, args.to, args.dry_run)
+    return list_versions(s3, target)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        result = run(sys.argv[1:] if argv is None else argv)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print("error: no AWS credentials found; configure a profile (AWS_PROFILE) or environment credentials, and "
+              "check with `aws sts get-caller-identity`", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
+              file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

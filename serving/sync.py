@@ -1,0 +1,224 @@
+"""Copy one endpoint's model versions from the model bucket into its EFS models location, safely.
+
+S3 layout (written by `python -m pipeline.models promote`): `<prefix><version>/model.onnx`,
+`<prefix><version>/metadata.json` and `<prefix>LIVE`, the version to serve. This runs as a short-lived ECS task
+(`python -m serving.sync`, the serving image, the models access point mounted read-write) on every change of LIVE
+and on a schedule, and in tests against moto and a local folder.
+
+Guarantees: a version is downloaded into a hidden temporary folder on the target volume, its checksum verified
+against its metadata, then renamed into place in one step, so the server never sees half a version. The local LIVE
+pointer moves last, after the version it names is complete. Runs are idempotent and may overlap (each writes its own
+temporary folder; a rename that finds the version already there discards its copy). Old versions beyond the
+configured count are pruned, never the live one or the one before it. Any failure leaves the live version as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from serving.repository import LIVE_POINTER, METADATA_FILE, MODEL_FILE, complete_versions, version_key
+
+log = logging.getLogger("serving.sync")
+STALE_TEMPORARY_SECONDS = 3600  # temporary folders of crashed runs older than this are removed
+
+
+class SyncError(Exception):
+    """The sync cannot make the remote live version live here; the message says why."""
+
+
+@dataclass
+class RemoteVersion:
+    version: str
+    metadata: dict[str, Any]
+    model_key: str
+
+
+@dataclass
+class SyncResult:
+    live: str | None = None
+    previous: str | None = None
+    downloaded: list[str] = field(default_factory=list)
+    pruned: list[str] = field(default_factory=list)
+
+
+def remote_state(s3: Any, bucket: str, prefix: str) -> tuple[dict[str, RemoteVersion], str | None]:
+    """Complete versions under the prefix (both objects present, metadata readable) and the LIVE pointer's value."""
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.update(entry["Key"] for entry in page.get("Contents", []))
+    versions: dict[str, RemoteVersion] = {}
+    for key in sorted(keys):
+        parts = key[len(prefix):].split("/")
+        if len(parts) != 2 or parts[1] != METADATA_FILE:
+            continue
+        version = parts[0]
+        metadata = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        model_key = f"{prefix}{version}/{metadata.get('file', MODEL_FILE)}"
+        if model_key in keys:
+            versions[version] = RemoteVersion(version, metadata, model_key)
+    live = None
+    if f"{prefix}{LIVE_POINTER}" in keys:
+        live = s3.get_object(Bucket=bucket, Key=f"{prefix}{LIVE_POINTER}")["Body"].read().decode().strip() or None
+    return versions, live
+
+
+def previous_version(versions: list[str], live: str) -> str | None:
+    ordered = sorted(versions, key=version_key)
+    index = ordered.index(live)
+    return ordered[index - 1] if index > 0 else None
+
+
+def _local_sha(folder: Path) -> str | None:
+    try:
+        return json.loads((folder / METADATA_FILE).read_text()).get("sha256")
+    except (OSError, ValueError):
+        return None
+
+
+def _fsync_directory(path: Path) -> None:
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+def _download(s3: Any, bucket: str, remote: RemoteVersion, models_dir: Path) -> bool:
+    """Place one version; True when this run placed it, False when it was already there."""
+    target = models_dir / remote.version
+    expected = remote.metadata.get("sha256")
+    if target.is_dir() and _local_sha(target) == expected and (target / MODEL_FILE).is_file():
+        return False
+    temporary = models_dir / f".{remote.version}.{uuid.uuid4().hex}.partial"
+    temporary.mkdir(parents=True)
+    try:
+        digest = hashlib.sha256()
+        model_path = temporary / remote.model_key.rsplit("/", 1)[1]
+        with model_path.open("wb") as handle:
+            for chunk in s3.get_object(Bucket=bucket, Key=remote.model_key)["Body"].iter_chunks(1 << 20):
+                digest.update(chunk)
+                handle.write(chunk)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if digest.hexdigest() != expected:
+            raise SyncError(f"version {remote.version}: the model file's sha256 is {digest.hexdigest()}, its "
+                            f"metadata says {expected}; the upload is corrupt or incomplete")
+        (temporary / METADATA_FILE).write_text(json.dumps(remote.metadata, indent=2, sort_keys=True) + "\n")
+        _fsync_directory(temporary)
+        if target.exists():  # a stale or different copy: move it aside first, then replace it
+            _remove(target, models_dir)
+        try:
+            temporary.rename(target)
+        except OSError:
+            if target.is_dir() and _local_sha(target) == expected:  # an overlapping run placed it first
+                shutil.rmtree(temporary, ignore_errors=True)
+                return False
+            raise
+        _fsync_directory(models_dir)
+        return True
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+
+
+def _remove(folder: Path, models_dir: Path) -> None:
+    """Rename out of sight first, so a half-deleted version never looks complete."""
+    doomed = models_dir / f".{folder.name}.{uuid.uuid4().hex}.deleting"
+    try:
+        folder.rename(doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
+
+
+def _point_live(models_dir: Path, version: str) -> None:
+    pointer = models_dir / LIVE_POINTER
+    if pointer.is_file() and pointer.read_text().strip() == version:
+        return
+    temporary = models_dir / f".{LIVE_POINTER}.{uuid.uuid4().hex}"
+    temporary.write_text(version + "\n")
+    with temporary.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary, pointer)
+    _fsync_directory(models_dir)
+
+
+def _clean_stale(models_dir: Path) -> None:
+    cutoff = time.time() - STALE_TEMPORARY_SECONDS
+    for entry in models_dir.iterdir():
+        if entry.name.startswith(".") and entry.stat().st_mtime < cutoff:
+            if entry.is_dir():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+
+
+def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int = 5) -> SyncResult:
+    """Make the remote live version (and the one before it) complete here, move LIVE, prune. Raises SyncError."""
+    if keep_versions < 2:
+        raise SyncError("keep_versions must be at least 2: the live version and the one before it")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    versions, live = remote_state(s3, bucket, prefix)
+    if not versions:
+        raise SyncError(f"s3://{bucket}/{prefix} holds no complete model version")
+    live = live or sorted(versions, key=version_key)[-1]
+    if live not in versions:
+        raise SyncError(f"s3://{bucket}/{prefix}{LIVE_POINTER} names version {live}, which has no complete upload")
+    result = SyncResult(live=live, previous=previous_version(list(versions), live))
+    if _download(s3, bucket, versions[live], models_dir):
+        result.downloaded.append(live)
+    _point_live(models_dir, live)
+    if result.previous is not None:
+        try:
+            if _download(s3, bucket, versions[result.previous], models_dir):
+                result.downloaded.append(result.previous)
+        except SyncError as exc:  # a broken older version must not fail the sync of a good live one
+            log.warning("previous version not copied", extra={"fields": {"reason": str(exc)}})
+    protected = {live, result.previous}
+    local = [v for v in complete_versions(models_dir) if v not in protected]
+    while len(local) + len(protected - {None}) > keep_versions and local:
+        oldest = local.pop(0)
+        _remove(models_dir / oldest, models_dir)
+        result.pruned.append(oldest)
+    _clean_stale(models_dir)
+    return result
+
+
+def main() -> int:
+    """The ECS task's entry point: settings from SYNC_* environment variables."""
+    import boto3
+
+    from serving.logs import configure_logging
+
+    configure_logging(os.environ.get("SYNC_LOG_LEVEL", "INFO"))
+    try:
+        bucket = os.environ["SYNC_BUCKET"]
+        prefix = os.environ["SYNC_PREFIX"]
+        models_dir = Path(os.environ.get("SYNC_MODELS_DIR", "/mnt/models"))
+        keep = int(os.environ.get("SYNC_KEEP_VERSIONS", "5"))
+    except (KeyError, ValueError) as exc:
+        print(f"missing or invalid setting: {exc}; set SYNC_BUCKET, SYNC_PREFIX (and SYNC_MODELS_DIR, "
+              "SYNC_KEEP_VERSIONS)", file=sys.stderr)
+        return 2
+    try:
+        result = sync(boto3.client("s3"), bucket, prefix, models_dir, keep)
+    except SyncError as exc:
+        log.error("model sync failed; the live version is unchanged", extra={"fields": {"reason": str(exc)}})
+        return 1
+    log.info("model sync done", extra={"fields": {"live": result.live, "previous": result.previous,
+                                                   "downloaded": result.downloaded, "pruned": result.pruned}})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
