@@ -1,0 +1,37 @@
+"""Shared by the model delivery tests: a moto S3 bucket for an environment, and small ONNX models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import onnx
+from onnx import TensorProto, helper
+
+from configuration.loader import parse_config
+
+CONFIG = parse_config({
+    "project": "mlops", "region": "eu-west-1",
+    "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+    "endpoints": {"a": {"path": "/a/*"}, "b": {"path": "/b/*"}},
+}, "test-config")
+BUCKET = CONFIG.model_bucket_name("staging")
+EXAMPLE_MODEL = Path(__file__).resolve().parents[1] / "serving" / "example" / "models" / "1" / "model.onnx"
+
+
+def make_bucket():
+    s3 = boto3.client("s3", region_name="eu-west-1")
+    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    return s3
+
+
+def other_signature_model(path: Path) -> Path:
+    """A valid ONNX model whose signature differs from the example's: 4 features in, the same 4 out."""
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["features"], ["scores"])], "other",
+        [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, 4])],
+        [helper.make_tensor_value_info("scores", TensorProto.FLOAT, [None, 4])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path

@@ -1,0 +1,135 @@
+"""The sync step against moto S3 and local folders: promote -> sync -> serve, rollback, corrupt uploads,
+overlapping runs, pruning; and end to end, a running server picking up a promoted version with no failed request."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from moto import mock_aws
+
+from pipeline.models import run
+from serving.repository import ModelManager, complete_versions
+from serving.sync import SyncError, sync
+from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL, make_bucket
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        yield make_bucket()
+
+
+def promote(s3, *extra: str) -> str:
+    return run(["promote", "--env", "staging", "--endpoint", "a", "--model-file", str(EXAMPLE_MODEL), *extra],
+               s3=s3, config=CONFIG)["version"]
+
+
+def leftovers(models_dir: Path) -> list[str]:
+    return sorted(entry.name for entry in models_dir.iterdir() if entry.name.startswith("."))
+
+
+def test_promote_sync_serve(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    promote(s3)
+    result = sync(s3, BUCKET, "a/", models)
+    assert (result.live, result.downloaded) == ("1", ["1"])
+    assert (models / "LIVE").read_text() == "1\n" and complete_versions(models) == ["1"]
+    manager = ModelManager(models)
+    assert manager.poll_once() and manager.current.version == "1"
+    assert sync(s3, BUCKET, "a/", models).downloaded == []  # idempotent
+    assert leftovers(models) == []
+
+
+def test_new_version_and_rollback(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    promote(s3)
+    sync(s3, BUCKET, "a/", models)
+    promote(s3)
+    assert sync(s3, BUCKET, "a/", models).live == "2"
+    assert (models / "LIVE").read_text() == "2\n"
+    run(["rollback", "--env", "staging", "--endpoint", "a"], s3=s3, config=CONFIG)
+    result = sync(s3, BUCKET, "a/", models)
+    assert result.live == "1" and result.downloaded == []  # still on disk: the switch is instant
+    assert (models / "LIVE").read_text() == "1\n"
+    manager = ModelManager(models)
+    manager.poll_once()
+    assert manager.current.version == "1"
+
+
+def test_a_corrupt_upload_is_rejected_and_live_stays(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    promote(s3)
+    sync(s3, BUCKET, "a/", models)
+    metadata = json.loads(s3.get_object(Bucket=BUCKET, Key="a/1/metadata.json")["Body"].read())
+    s3.put_object(Bucket=BUCKET, Key="a/2/model.onnx", Body=EXAMPLE_MODEL.read_bytes()[:1000])  # truncated
+    s3.put_object(Bucket=BUCKET, Key="a/2/metadata.json", Body=json.dumps({**metadata, "version": "2"}).encode())
+    s3.put_object(Bucket=BUCKET, Key="a/LIVE", Body=b"2\n")
+    with pytest.raises(SyncError, match="upload is corrupt or incomplete"):
+        sync(s3, BUCKET, "a/", models)
+    assert (models / "LIVE").read_text() == "1\n"
+    assert complete_versions(models) == ["1"] and leftovers(models) == []
+
+
+def test_live_naming_a_missing_version_fails_cleanly(s3, tmp_path: Path):
+    promote(s3)
+    s3.put_object(Bucket=BUCKET, Key="a/LIVE", Body=b"9\n")
+    with pytest.raises(SyncError, match="names version 9, which has no complete upload"):
+        sync(s3, BUCKET, "a/", tmp_path / "models")
+
+
+def test_overlapping_syncs_agree(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    promote(s3)
+    promote(s3)
+    errors: list[BaseException] = []
+
+    def one_run() -> None:
+        try:
+            sync(s3, BUCKET, "a/", models)
+        except BaseException as exc:  # collected for the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=one_run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == []
+    assert complete_versions(models) == ["1", "2"] and (models / "LIVE").read_text() == "2\n"
+    assert leftovers(models) == []
+
+
+def test_old_versions_are_pruned_but_never_live_or_previous(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    for _ in range(6):
+        promote(s3)
+        sync(s3, BUCKET, "a/", models, keep_versions=3)
+    assert complete_versions(models) == ["4", "5", "6"]
+    run(["rollback", "--env", "staging", "--endpoint", "a", "--to", "2"], s3=s3, config=CONFIG)
+    result = sync(s3, BUCKET, "a/", models, keep_versions=2)
+    assert (result.live, result.previous) == ("2", "1")
+    assert complete_versions(models) == ["1", "2"]  # live and previous kept, the rest pruned
+
+
+def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request(s3, tmp_path: Path):
+    from tests.serving.test_process import Load, Server
+
+    models = tmp_path / "models"
+    promote(s3)
+    sync(s3, BUCKET, "a/", models)
+    server = Server(models, tmp_path / "capture")
+    try:
+        server.wait_ready()
+        with Load(server) as load:
+            assert load.wait_for(lambda: len(load.versions) > 50)
+            assert promote(s3) == "2"
+            sync(s3, BUCKET, "a/", models)
+            assert load.wait_for(lambda: load.versions[-1] == "2", timeout=5), "not live within the polling interval"
+        assert load.errors == [] and set(load.statuses) == {200}
+    finally:
+        server.stop()
