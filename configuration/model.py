@@ -398,6 +398,53 @@ class StateConfig(StrictModel):
         return value
 
 
+class PipelineConfig(StrictModel):
+    """The delivery pipeline (`<project>-pipeline` stack): GitHub -> test -> image -> each environment in order."""
+
+    repository: str
+    """GitHub repository the pipeline builds, `owner/name`."""
+    branch: str = "main"
+    """Pushes to this branch start the pipeline."""
+    connection_arn: str | None = None
+    """An existing CodeStar connection to GitHub. When omitted, the stack creates one (authorize it once in the
+    console: it starts PENDING)."""
+    manual_approval: bool = True
+    """Wait for a person's approval before deploying each environment after the first."""
+    terraform_version: str = "1.11.4"
+    terraform_sha256: str = "268000fca5c61021c6396893d9483007ba589ad9d0aaccbd7dfa8c78bf7dbe23"
+    """SHA-256 of the `terraform` executable in the official linux_amd64 release zip of terraform_version."""
+    notification_emails: list[str] = Field(default_factory=list)
+    """Addresses told when a pipeline run fails (the pipeline's notification topic)."""
+
+    @field_validator("repository")
+    @classmethod
+    def _repository(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$", value):
+            raise ValueError("must be a GitHub repository as owner/name")
+        return value
+
+    @field_validator("connection_arn")
+    @classmethod
+    def _connection(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^arn:aws[a-z-]*:(codestar-connections|codeconnections):", value):
+            raise ValueError("must be a CodeStar / CodeConnections connection ARN")
+        return value
+
+    @field_validator("terraform_version")
+    @classmethod
+    def _terraform_version(cls, value: str) -> str:
+        if not re.match(r"^\d+\.\d+\.\d+$", value):
+            raise ValueError("must be a Terraform release such as 1.11.4")
+        return value
+
+    @field_validator("terraform_sha256")
+    @classmethod
+    def _terraform_sha(cls, value: str) -> str:
+        if not re.match(r"^[0-9a-f]{64}$", value):
+            raise ValueError("must be a SHA-256 in lower-case hex")
+        return value
+
+
 class MlopsConfig(StrictModel):
     """The whole configuration: one project, its environments (in deployment order) and its endpoints."""
 
@@ -413,6 +460,8 @@ class MlopsConfig(StrictModel):
     """Environments in deployment order (the pipeline deploys them in this order)."""
     endpoints: dict[str, EndpointConfig] = Field(default_factory=dict)
     """ML endpoints, deployed to every environment."""
+    pipeline: PipelineConfig | None = None
+    """The delivery pipeline. When omitted, no pipeline stack is synthesized."""
 
     @field_validator("project")
     @classmethod

@@ -51,3 +51,11 @@ def derived_listener_priority(endpoint: str) -> int:
     """A priority that depends on the endpoint's name only: adding or removing another endpoint never moves it."""
     span = DERIVED_PRIORITY_MAX - DERIVED_PRIORITY_MIN + 1
     return DERIVED_PRIORITY_MIN + int(_digest(endpoint), 16) % span
+
+
+SERVING_IMAGE = "model-server"
+
+
+def serving_repository_name(project: str, environment: str) -> str:
+    """The environment's ECR repository for the model server image."""
+    return f"{project}/{environment}/{SERVING_IMAGE}"

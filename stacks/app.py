@@ -10,9 +10,10 @@ from typing import Any
 from cdktf import App
 
 from configuration import MlopsConfig
-from configuration.naming import bootstrap_stack, endpoint_stack, platform_stack
+from configuration.naming import bootstrap_stack, endpoint_stack, pipeline_stack, platform_stack
 from stacks.bootstrap import BootstrapStack
 from stacks.endpoint import EndpointStack
+from stacks.pipeline import PipelineStack
 from stacks.platform import PlatformStack
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -33,4 +34,6 @@ def build_app(config: MlopsConfig, image_tag: str = "latest", outdir: str | None
         for endpoint in config.endpoints:
             EndpointStack(app, endpoint_stack(config.project, environment, endpoint), config, environment,
                           endpoint, platform, image_tag)
+    if config.pipeline is not None:
+        PipelineStack(app, pipeline_stack(config.project), config)
     return app

@@ -22,17 +22,11 @@ from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonit
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from stacks.common import add_aws_provider, use_remote_state
 from stacks.platform import PlatformStack
+from stacks.routes import route_prefix
 
 # Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not
 # the server, closes them (otherwise a request can race a closing connection and get a 502).
 KEEP_ALIVE_MARGIN_SECONDS = 5
-
-
-def route_prefix(path: str | None) -> str:
-    """The path prefix the server is mounted under: `/a/*` -> `/a`; host-only routes serve from `/`."""
-    if path is None or not path.endswith("/*"):
-        return ""
-    return path[:-2]
 
 
 class EndpointStack(TerraformStack):

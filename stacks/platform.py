@@ -13,7 +13,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import ALB_NAME_MAX, aws_name
+from configuration.naming import ALB_NAME_MAX, aws_name, serving_repository_name
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
 from modules.cluster import Cluster, ClusterProps
@@ -23,12 +23,6 @@ from modules.network import Network, NetworkProps
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, use_remote_state
-
-SERVING_IMAGE = "model-server"
-
-
-def serving_repository_name(project: str, environment: str) -> str:
-    return f"{project}/{environment}/{SERVING_IMAGE}"
 
 
 class PlatformStack(TerraformStack):

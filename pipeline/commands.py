@@ -1,0 +1,56 @@
+"""Run, or with --dry-run print, the commands a pipeline step needs. Every command is echoed before it runs, so a
+CodeBuild log reads like the shell session it replaces; a failing command fails the step."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StepFailed(Exception):
+    """A command exited non-zero; the step stops here."""
+
+
+class Commands:
+    """`run` executes a command; in a dry run it only prints it, unless the command is marked
+    `also_in_dry_run` (synth: a dry run must still prove the configuration synthesizes)."""
+
+    def __init__(self, dry_run: bool, out=None):
+        self.dry_run = dry_run
+        self.out = out or sys.stdout
+        self.printed: list[str] = []
+
+    def say(self, line: str) -> None:
+        self.printed.append(line)
+        print(line, file=self.out, flush=True)
+
+    def run(self, command: Sequence[str], *, also_in_dry_run: bool = False, env: Mapping[str, str] | None = None,
+            stdin: bytes | None = None, secret_stdin: bool = False) -> None:
+        """Run a command from the project root; a non-zero exit raises StepFailed."""
+        shown = shlex.join(command) + (" <<< (secret)" if secret_stdin else "")
+        if self.dry_run and not also_in_dry_run:
+            self.say(f"would run: {shown}")
+            return
+        self.say(f"+ {shown}")
+        completed = subprocess.run(list(command), cwd=PROJECT_ROOT, env={**os.environ, **(env or {})}, input=stdin,
+                                   check=False)
+        if completed.returncode != 0:
+            raise StepFailed(f"{shown} exited with {completed.returncode}")
+
+
+def image_tag() -> str:
+    """The commit being built: CodeBuild's resolved source version, IMAGE_TAG, or the local HEAD."""
+    for variable in ("IMAGE_TAG", "CODEBUILD_RESOLVED_SOURCE_VERSION"):
+        if os.environ.get(variable):
+            return os.environ[variable]
+    completed = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               check=False)
+    if completed.returncode != 0:
+        raise StepFailed("no IMAGE_TAG, no CODEBUILD_RESOLVED_SOURCE_VERSION and not a git checkout")
+    return completed.stdout.strip()

@@ -1,0 +1,119 @@
+"""Smoke-test one environment through its load balancer: `python -m pipeline.smoke --env staging [--dry-run]`.
+
+For every endpoint: readiness, the model's metadata, and one prediction built from that metadata (zeros of the
+declared shape), routed exactly as clients are (the endpoint's host header and path prefix). Retries for a while:
+a deploy has just replaced the tasks. The load balancer is found by its name (derived from the configuration).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import urllib.error
+import urllib.request
+from typing import Any
+
+from configuration import ConfigError, MlopsConfig, load_config
+from configuration.naming import ALB_NAME_MAX, aws_name
+from pipeline.commands import Commands, StepFailed
+from stacks.routes import route_prefix
+
+ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
+
+
+def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any) -> str:
+    name = aws_name(config.project, environment, max_length=ALB_NAME_MAX)
+    try:
+        (balancer,) = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
+    except elbv2.exceptions.LoadBalancerNotFoundException:
+        raise StepFailed(f"no load balancer named {name}: is the {environment} platform deployed?") from None
+    scheme = "https" if config.environments[environment].domain else "http"
+    return f"{scheme}://{balancer['DNSName']}"
+
+
+def example_request(metadata: dict[str, Any]) -> dict[str, Any]:
+    inputs = []
+    for spec in metadata["inputs"]:
+        shape = [1 if dim < 0 else dim for dim in spec["shape"]]
+        count = 1
+        for dim in shape:
+            count *= dim
+        inputs.append({"name": spec["name"], "shape": shape, "datatype": spec["datatype"],
+                       "data": [ZERO_BY_DATATYPE.get(spec["datatype"], 0)] * count})
+    return {"id": "smoke-test", "inputs": inputs}
+
+
+def _call(url: str, host: str | None, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the environment's own URL
+            return response.status, json.loads(response.read() or b"{}")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"{}")
+
+
+def smoke(config: MlopsConfig, environment: str, base_url: str, commands: Commands, attempts: int = 30,
+          wait_seconds: float = 10.0) -> None:
+    for endpoint in config.endpoints:
+        settings = config.endpoint_for(environment, endpoint)
+        root = f"{base_url}{route_prefix(settings.path)}"
+        checks = [("GET", f"{root}/v2/health/ready"), ("GET", f"{root}/v2/models/{endpoint}"),
+                  ("POST", f"{root}/v2/models/{endpoint}/infer")]
+        if commands.dry_run:
+            for method, url in checks:
+                commands.say(f"would call: {method} {url}" + (f" (Host: {settings.host})" if settings.host else ""))
+            continue
+        for attempt in range(1, attempts + 1):
+            try:
+                status, _ = _call(checks[0][1], settings.host)
+                if status == 200:
+                    status, metadata = _call(checks[1][1], settings.host)
+                    if status == 200:
+                        status, result = _call(checks[2][1], settings.host, example_request(metadata))
+                        if status == 200 and result.get("outputs"):
+                            commands.say(f"{endpoint}: ready, model version {result['model_version']} answers")
+                            break
+                commands.say(f"{endpoint}: attempt {attempt}: status {status}")
+            except (OSError, ValueError) as exc:
+                commands.say(f"{endpoint}: attempt {attempt}: {exc}")
+            if attempt == attempts:
+                raise StepFailed(f"endpoint {endpoint} did not answer a prediction at {root}")
+            time.sleep(wait_seconds)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pipeline.smoke", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--env", required=True)
+    parser.add_argument("--base-url", help="skip the load balancer lookup (e.g. a local server)")
+    parser.add_argument("--dry-run", action="store_true", help="print the calls, make none")
+    args = parser.parse_args(argv)
+    try:
+        config = load_config()
+        if args.env not in config.environments:
+            raise StepFailed(f"unknown environment {args.env!r}; configured: {', '.join(config.environments)}")
+        commands = Commands(args.dry_run)
+        base_url = args.base_url
+        if base_url is None:
+            if args.dry_run:
+                base_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
+            else:
+                import boto3
+
+                base_url = load_balancer_url(config, args.env, boto3.client("elbv2", region_name=config.region))
+        smoke(config, args.env, base_url.rstrip("/"), commands)
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    except StepFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

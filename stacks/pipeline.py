@@ -1,0 +1,208 @@
+"""`<project>-pipeline`: GitHub -> Test -> Build -> for each environment in order: [Approval] -> Deploy -> Smoke.
+
+A CodePipeline (V2, queued executions: a second run waits instead of fighting over the state lock) whose CodeBuild
+steps each have their own role. The deploy steps run `cdktf deploy` against the same state bucket and lock table the
+bootstrap stack creates; their breadth is documented in the README ("The pipeline's permissions").
+"""
+
+from __future__ import annotations
+
+import json
+
+from cdktf import TerraformOutput, TerraformStack
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.codepipeline import (
+    Codepipeline,
+    CodepipelineArtifactStore,
+    CodepipelineArtifactStoreEncryptionKey,
+    CodepipelineStage,
+    CodepipelineStageAction,
+)
+from cdktf_cdktf_provider_aws.codestarconnections_connection import CodestarconnectionsConnection
+from cdktf_cdktf_provider_aws.codestarnotifications_notification_rule import (
+    CodestarnotificationsNotificationRule,
+    CodestarnotificationsNotificationRuleTarget,
+)
+from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
+from constructs import Construct
+
+from configuration import MlopsConfig
+from configuration.naming import aws_name
+from modules.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.encryption import EncryptionKey, EncryptionKeyProps
+from modules.iam import Statement, assume_role_policy, policy_document
+from modules.secure_bucket import SecureBucket, SecureBucketProps
+from pipeline.infrastructure import BuildStep, BuildStepProps
+from stacks.common import add_aws_provider, use_remote_state
+
+SOURCE_ARTIFACT = "source"
+SOURCE_NAMESPACE = "SourceVariables"
+COMMIT = f"#{{{SOURCE_NAMESPACE}.CommitId}}"
+
+
+class PipelineStack(TerraformStack):
+    """Attributes: `pipeline`, `steps` (name -> BuildStep), `artifact_bucket`, `connection_arn`, `topic`."""
+
+    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig):
+        super().__init__(scope, stack_name)
+        settings = config.pipeline
+        assert settings is not None, "the pipeline stack needs a `pipeline` section"
+        add_aws_provider(self, config)
+        use_remote_state(self, config, stack_name)
+        project = config.project
+        account = DataAwsCallerIdentity(self, "account").account_id
+        partition = DataAwsPartition(self, "partition").partition
+        arn = f"arn:{partition}"
+
+        self.key = EncryptionKey(self, "key", EncryptionKeyProps(
+            alias=f"{project}-pipeline", description=f"{project} pipeline: artifacts, logs, notifications",
+            region=config.region, allow_cloudwatch_logs=True,
+            allow_service_publishers=("codestar-notifications.amazonaws.com",)))
+        self.artifact_bucket = SecureBucket(self, "artifacts", SecureBucketProps(
+            bucket_name=aws_name(project, "pipeline-artifacts", config.region, max_length=63),
+            kms_key_arn=self.key.arn, noncurrent_version_days=30))
+        logs = CloudwatchLogGroup(self, "build-logs", name=f"/codebuild/{project}-pipeline", retention_in_days=365,
+                                  kms_key_id=self.key.arn)
+        if settings.connection_arn:
+            self.connection_arn = settings.connection_arn
+        else:
+            self.connection_arn = CodestarconnectionsConnection(
+                self, "github", name=aws_name(project, "github", max_length=32), provider_type="GitHub").arn
+
+        def step(step_id: str, name: str, description: str, buildspec: str, **options) -> BuildStep:
+            return BuildStep(self, step_id, BuildStepProps(
+                name=name, description=description, buildspec=buildspec, account_id=account, region=config.region,
+                artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
+                kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
+
+        self.steps: dict[str, BuildStep] = {}
+        self.steps["test"] = step("test", f"{project}-test", "make lint, make test", "test.yml")
+        self.steps["build"] = step(
+            "build", f"{project}-build", "build the serving image and push it to each environment's ECR",
+            "build.yml", privileged=True, statements=(
+                {"Sid": "EcrToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
+                {"Sid": "PushServingImages", "Effect": "Allow", "Action": [
+                    "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
+                    "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
+                    "ecr:GetDownloadUrlForLayer"],
+                 "Resource": f"{arn}:ecr:{config.region}:{account}:repository/{project}/*"},
+                {"Sid": "StsIdentity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
+            ))
+        deploy_statements = self._deploy_statements(config, arn, account)
+        for environment in config.environments:
+            self.steps[f"deploy-{environment}"] = step(
+                f"deploy-{environment}", f"{project}-deploy-{environment}",
+                f"cdktf deploy of {environment}'s platform and endpoint stacks", "deploy.yml",
+                statements=deploy_statements, managed_policy_arns=(f"{arn}:iam::aws:policy/PowerUserAccess",),
+                compute_type="BUILD_GENERAL1_LARGE", timeout_minutes=120,
+                environment={"DEPLOY_ENV": environment, "TERRAFORM_VERSION": settings.terraform_version,
+                             "TERRAFORM_SHA256": settings.terraform_sha256,
+                             "STATE_BUCKET": config.state_bucket_name, "LOCK_TABLE": config.lock_table_name})
+            self.steps[f"smoke-{environment}"] = step(
+                f"smoke-{environment}", f"{project}-smoke-{environment}",
+                f"health and one prediction per endpoint through {environment}'s load balancer", "smoke.yml",
+                environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL", statements=(
+                    {"Sid": "FindLoadBalancer", "Effect": "Allow",
+                     "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"},))
+
+        self.topic = AlarmTopic(self, "notifications", AlarmTopicProps(
+            name=f"{project}-pipeline-notifications", kms_key_arn=self.key.arn,
+            emails=tuple(settings.notification_emails)))
+        SnsTopicPolicy(self, "notifications-policy", arn=self.topic.arn, policy=policy_document({
+            "Sid": "CodeStarNotificationsPublish", "Effect": "Allow",
+            "Principal": {"Service": "codestar-notifications.amazonaws.com"}, "Action": "sns:Publish",
+            "Resource": self.topic.arn, "Condition": {"StringEquals": {"aws:SourceAccount": account}}}))
+
+        role = IamRole(self, "pipeline-role", name=aws_name(project, "pipeline", max_length=64),
+                       assume_role_policy=assume_role_policy("codepipeline.amazonaws.com", account))
+        IamRolePolicy(self, "pipeline-policy", role=role.id, policy=policy_document(
+            {"Sid": "Artifacts", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:GetBucketVersioning"],
+             "Resource": [self.artifact_bucket.arn, f"{self.artifact_bucket.arn}/*"]},
+            {"Sid": "PipelineKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"],
+             "Resource": self.key.arn},
+            {"Sid": "RunBuilds", "Effect": "Allow", "Action": ["codebuild:StartBuild", "codebuild:BatchGetBuilds"],
+             "Resource": [s.project.arn for s in self.steps.values()]},
+            {"Sid": "UseGitHubConnection", "Effect": "Allow",
+             "Action": ["codestar-connections:UseConnection", "codeconnections:UseConnection"],
+             "Resource": self.connection_arn},
+        ))
+        self.pipeline = Codepipeline(
+            self, "pipeline", name=f"{project}-delivery", role_arn=role.arn, pipeline_type="V2",
+            execution_mode="QUEUED",
+            artifact_store=[CodepipelineArtifactStore(
+                location=self.artifact_bucket.name, type="S3",
+                encryption_key=CodepipelineArtifactStoreEncryptionKey(id=self.key.arn, type="KMS"))],
+            stage=self._stages(config))
+        CodestarnotificationsNotificationRule(
+            self, "failure-notifications", name=aws_name(project, "pipeline-events", max_length=64),
+            detail_type="BASIC", resource=self.pipeline.arn,
+            event_type_ids=["codepipeline-pipeline-pipeline-execution-failed",
+                            "codepipeline-pipeline-manual-approval-needed"],
+            target=[CodestarnotificationsNotificationRuleTarget(address=self.topic.arn, type="SNS")])
+
+        TerraformOutput(self, "pipeline-name", value=self.pipeline.name)
+        TerraformOutput(self, "github-connection-arn", value=self.connection_arn,
+                        description="Authorize this connection once in the console (it starts PENDING)")
+        TerraformOutput(self, "notification-topic-arn", value=self.topic.arn)
+
+    def _deploy_statements(self, config: MlopsConfig, arn: str, account: str) -> tuple[Statement, ...]:
+        """Beyond PowerUserAccess (no IAM): the remote state, the project's roles, and the environments' roles."""
+        state = f"{arn}:s3:::{config.state_bucket_name}"
+        statements: list[Statement] = [
+            {"Sid": "StateBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": state},
+            {"Sid": "StateObjectsAndLockFiles", "Effect": "Allow",
+             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{state}/*"},
+            {"Sid": "StateLockTable", "Effect": "Allow",
+             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"],
+             "Resource": f"{arn}:dynamodb:{config.region}:{account}:table/{config.lock_table_name}"},
+            {"Sid": "ProjectRoles", "Effect": "Allow", "Action": [
+                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
+                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies",
+                "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
+                "iam:ListInstanceProfilesForRole", "iam:UpdateAssumeRolePolicy", "iam:PassRole"],
+             "Resource": f"{arn}:iam::{account}:role/{config.project}-*"},
+            {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
+             "Resource": f"{arn}:iam::{account}:role/aws-service-role/*"},
+        ]
+        deploy_roles = sorted({env.deploy_role_arn for env in config.environments.values() if env.deploy_role_arn})
+        if deploy_roles:
+            statements.append({"Sid": "EnvironmentDeployRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Resource": deploy_roles})
+        return tuple(statements)
+
+    def _stages(self, config: MlopsConfig) -> list[CodepipelineStage]:
+        settings = config.pipeline
+        assert settings is not None
+
+        def build(name: str, step: str) -> CodepipelineStageAction:
+            variables = [{"name": "IMAGE_TAG", "value": COMMIT, "type": "PLAINTEXT"}]
+            return CodepipelineStageAction(
+                name=name, category="Build", owner="AWS", provider="CodeBuild", version="1",
+                input_artifacts=[SOURCE_ARTIFACT], configuration={
+                    "ProjectName": self.steps[step].name, "EnvironmentVariables": json.dumps(variables)})
+
+        stages = [
+            CodepipelineStage(name="Source", action=[CodepipelineStageAction(
+                name="GitHub", category="Source", owner="AWS", provider="CodeStarSourceConnection", version="1",
+                output_artifacts=[SOURCE_ARTIFACT], namespace=SOURCE_NAMESPACE, configuration={
+                    "ConnectionArn": self.connection_arn, "FullRepositoryId": settings.repository,
+                    "BranchName": settings.branch, "OutputArtifactFormat": "CODE_ZIP",
+                    "DetectChanges": "true"})]),
+            CodepipelineStage(name="Test", action=[build("Test", "test")]),
+            CodepipelineStage(name="Build", action=[build("Image", "build")]),
+        ]
+        for index, environment in enumerate(config.environments):
+            if index > 0 and settings.manual_approval:
+                stages.append(CodepipelineStage(name=f"Approve-{environment}", action=[CodepipelineStageAction(
+                    name="Approve", category="Approval", owner="AWS", provider="Manual", version="1",
+                    configuration={"CustomData": f"Deploy commit {COMMIT} to {environment}?"})]))
+            stages.append(CodepipelineStage(name=f"Deploy-{environment}",
+                                            action=[build("Deploy", f"deploy-{environment}")]))
+            stages.append(CodepipelineStage(name=f"Smoke-{environment}",
+                                            action=[build("Smoke", f"smoke-{environment}")]))
+        return stages

@@ -1,0 +1,130 @@
+"""The pipeline stack: stage order, which project each action runs, the artifact flow, and the deploy and smoke
+projects pointing at the bootstrap's state and the right environment."""
+
+from __future__ import annotations
+
+import json
+
+from tests.infra.synth import by_path_suffix, only, policy, ref, resources
+
+PIPELINE = "mlops-pipeline"
+
+
+def stages(stack) -> list[dict]:
+    return only(stack, "aws_codepipeline")[1]["stage"]
+
+
+def project_of(stack, action) -> dict:
+    name = action["configuration"]["ProjectName"]
+    matches = [body for lid, body in resources(stack, "aws_codebuild_project").items()
+               if name == ref("aws_codebuild_project", lid, "name")]
+    assert len(matches) == 1, name
+    return matches[0]
+
+
+def env_of(project) -> dict[str, str]:
+    return {v["name"]: v["value"] for v in project["environment"].get("environment_variable", [])}
+
+
+def test_stages_run_in_order_with_approval_before_prod(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    assert [stage["name"] for stage in stages(stack)] == [
+        "Source", "Test", "Build", "Deploy-staging", "Smoke-staging", "Approve-prod", "Deploy-prod", "Smoke-prod"]
+    _, pipeline = only(stack, "aws_codepipeline")
+    assert pipeline["pipeline_type"] == "V2" and pipeline["execution_mode"] == "QUEUED"
+    approval = stages(stack)[5]["action"][0]
+    assert (approval["category"], approval["provider"]) == ("Approval", "Manual")
+
+
+def test_each_action_runs_its_project_and_buildspec(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    expected = {"Test": ("test.yml", None), "Build": ("build.yml", None), "Deploy-staging": ("deploy.yml", "staging"),
+                "Smoke-staging": ("smoke.yml", "staging"), "Deploy-prod": ("deploy.yml", "prod"),
+                "Smoke-prod": ("smoke.yml", "prod")}
+    for stage in stages(stack):
+        if stage["name"] not in expected:
+            continue
+        (action,) = stage["action"]
+        project = project_of(stack, action)
+        buildspec, environment = expected[stage["name"]]
+        assert project["source"] == {"type": "CODEPIPELINE", "buildspec": f"pipeline/buildspecs/{buildspec}"}
+        assert env_of(project).get("DEPLOY_ENV") == environment
+        assert project["environment"]["privileged_mode"] is (stage["name"] == "Build")
+
+
+def test_source_artifact_flows_to_every_step_and_the_commit_tags_the_image(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    (source,) = stages(stack)[0]["action"]
+    assert source["provider"] == "CodeStarSourceConnection" and source["output_artifacts"] == ["source"]
+    assert source["configuration"]["FullRepositoryId"] == "example-org/ecs-mlops"
+    assert source["configuration"]["BranchName"] == "main"
+    connection_id, _ = only(stack, "aws_codestarconnections_connection")
+    assert source["configuration"]["ConnectionArn"] == ref("aws_codestarconnections_connection", connection_id, "arn")
+    for stage in stages(stack)[1:]:
+        for action in stage["action"]:
+            if action["category"] == "Build":
+                assert action["input_artifacts"] == ["source"]
+                variables = json.loads(action["configuration"]["EnvironmentVariables"])
+                assert variables == [{"name": "IMAGE_TAG", "value": "#{SourceVariables.CommitId}",
+                                      "type": "PLAINTEXT"}]
+
+
+def test_deploy_projects_use_the_bootstraps_state_bucket_and_lock_table(default_synth):
+    bootstrap = default_synth.stack("mlops-bootstrap")
+    _, bucket = by_path_suffix(bootstrap, "aws_s3_bucket", "state/bucket/bucket")
+    (table,) = resources(bootstrap, "aws_dynamodb_table").values()
+    stack = default_synth.stack(PIPELINE)
+    for environment in ("staging", "prod"):
+        _, project = by_path_suffix(stack, "aws_codebuild_project", f"deploy-{environment}/project")
+        variables = env_of(project)
+        assert (variables["STATE_BUCKET"], variables["LOCK_TABLE"]) == (bucket["bucket"], table["name"])
+        assert variables["TERRAFORM_VERSION"] == "1.11.4" and len(variables["TERRAFORM_SHA256"]) == 64
+        statements = {s["Sid"]: s for s in policy(by_path_suffix(
+            stack, "aws_iam_role_policy", f"deploy-{environment}/policy")[1])["Statement"]}
+        assert statements["StateBucket"]["Resource"].endswith(f":s3:::{bucket['bucket']}")
+        assert statements["StateObjectsAndLockFiles"]["Resource"].endswith(f":s3:::{bucket['bucket']}/*")
+        assert statements["StateLockTable"]["Resource"].endswith(f":table/{table['name']}")
+        assert statements["ProjectRoles"]["Resource"].endswith(":role/mlops-*")
+
+
+def test_smoke_projects_target_their_environment_and_may_only_look_up_load_balancers(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    _, project = by_path_suffix(stack, "aws_codebuild_project", "smoke-staging/project")
+    assert env_of(project) == {"DEPLOY_ENV": "staging"}
+    statements = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy",
+                                                             "smoke-staging/policy")[1])["Statement"]}
+    assert statements["FindLoadBalancer"]["Action"] == "elasticloadbalancing:DescribeLoadBalancers"
+
+
+
+
+def test_only_deploy_roles_are_broad(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    attachments = resources(stack, "aws_iam_role_policy_attachment").values()
+    attached = {body["role"]: body["policy_arn"] for body in attachments}
+    roles = {ref("aws_iam_role", lid, "name"): body["name"] for lid, body in resources(stack, "aws_iam_role").items()}
+    assert sorted(roles[role] for role in attached) == ["mlops-deploy-prod-build", "mlops-deploy-staging-build"]
+    assert all(arn.endswith(":iam::aws:policy/PowerUserAccess") for arn in attached.values())
+    build = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy", "build/policy")[1])["Statement"]}
+    assert build["PushServingImages"]["Resource"].endswith(":repository/mlops/*")
+
+
+def test_failures_and_approvals_notify_the_topic(default_synth):
+    stack = default_synth.stack(PIPELINE)
+    _, rule = only(stack, "aws_codestarnotifications_notification_rule")
+    topic_id, _ = only(stack, "aws_sns_topic")
+    assert rule["target"] == [{"address": ref("aws_sns_topic", topic_id, "arn"), "type": "SNS"}]
+    assert "codepipeline-pipeline-pipeline-execution-failed" in rule["event_type_ids"]
+    assert rule["resource"] == ref("aws_codepipeline", only(stack, "aws_codepipeline")[0], "arn")
+
+
+def test_existing_connection_and_no_approval(options_synth):
+    stack = options_synth.stack("acme-ml-pipeline")
+    assert resources(stack, "aws_codestarconnections_connection") == {}
+    (source,) = stages(stack)[0]["action"]
+    assert source["configuration"]["ConnectionArn"].startswith("arn:aws:codeconnections:")
+    assert source["configuration"]["BranchName"] == "release"
+    assert [stage["name"] for stage in stages(stack)] == ["Source", "Test", "Build", "Deploy-qa", "Smoke-qa"]
+    statements = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy",
+                                                             "deploy-qa/policy")[1])["Statement"]}
+    assert statements["EnvironmentDeployRoles"]["Resource"] == ["arn:aws:iam::111111111111:role/acme-deploy"]
