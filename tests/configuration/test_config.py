@@ -120,7 +120,8 @@ def test_file_must_be_a_mapping():
 
 def test_unknown_top_level_key_lists_allowed_keys():
     assert only_problem({**BASE, "enviroments": {}}) == (
-        "test.yaml: enviroments: unknown key; allowed here: project, region, state, tags, environments, endpoints "
+        "test.yaml: enviroments: unknown key; allowed here: project, region, state, tags, environments, endpoints, "
+        "pipeline "
         "(got {})")
 
 
@@ -323,3 +324,61 @@ def test_derived_priority_depends_on_the_name_only():
 def test_fixture_all_options_is_valid():
     config = load_config(FIXTURES / "all-options.yaml")
     assert yaml.safe_load((FIXTURES / "all-options.yaml").read_text())["project"] == config.project
+
+
+# --- platform, endpoint and pipeline options -------------------------------------------------------------------------
+
+def env_with(**fields: Any) -> dict[str, Any]:
+    return with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", **fields}})
+
+
+def test_endpoint_hosts_must_be_covered_by_the_domain_certificate():
+    data = env_with(domain={"name": "models.example.com", "hosted_zone_id": "Z0123456789"})
+    data["endpoints"] = {"a": {"host": "a.other.example.com"}, "b": {"host": "b.models.example.com"},
+                         "c": {"host": "x.y.models.example.com"}}
+    assert problems_of(data) == [
+        "test.yaml: endpoints.a.host: is not models.example.com or a direct subdomain of it, which environment "
+        "staging's certificate covers (got 'a.other.example.com')",
+        "test.yaml: endpoints.c.host: is not models.example.com or a direct subdomain of it, which environment "
+        "staging's certificate covers (got 'x.y.models.example.com')",
+    ]
+
+
+def test_every_alb_ingress_cidr_is_checked():
+    line = only_problem(env_with(alb_ingress_cidrs=["10.0.0.0/8", "192.168.1.300/32"]))
+    assert line.startswith("test.yaml: environments.staging.alb_ingress_cidrs: '192.168.1.300/32' is not an IPv4 CIDR")
+
+
+def test_scheduled_scaling_bounds_and_syntax():
+    data = with_changes(endpoints={"a": {"scheduled_scaling": [
+        {"name": "night", "schedule": "cron(0 20 * * ? *)", "min_tasks": 3, "max_tasks": 1}]}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.scheduled_scaling.0.min_tasks: must not exceed max_tasks "
+                                  "(1) (got 3)")
+    data = with_changes(endpoints={"a": {"scheduled_scaling": [
+        {"name": "night", "schedule": "0 20 * * *", "min_tasks": 1, "max_tasks": 1}]}})
+    assert "must be cron(...), rate(...) or at(...)" in only_problem(data)
+
+
+def test_model_sync_schedule_and_bucket_name():
+    assert "must be an EventBridge schedule" in only_problem(env_with(model_sync_schedule="hourly"))
+    assert "must be a valid S3 bucket name" in only_problem(env_with(model_bucket_name="Models_Bucket"))
+    config = parse_config(env_with(model_bucket_name="my-models"), "test.yaml")
+    assert config.model_bucket_name("staging") == "my-models"
+
+
+def test_pipeline_repository_and_terraform_pin():
+    base = {**BASE, "pipeline": {"repository": "not a repo"}}
+    assert only_problem(base) == "test.yaml: pipeline.repository: must be a GitHub repository as owner/name " \
+                                 "(got 'not a repo')"
+    bad_sha = {**BASE, "pipeline": {"repository": "acme/ml", "terraform_sha256": "abc"}}
+    assert "must be a SHA-256 in lower-case hex" in only_problem(bad_sha)
+    missing = {**BASE, "pipeline": {"branch": "main"}}
+    assert only_problem(missing) == "test.yaml: pipeline.repository: is required"
+
+
+def test_spot_share_defaults_by_production():
+    config = parse_config(with_changes(environments={
+        "staging": {"vpc_cidr": "10.10.0.0/16"}, "prod": {"vpc_cidr": "10.20.0.0/16", "production": True}}),
+        "test.yaml")
+    assert config.endpoint_for("staging", "a").fargate_spot_percent == 50
+    assert config.endpoint_for("prod", "a").fargate_spot_percent == 0
