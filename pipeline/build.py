@@ -11,9 +11,9 @@ import base64
 import sys
 from typing import Any
 
-from configuration import ConfigError, MlopsConfig, load_config
+from configuration import MlopsConfig, load_config
 from configuration.naming import serving_repository_name
-from pipeline.commands import Commands, StepFailed, image_tag
+from pipeline.commands import Commands, image_tag, run_step
 
 DOCKERFILE = "serving/Dockerfile"
 
@@ -60,26 +60,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="build nothing; print every command")
     parser.add_argument("--account", help="AWS account of the repositories (default: the caller's)")
     args = parser.parse_args(argv)
-    try:
+
+    def step() -> None:
         config = load_config()
-        commands = Commands(args.dry_run)
-        tag = image_tag()
         if args.dry_run:  # no AWS call and no docker: every command is printed
-            account = args.account or "<account>"
-            ecr = None
+            account, ecr = args.account or "<account>", None
         else:
             import boto3
 
             account = args.account or boto3.client("sts").get_caller_identity()["Account"]
             ecr = boto3.client("ecr", region_name=config.region)
-        build(config, commands, tag, account, ecr)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except StepFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        build(config, Commands(args.dry_run), image_tag(), account, ecr)
+
+    return run_step(step)
 
 
 if __name__ == "__main__":

@@ -7,8 +7,10 @@ import os
 import shlex
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
+
+from configuration import ConfigError
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,3 +56,16 @@ def image_tag() -> str:
     if completed.returncode != 0:
         raise StepFailed("no IMAGE_TAG, no CODEBUILD_RESOLVED_SOURCE_VERSION and not a git checkout")
     return completed.stdout.strip()
+
+
+def run_step(step: Callable[[], object]) -> int:
+    """A pipeline step's exit code: a bad configuration exits 2 with one line per problem, a failed command 1."""
+    try:
+        step()
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    except StepFailed as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0

@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from configuration import ConfigError, MlopsConfig, load_config
+from configuration import MlopsConfig, load_config
 from configuration.image_tag import TAG_RE
 from configuration.naming import endpoint_stack, platform_stack
-from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag
+from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run_step
 
 CDKTF = str(PROJECT_ROOT / "node_modules" / ".bin" / "cdktf")
 AUTOMATION_ENV = {"CI": "1", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
@@ -46,15 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--env", required=True)
     parser.add_argument("--dry-run", action="store_true", help="synthesize, and print the deploy instead of running it")
     args = parser.parse_args(argv)
-    try:
-        deploy(load_config(), args.env, Commands(args.dry_run), image_tag())
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except StepFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_step(lambda: deploy(load_config(), args.env, Commands(args.dry_run), image_tag()))
 
 
 if __name__ == "__main__":

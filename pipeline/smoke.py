@@ -15,9 +15,9 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from configuration import ConfigError, MlopsConfig, load_config
+from configuration import MlopsConfig, load_config
 from configuration.naming import ALB_NAME_MAX, aws_name
-from pipeline.commands import Commands, StepFailed
+from pipeline.commands import Commands, StepFailed, run_step
 from stacks.routes import route_prefix
 
 ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
@@ -92,27 +92,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base-url", help="skip the load balancer lookup (e.g. a local server)")
     parser.add_argument("--dry-run", action="store_true", help="print the calls, make none")
     args = parser.parse_args(argv)
-    try:
+
+    def step() -> None:
         config = load_config()
         if args.env not in config.environments:
             raise StepFailed(f"unknown environment {args.env!r}; configured: {', '.join(config.environments)}")
-        commands = Commands(args.dry_run)
         base_url = args.base_url
-        if base_url is None:
-            if args.dry_run:
-                base_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
-            else:
-                import boto3
+        if base_url is None and args.dry_run:
+            base_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
+        elif base_url is None:
+            import boto3
 
-                base_url = load_balancer_url(config, args.env, boto3.client("elbv2", region_name=config.region))
-        smoke(config, args.env, base_url.rstrip("/"), commands)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except StepFailed as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+            base_url = load_balancer_url(config, args.env, boto3.client("elbv2", region_name=config.region))
+        smoke(config, args.env, base_url.rstrip("/"), Commands(args.dry_run))
+
+    return run_step(step)
 
 
 if __name__ == "__main__":

@@ -3,6 +3,8 @@
 import os
 from pathlib import Path
 
+import pytest
+
 # jsii prints a Node end-of-life banner on every start; the Makefile sets the same.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
@@ -10,3 +12,20 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG = PROJECT_ROOT / "config" / "mlops.yaml"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+@pytest.fixture
+def s3(monkeypatch):
+    """A moto S3 holding the staging model bucket of tests/delivery_helpers.CONFIG; fake credentials, so nothing
+    can reach AWS."""
+    import boto3
+    from moto import mock_aws
+
+    from tests.delivery_helpers import BUCKET
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        client = boto3.client("s3", region_name="eu-west-1")
+        client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        yield client

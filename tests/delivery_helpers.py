@@ -1,10 +1,10 @@
-"""Shared by the model delivery tests: a moto S3 bucket for an environment, and small ONNX models."""
+"""Shared by the model delivery tests: their configuration and model bucket (the `s3` fixture in tests/conftest.py
+makes that bucket in moto), and small ONNX models."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-import boto3
 import onnx
 from onnx import TensorProto, helper
 
@@ -17,12 +17,6 @@ CONFIG = parse_config({
 }, "test-config")
 BUCKET = CONFIG.model_bucket_name("staging")
 EXAMPLE_MODEL = Path(__file__).resolve().parents[1] / "serving" / "example" / "models" / "1" / "model.onnx"
-
-
-def make_bucket():
-    s3 = boto3.client("s3", region_name="eu-west-1")
-    s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
-    return s3
 
 
 def other_signature_model(path: Path) -> Path:

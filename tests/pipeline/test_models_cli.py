@@ -10,19 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 
 from pipeline.models import main, run
 from tests.conftest import PROJECT_ROOT
-from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL, make_bucket, other_signature_model
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield make_bucket()
+from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL, other_signature_model
 
 
 def cli(s3, *argv: str) -> dict:

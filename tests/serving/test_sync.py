@@ -8,20 +8,11 @@ import threading
 from pathlib import Path
 
 import pytest
-from moto import mock_aws
 
 from pipeline.models import run
 from serving.repository import ModelManager, complete_versions
 from serving.sync import SyncError, sync
-from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL, make_bucket
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        yield make_bucket()
+from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL
 
 
 def promote(s3, *extra: str) -> str:
