@@ -35,9 +35,8 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str) 
     stacks = environment_stacks(config, environment)
     commands.say(f"deploying {environment} with image tag {tag}: {', '.join(stacks)}")
     commands.run([CDKTF, "synth"], also_in_dry_run=True, env=env)
-    commands.run([CDKTF, "deploy", *stacks, "--auto-approve", "--skip-synth", "--parallelism", "1",
-                  "--outputs-file", f"cdktf.out/outputs-{environment}.json", "--outputs-file-include-sensitive-outputs",
-                  "false"], env=env)
+    commands.run([CDKTF, "deploy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
+                  "--outputs-file", f"cdktf.out/outputs-{environment}.json"], env=env)
 
 
 def main(argv: list[str] | None = None) -> int:
