@@ -77,6 +77,8 @@ class EndpointServiceProps:
     the reference makes Terraform create the alarms first, as ECS requires."""
     environment: dict[str, str] = field(default_factory=dict)
     """Extra container environment variables (the model server's settings)."""
+    start_after: tuple[Any, ...] = ()
+    """Resources that must exist before the service starts (e.g. the first model sync's schedule)."""
 
 
 class EndpointService(Construct):
@@ -126,7 +128,7 @@ class EndpointService(Construct):
             # Autoscaling owns the task count after creation: a deploy never resets the scale.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
             # A target group can serve a service only once a listener rule attaches it to the load balancer.
-            depends_on=[routing.listener_rule])
+            depends_on=[routing.listener_rule, *props.start_after])
         self.service_name: str = self.service.name
 
     def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity, storage: ModelStorage) -> None:

@@ -12,8 +12,8 @@ def policy_document(*statements: Statement) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
 
 
-def assume_role_policy(service: str, source_account: str | None = None) -> str:
-    """Trust policy letting one AWS service assume the role; scoped to our account when given (confused deputy)."""
+def assume_role_policy(service: str | list[str], source_account: str | None = None) -> str:
+    """Trust policy letting AWS services assume the role; scoped to our account when given (confused deputy)."""
     statement: Statement = {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
     if source_account is not None:
         statement["Condition"] = {"StringEquals": {"aws:SourceAccount": source_account}}

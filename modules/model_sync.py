@@ -1,9 +1,10 @@
 """Model delivery for one endpoint: S3 -> EFS without any host of ours running all the time.
 
-A change of `<endpoint>/LIVE` in the environment's model bucket (S3 -> EventBridge) and a schedule (repairing
-anything a missed event left behind) both start a short-lived ECS task from the serving image running
-`python -m serving.sync`, with the endpoint's models access point mounted read-write for that task only. The
-serving tasks keep their read-only mount.
+A change of `<endpoint>/LIVE` in the environment's model bucket (S3 -> EventBridge), a schedule (repairing
+anything a missed event left behind) and a one-time schedule right after the stack is created (so a new endpoint's
+empty file system gets the model promoted before it existed) all start a short-lived ECS task from the serving image
+running `python -m serving.sync`, with the endpoint's models access point mounted read-write for that task only.
+The serving tasks keep their read-only mount.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from cdktf import Fn, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
 from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTarget,
@@ -19,6 +21,7 @@ from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
     CloudwatchEventTargetEcsTargetNetworkConfiguration,
     CloudwatchEventTargetRetryPolicy,
 )
+from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
     EcsTaskDefinitionRuntimePlatform,
@@ -28,6 +31,14 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
 )
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.scheduler_schedule import (
+    SchedulerSchedule,
+    SchedulerScheduleFlexibleTimeWindow,
+    SchedulerScheduleTarget,
+    SchedulerScheduleTargetEcsParameters,
+    SchedulerScheduleTargetEcsParametersNetworkConfiguration,
+    SchedulerScheduleTargetRetryPolicy,
+)
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
@@ -55,19 +66,24 @@ class ModelSyncProps:
     cluster_arn: str
     subnet_ids: list[str]
     image: str
-    log_group_name: str
-    """The endpoint's container log group (the execution role may already write there)."""
+    log_retention_days: int = 30
     keep_versions: int = 5
     schedule: str = "rate(1 hour)"
 
 
 class ModelSync(Construct):
-    """Attributes: `task_definition`, `on_upload` (the S3 event rule), `on_schedule`, `events_role`."""
+    """Attributes: `task_definition`, `log_group`, `on_upload` (the S3 event rule), `on_schedule`, `initial_sync`
+    (the one-time schedule), `events_role`."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ModelSyncProps, identity: TaskIdentity,
                  storage: ModelStorage):
         super().__init__(scope, construct_id)
         prefix = f"{props.endpoint}/"
+        self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}/model-sync",
+                                            retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
+        IamRolePolicy(self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
+            {"Sid": "WriteSyncLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
+             "Resource": f"{self.log_group.arn}:*"}))
         IamRolePolicy(self, "task-policy", role=identity.sync_role.id, policy=policy_document(
             {"Sid": "ListEndpointModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": props.bucket_arn,
              "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
@@ -89,7 +105,7 @@ class ModelSync(Construct):
             execution_role_arn=identity.execution_role.arn, task_role_arn=identity.sync_role.arn,
             runtime_platform=EcsTaskDefinitionRuntimePlatform(operating_system_family="LINUX",
                                                               cpu_architecture="X86_64"),
-            container_definitions=json.dumps([self._container(props, prefix)]),
+            container_definitions=json.dumps([self._container(props, prefix, self.log_group.name)]),
             volume=[EcsTaskDefinitionVolume(name="models", efs_volume_configuration=(
                 EcsTaskDefinitionVolumeEfsVolumeConfiguration(
                     file_system_id=storage.file_system_id, transit_encryption="ENABLED",
@@ -98,8 +114,9 @@ class ModelSync(Construct):
 
         self.events_role = IamRole(
             self, "events-role", name=aws_name(props.name_prefix, "sync-events", max_length=64),
-            assume_role_policy=assume_role_policy("events.amazonaws.com", props.account_id),
-            description="EventBridge starts the model sync task")
+            assume_role_policy=assume_role_policy(["events.amazonaws.com", "scheduler.amazonaws.com"],
+                                                  props.account_id),
+            description="EventBridge and its scheduler start the model sync task")
         IamRolePolicy(self, "events-policy", role=self.events_role.id, policy=policy_document(
             {"Sid": "RunSyncTask", "Effect": "Allow", "Action": "ecs:RunTask",
              "Resource": f"{self.task_definition.arn_without_revision}:*",
@@ -130,8 +147,29 @@ class ModelSync(Construct):
                         subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
                         assign_public_ip=False)))
 
+        # One sync two minutes after creation. `at()` needs a time; the time of the first apply is kept for good
+        # (ignore_changes), so later plans show no change. The service waits for this schedule to exist.
+        first_run = Fn.formatdate("YYYY-MM-DD'T'hh:mm:ss", Fn.timeadd(Fn.timestamp(), "2m"))
+        self.initial_sync = SchedulerSchedule(
+            self, "initial-sync", name=aws_name(props.name_prefix, "model-first-sync", max_length=64),
+            description=f"{props.endpoint}: copy the live model once, right after the endpoint is created",
+            schedule_expression=f"at({first_run})", schedule_expression_timezone="UTC",
+            flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
+            action_after_completion="NONE",
+            target=SchedulerScheduleTarget(
+                arn=props.cluster_arn, role_arn=self.events_role.arn,
+                retry_policy=SchedulerScheduleTargetRetryPolicy(maximum_retry_attempts=3,
+                                                                maximum_event_age_in_seconds=3600),
+                ecs_parameters=SchedulerScheduleTargetEcsParameters(
+                    task_definition_arn=self.task_definition.arn, task_count=1, launch_type="FARGATE",
+                    platform_version="LATEST",
+                    network_configuration=SchedulerScheduleTargetEcsParametersNetworkConfiguration(
+                        subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
+                        assign_public_ip=False))),
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["schedule_expression"]))
+
     @staticmethod
-    def _container(props: ModelSyncProps, prefix: str) -> dict[str, Any]:
+    def _container(props: ModelSyncProps, prefix: str, log_group_name: str) -> dict[str, Any]:
         return {
             "name": SYNC_CONTAINER,
             "image": props.image,
@@ -149,6 +187,6 @@ class ModelSync(Construct):
             "systemControls": [],
             "ulimits": [],
             "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": props.log_group_name, "awslogs-region": props.region,
+                "awslogs-group": log_group_name, "awslogs-region": props.region,
                 "awslogs-stream-prefix": SYNC_CONTAINER}, "secretOptions": []},
         }

@@ -69,6 +69,13 @@ class EndpointStack(TerraformStack):
             alarm_5xx_count=settings.alarm_5xx_count, alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
             efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
             if settings.efs_throughput_mode == "bursting" else None))
+        self.model_sync = ModelSync(self, "model-sync", ModelSyncProps(
+            name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
+            bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
+            cluster_arn=platform.cluster.arn, subnet_ids=network.private_subnet_ids, image=image,
+            log_retention_days=settings.log_retention_days, keep_versions=settings.model_versions_kept,
+            schedule=env.model_sync_schedule), self.identity, self.storage)
+
         self.service = EndpointService(self, "service", EndpointServiceProps(
             name=endpoint, name_prefix=name_prefix,
             region=config.region, account_id=account, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
@@ -83,6 +90,7 @@ class EndpointStack(TerraformStack):
             enable_execute_command=settings.enable_execute_command,
             log_retention_days=settings.log_retention_days,
             rollback_alarm_names=[self.monitoring.alarms[ROLLBACK_ALARM].alarm_name],
+            start_after=(self.model_sync.initial_sync,),
             environment={
                 "SERVING_MODEL_NAME": endpoint,
                 "SERVING_MODELS_DIR": MODELS_MOUNT,
@@ -103,13 +111,6 @@ class EndpointStack(TerraformStack):
             requests_per_target=settings.requests_per_target,
             request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}",
             scheduled=tuple(settings.scheduled_scaling)))
-        self.model_sync = ModelSync(self, "model-sync", ModelSyncProps(
-            name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
-            bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
-            cluster_arn=platform.cluster.arn, subnet_ids=network.private_subnet_ids, image=image,
-            log_group_name=self.service.log_group.name, keep_versions=settings.model_versions_kept,
-            schedule=env.model_sync_schedule), self.identity, self.storage)
-
         if settings.host is not None and platform.hosted_zone_id is not None:
             Route53Record(self, "alias-record", zone_id=platform.hosted_zone_id, name=settings.host, type="A",
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,

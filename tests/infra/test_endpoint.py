@@ -182,7 +182,7 @@ def test_container_definition_spells_out_what_ecs_would_fill_in(staging):
     names = [e["name"] for e in definition["environment"]]
     assert names == sorted(names)  # ECS returns them sorted; so do we, or every plan shows a diff
     assert definition["logConfiguration"]["options"]["awslogs-group"] == ref(
-        "aws_cloudwatch_log_group", only(stack, "aws_cloudwatch_log_group")[0], "name")
+        "aws_cloudwatch_log_group", by_path_suffix(stack, "aws_cloudwatch_log_group", "service/log-group")[0], "name")
 
 
 def test_target_group_port_and_path_are_the_containers(staging):
@@ -238,7 +238,8 @@ def test_service_deploys_safely_and_leaves_the_count_to_autoscaling(staging):
     (alarm_name,) = service["alarms"]["alarm_names"]
     _, _, alarm = target(stack, alarm_name)
     assert alarm["metric_name"] == "HTTPCode_Target_5XX_Count" and service["alarms"]["rollback"] is True
-    assert service["depends_on"] == [f"aws_lb_listener_rule.{only(stack, 'aws_lb_listener_rule')[0]}"]
+    assert service["depends_on"] == [f"aws_lb_listener_rule.{only(stack, 'aws_lb_listener_rule')[0]}",
+                                     f"aws_scheduler_schedule.{only(stack, 'aws_scheduler_schedule')[0]}"]
 
 
 def test_spot_share_is_off_in_production_by_default(default_synth):
@@ -306,7 +307,8 @@ def test_execution_role_pulls_only_the_serving_image_and_writes_only_its_logs(st
                                                              "service/execution-policy")[1])["Statement"]}
     assert across(platform, statements["PullServingImage"]["Resource"]) == ref(
         "aws_ecr_repository", only(platform, "aws_ecr_repository")[0], "arn")
-    log_group = ref("aws_cloudwatch_log_group", only(stack, "aws_cloudwatch_log_group")[0], "arn")
+    log_group = ref("aws_cloudwatch_log_group", by_path_suffix(stack, "aws_cloudwatch_log_group",
+                                                               "service/log-group")[0], "arn")
     assert statements["WriteContainerLogs"]["Resource"] == f"{log_group}:*"
     wildcards = [sid for sid, s in statements.items() if s["Resource"] == "*"]
     assert wildcards == ["EcrToken"]  # the only action without a resource scope

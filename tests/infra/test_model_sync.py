@@ -96,3 +96,20 @@ def test_endpoint_b_syncs_its_own_prefix(default_synth):
     stack = default_synth.stack("mlops-staging-endpoint-b")
     _, rule = by_path_suffix(stack, "aws_cloudwatch_event_rule", "model-sync/on-upload")
     assert json.loads(rule["event_pattern"])["detail"]["object"] == {"key": ["b/LIVE"]}
+
+
+def test_a_new_endpoint_syncs_once_right_after_creation_before_its_service_starts(default_synth):
+    platform, stack = stacks(default_synth)
+    schedule_id, schedule = only(stack, "aws_scheduler_schedule")
+    assert schedule["schedule_expression"].startswith("at(${formatdate(")
+    assert "timeadd(timestamp(), \"2m\")" in schedule["schedule_expression"]
+    assert schedule["lifecycle"] == {"ignore_changes": ["schedule_expression"]}  # no change in later plans
+    task_id, _ = by_path_suffix(stack, "aws_ecs_task_definition", "model-sync/task-definition")
+    assert schedule["target"]["ecs_parameters"]["task_definition_arn"] == ref("aws_ecs_task_definition", task_id,
+                                                                              "arn")
+    role_id, role = by_path_suffix(stack, "aws_iam_role", "model-sync/events-role")
+    assert schedule["target"]["role_arn"] == ref("aws_iam_role", role_id, "arn")
+    trusted = policy(role, "assume_role_policy")["Statement"][0]["Principal"]["Service"]
+    assert trusted == ["events.amazonaws.com", "scheduler.amazonaws.com"]
+    _, service = only(stack, "aws_ecs_service")
+    assert f"aws_scheduler_schedule.{schedule_id}" in service["depends_on"]

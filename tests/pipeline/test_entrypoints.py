@@ -134,3 +134,41 @@ def test_load_balancer_is_found_by_its_configured_name(config, monkeypatch):
             load_balancer_url(config, "staging", elbv2)
         dns = elbv2.create_load_balancer(Name="mlops-staging", Subnets=subnets)["LoadBalancers"][0]["DNSName"]
         assert load_balancer_url(config, "staging", elbv2) == f"http://{dns}"
+
+
+class RecordingCommands(Commands):
+    """Records instead of running: the deploy's decisions without a synth or AWS."""
+
+    def __init__(self):
+        super().__init__(dry_run=False, out=io.StringIO())
+        self.ran: list[list[str]] = []
+
+    def run(self, command, **options):  # noqa: ARG002 - same signature as Commands.run
+        self.ran.append(list(command))
+
+
+def test_deploy_stops_after_the_platform_while_an_endpoint_has_no_model(config, s3):
+    from pipeline.deploy import deploy
+    from pipeline.models import run as models
+    from tests.delivery_helpers import EXAMPLE_MODEL
+
+    commands = RecordingCommands()  # the staging model bucket holds no model yet
+    with pytest.raises(StepFailed, match=r"endpoint\(s\) a, b have no live model in s3://mlops-staging-models"):
+        deploy(config, "staging", commands, "0a1b2c3", s3)
+    assert commands.ran[-1][1:3] == ["deploy", "mlops-staging-platform"] and "mlops-staging-endpoint-a" not in \
+        commands.ran[-1]
+    # The delivery helpers' configuration shares the bucket name: promote both endpoints there, then retry.
+    from tests.delivery_helpers import CONFIG
+    for endpoint in ("a", "b"):
+        models(["promote", "--env", "staging", "--endpoint", endpoint, "--model-file", str(EXAMPLE_MODEL)], s3=s3,
+               config=CONFIG)
+    commands = RecordingCommands()
+    deploy(config, "staging", commands, "0a1b2c3", s3)
+    assert commands.ran[-1][2:5] == ["mlops-staging-platform", "mlops-staging-endpoint-a", "mlops-staging-endpoint-b"]
+
+
+def test_no_model_bucket_yet_means_every_endpoint_lacks_a_model(config, s3):
+    from pipeline.deploy import endpoints_without_a_model
+
+    s3.delete_bucket(Bucket=config.model_bucket_name("staging"))
+    assert endpoints_without_a_model(config, "staging", s3) == ["a", "b"]
