@@ -36,8 +36,8 @@ from constructs import Construct
 from modules.cluster import FARGATE, FARGATE_SPOT
 from modules.endpoint_routing import EndpointRouting
 from modules.iam import Statement, policy_document
-from modules.model_storage import NFS_PORT, ModelStorage
-from modules.task_identity import TaskIdentity
+from modules.model_storage import ModelStorage
+from modules.task_identity import TaskIdentity, allow_task_egress
 
 CONTAINER_NAME = "model-server"
 MODELS_MOUNT = "/mnt/models"
@@ -163,13 +163,7 @@ class EndpointService(Construct):
                                     referenced_security_group_id=props.load_balancer_security_group_id,
                                     ip_protocol="tcp", from_port=port, to_port=port,
                                     description="from the load balancer")
-        VpcSecurityGroupEgressRule(self, "service-to-efs", security_group_id=identity.security_group_id,
-                                   referenced_security_group_id=storage.security_group_id, ip_protocol="tcp",
-                                   from_port=NFS_PORT, to_port=NFS_PORT, description="NFS to the endpoint's EFS")
-        # Image pulls, logs and AWS APIs: HTTPS only, through NAT or VPC endpoints.
-        VpcSecurityGroupEgressRule(self, "service-https-out", security_group_id=identity.security_group_id,
-                                   cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443, to_port=443,
-                                   description="HTTPS to AWS APIs")
+        allow_task_egress(self, "service", identity.security_group_id, storage.security_group_id)
 
     def _container_definition(self, props: EndpointServiceProps) -> dict[str, Any]:
         """Every field ECS fills in when it is left out is written here, so a plan after apply shows no diff."""

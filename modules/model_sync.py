@@ -39,13 +39,12 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerScheduleTargetEcsParametersNetworkConfiguration,
     SchedulerScheduleTargetRetryPolicy,
 )
-from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from configuration.naming import aws_name
 from modules.iam import assume_role_policy, policy_document
-from modules.model_storage import NFS_PORT, ModelStorage
-from modules.task_identity import TaskIdentity
+from modules.model_storage import ModelStorage
+from modules.task_identity import TaskIdentity, allow_task_egress
 
 SYNC_CONTAINER = "model-sync"
 SYNC_COMMAND = ["python", "-m", "serving.sync"]
@@ -92,12 +91,7 @@ class ModelSync(Construct):
             {"Sid": "DecryptModels", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
             *storage.model_writer_statements(),
         ))
-        VpcSecurityGroupEgressRule(self, "sync-to-efs", security_group_id=identity.sync_security_group_id,
-                                   referenced_security_group_id=storage.security_group_id, ip_protocol="tcp",
-                                   from_port=NFS_PORT, to_port=NFS_PORT, description="NFS to the endpoint's EFS")
-        VpcSecurityGroupEgressRule(self, "sync-https-out", security_group_id=identity.sync_security_group_id,
-                                   cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443, to_port=443,
-                                   description="HTTPS to S3 and AWS APIs")
+        allow_task_egress(self, "sync", identity.sync_security_group_id, storage.security_group_id)
 
         self.task_definition = EcsTaskDefinition(
             self, "task-definition", family=f"{props.name_prefix}-model-sync", network_mode="awsvpc",

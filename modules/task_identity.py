@@ -9,12 +9,25 @@ from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.security_group import SecurityGroup
+from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
 from configuration.naming import aws_name
 from modules.iam import assume_role_policy
+from modules.model_storage import NFS_PORT
 
 ECS_TASKS = "ecs-tasks.amazonaws.com"
+
+
+def allow_task_egress(scope: Construct, id_prefix: str, security_group_id: str, efs_security_group_id: str) -> None:
+    """What a task of an endpoint may reach: NFS on its endpoint's file system, and HTTPS for image pulls, logs and
+    AWS APIs (through NAT or VPC endpoints). Nothing else."""
+    VpcSecurityGroupEgressRule(scope, f"{id_prefix}-to-efs", security_group_id=security_group_id,
+                               referenced_security_group_id=efs_security_group_id, ip_protocol="tcp",
+                               from_port=NFS_PORT, to_port=NFS_PORT, description="NFS to the endpoint's EFS")
+    VpcSecurityGroupEgressRule(scope, f"{id_prefix}-https-out", security_group_id=security_group_id,
+                               cidr_ipv4="0.0.0.0/0", ip_protocol="tcp", from_port=443, to_port=443,
+                               description="HTTPS to AWS APIs")
 
 
 @dataclass(frozen=True)
