@@ -69,7 +69,7 @@ bench-synth: install
 	.venv/bin/python bench/synth/run.py
 
 bench-serving: install
-	command -v wrk >/dev/null || apt-get install -y wrk
+	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python bench/serving/run.py
 
 # Local folders stand in for EFS: the bundled example model, and .serve/capture for captured requests.
