@@ -25,7 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from serving import __version__
 from serving.capture import CaptureWriter
 from serving.dataplane import DataPlane
-from serving.errors import PayloadTooLarge, ServingError
+from serving.errors import InvalidRequest, PayloadTooLarge, ServingError
 from serving.metrics import Metrics
 from serving.repository import ModelManager
 from serving.settings import ServingSettings
@@ -158,7 +158,7 @@ class InferenceFastPath:
         while more:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise PayloadTooLarge("the client went away before sending the whole body")
+                raise InvalidRequest("the client went away before sending the whole body")
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.limit:
