@@ -115,12 +115,15 @@ def _download(s3: Any, bucket: str, remote: RemoteVersion, models_dir: Path) -> 
                             f"metadata says {expected}; the upload is corrupt or incomplete")
         (temporary / METADATA_FILE).write_text(json.dumps(remote.metadata, indent=2, sort_keys=True) + "\n")
         _fsync_directory(temporary)
-        if target.exists():  # a stale or different copy: move it aside first, then replace it
-            _remove(target, models_dir)
+        if target.exists():
+            if _local_sha(target) == expected:  # an overlapping run placed it meanwhile: keep theirs
+                shutil.rmtree(temporary, ignore_errors=True)
+                return False
+            _remove(target, models_dir)  # a stale or different copy: move it aside, then replace it
         try:
             temporary.rename(target)
         except OSError:
-            if target.is_dir() and _local_sha(target) == expected:  # an overlapping run placed it first
+            if _local_sha(target) == expected:  # an overlapping run placed it first
                 shutil.rmtree(temporary, ignore_errors=True)
                 return False
             raise
@@ -154,13 +157,20 @@ def _point_live(models_dir: Path, version: str) -> None:
 
 
 def _clean_stale(models_dir: Path) -> None:
+    """Remove what crashed runs left behind. An overlapping run may rename or remove an entry meanwhile."""
     cutoff = time.time() - STALE_TEMPORARY_SECONDS
     for entry in models_dir.iterdir():
-        if entry.name.startswith(".") and entry.stat().st_mtime < cutoff:
+        if not entry.name.startswith("."):
+            continue
+        try:
+            if entry.stat().st_mtime >= cutoff:
+                continue
             if entry.is_dir():
                 shutil.rmtree(entry, ignore_errors=True)
             else:
                 entry.unlink(missing_ok=True)
+        except FileNotFoundError:
+            continue
 
 
 def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int = 5) -> SyncResult:

@@ -74,25 +74,26 @@ def test_live_naming_a_missing_version_fails_cleanly(s3, tmp_path: Path):
 
 
 def test_overlapping_syncs_agree(s3, tmp_path: Path):
-    models = tmp_path / "models"
     promote(s3)
     promote(s3)
-    errors: list[BaseException] = []
+    for round_ in range(10):  # races are rare per round: several rounds, each on an empty volume
+        models = tmp_path / f"models-{round_}"
+        errors: list[BaseException] = []
 
-    def one_run() -> None:
-        try:
-            sync(s3, BUCKET, "a/", models)
-        except BaseException as exc:  # collected for the assertion below
-            errors.append(exc)
+        def one_run(models: Path = models, errors: list[BaseException] = errors) -> None:
+            try:
+                sync(s3, BUCKET, "a/", models)
+            except BaseException as exc:  # collected for the assertion below
+                errors.append(exc)
 
-    threads = [threading.Thread(target=one_run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
-    assert errors == []
-    assert complete_versions(models) == ["1", "2"] and (models / "LIVE").read_text() == "2\n"
-    assert leftovers(models) == []
+        threads = [threading.Thread(target=one_run) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert errors == []
+        assert complete_versions(models) == ["1", "2"] and (models / "LIVE").read_text() == "2\n"
+        assert leftovers(models) == []
 
 
 def test_old_versions_are_pruned_but_never_live_or_previous(s3, tmp_path: Path):
