@@ -52,8 +52,6 @@ class EndpointServiceProps:
     name_prefix: str
     """`<project>-<env>-<endpoint>`: family, log group and security group names."""
     region: str
-    account_id: str
-    vpc_id: str
     subnet_ids: list[str]
     cluster_arn: str
     load_balancer_security_group_id: str

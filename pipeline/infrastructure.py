@@ -38,7 +38,6 @@ class BuildStepProps:
     buildspec: str
     """File name under pipeline/buildspecs/."""
     account_id: str
-    region: str
     artifact_bucket_name: str
     artifact_bucket_arn: str
     kms_key_arn: str

@@ -78,7 +78,7 @@ class EndpointStack(TerraformStack):
 
         self.service = EndpointService(self, "service", EndpointServiceProps(
             name=endpoint, name_prefix=name_prefix,
-            region=config.region, account_id=account, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+            region=config.region, subnet_ids=network.private_subnet_ids,
             cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
             image=image, repository_arn=platform.repository.arn,
             kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,

@@ -75,7 +75,7 @@ class PipelineStack(TerraformStack):
 
         def step(step_id: str, name: str, description: str, buildspec: str, **options) -> BuildStep:
             return BuildStep(self, step_id, BuildStepProps(
-                name=name, description=description, buildspec=buildspec, account_id=account, region=config.region,
+                name=name, description=description, buildspec=buildspec, account_id=account,
                 artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
                 kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
 
