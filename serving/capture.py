@@ -1,9 +1,9 @@
 """Request data capture to the data volume, in SageMaker Data Capture's JSON Lines format.
 
 The request path only samples and appends a tuple to a deque. Every `flush_interval_seconds` the event loop encodes
-what waits, in chunks of ENCODE_CHUNK records between which requests are served, and hands the lines to a writer
-thread for one write() per file. Encoding per request costs several times more under load than in one tight loop
-(caches), and encoding in the writer thread would fight the event loop for the GIL (bench/serving).
+what waits (capture_records), in chunks of ENCODE_CHUNK records between which requests are served, and hands one
+buffer per hour to a writer thread for one write() per file. Encoding in the writer thread would fight the event
+loop for the GIL, and encoding each record as it comes costs more than a chunk at once (bench/serving).
 
 Files are partitioned `<dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`, so two tasks or two workers never
 append to the same file. A full queue drops the new record; a volume that fails a write (full, read-only, gone)
@@ -18,78 +18,16 @@ import logging
 import os
 import random
 import threading
+import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO, NamedTuple
+from typing import IO
 
-import orjson
+from serving.capture_records import CaptureItem, EncodedLines, encode_records
 
-EVENT_VERSION = "0"
-ENCODE_CHUNK = 128
-CONTENT_TYPE = "application/json"
+ENCODE_CHUNK = 256
 log = logging.getLogger("serving.capture")
-
-
-class CaptureItem(NamedTuple):
-    request_body: bytes
-    response_body: bytes
-    inference_id: str | None
-    """The request's `id` when it has one; otherwise one is generated when the record is written."""
-    inference_time: float
-    """Seconds since the epoch."""
-    model_version: str
-    latency_ms: float
-
-
-class _SecondFormatter:
-    """ISO timestamps, formatting the date and time once per second rather than once per record."""
-
-    def __init__(self) -> None:
-        self._second = -1
-        self._prefix = ""
-
-    def __call__(self, moment: float) -> str:
-        milliseconds = round(moment * 1000)
-        second, fraction = divmod(milliseconds, 1000)
-        if second != self._second:
-            self._second = second
-            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-        return f"{self._prefix}.{fraction:03d}Z"
-
-
-_iso = _SecondFormatter()
-
-
-# The fixed parts of a record, encoded once: per record only the data strings and the metadata are encoded.
-_INPUT = (b'{"captureData":{"endpointInput":{"observedContentType":"' + CONTENT_TYPE.encode()
-          + b'","mode":"INPUT","data":')
-_OUTPUT = (b',"encoding":"JSON"},"endpointOutput":{"observedContentType":"' + CONTENT_TYPE.encode()
-           + b'","mode":"OUTPUT","data":')
-_METADATA = b',"encoding":"JSON"}},"eventMetadata":'
-_END = b',"eventVersion":"' + EVENT_VERSION.encode() + b'"}\n'
-
-
-def _event_id() -> str:
-    """A random (version 4) UUID, formatted by hand: about three times cheaper than uuid.uuid4()."""
-    value = f"{(random.getrandbits(128) & ~(0xF << 76) & ~(0x3 << 62)) | (0x4 << 76) | (0x2 << 62):032x}"
-    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-
-
-def capture_record(item: CaptureItem, model_name: str) -> bytes:
-    """One JSON line: SageMaker's captureData and eventMetadata, plus the model name, version and latency."""
-    event_id = _event_id()
-    metadata = {
-        "eventId": event_id,
-        "inferenceId": item.inference_id or event_id,
-        "inferenceTime": _iso(item.inference_time),
-        "modelName": model_name,
-        "modelVersion": item.model_version,
-        "latencyMs": round(item.latency_ms, 3),
-    }
-    return b"".join((_INPUT, orjson.dumps(item.request_body.decode("utf-8", "replace")), _OUTPUT,
-                     orjson.dumps(item.response_body.decode("utf-8", "replace")), _METADATA, orjson.dumps(metadata),
-                     _END))
 
 
 class CaptureWriter:
@@ -111,8 +49,9 @@ class CaptureWriter:
         self.dropped_write_error = 0
         self.failed = False
         self._pending: deque[CaptureItem] = deque()  # accepted, not yet encoded (event loop only)
-        self._encoded: list[tuple[int, bytes]] = []  # (hour since the epoch, line), not yet handed over
-        self._to_write: deque[list[tuple[int, bytes]]] = deque()  # handed to the writer thread
+        self._encoded: list[EncodedLines] = []  # encoded, not yet handed over (event loop only)
+        self._encoded_count = 0
+        self._to_write: deque[list[EncodedLines]] = deque()  # handed to the writer thread
         self._wake = threading.Event()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -129,18 +68,20 @@ class CaptureWriter:
         self._thread.start()
         self._timer = self._loop.call_later(self.flush_interval_seconds, self._encode_tick)
 
-    def sampled(self) -> bool:
-        """Whether to capture this request: cheap enough to call on every request."""
-        return self.enabled and not self.failed and (self.sample_fraction >= 1.0
-                                                     or random.random() < self.sample_fraction)  # noqa: S311
-
-    def submit(self, item: CaptureItem) -> None:
+    def offer(self, request_body: bytes, response_body: bytes, inference_id: str | None, model_version: str,
+              latency_ms: float, inference_time: float | None = None) -> None:
+        """Capture this request if it is sampled. Runs on every request: samples, counts and appends a tuple."""
+        if not self.enabled or (self.sample_fraction < 1.0
+                                and random.random() >= self.sample_fraction):  # noqa: S311 - sampling, not secrets
+            return
         if self.failed:
             self.dropped_write_error += 1
-        elif len(self._pending) + len(self._encoded) >= self.queue_size:
+        elif len(self._pending) + self._encoded_count >= self.queue_size:
             self.dropped_queue_full += 1
         else:
-            self._pending.append(item)
+            self._pending.append((request_body, response_body, inference_id,
+                                  time.time() if inference_time is None else inference_time, model_version,
+                                  latency_ms))
             self.accepted += 1
 
     @property
@@ -165,14 +106,19 @@ class CaptureWriter:
     # --- event loop: encoding --------------------------------------------------------------------------------------
 
     def _encode(self, count: int) -> None:
-        for _ in range(min(count, len(self._pending))):
-            item = self._pending.popleft()
-            self._encoded.append((int(item.inference_time // 3600), capture_record(item, self.model_name)))
+        """Encode up to `count` waiting records, ENCODE_CHUNK at a time."""
+        while count > 0 and self._pending:
+            size = min(count, ENCODE_CHUNK, len(self._pending))
+            chunk = [self._pending.popleft() for _ in range(size)]
+            self._encoded.extend(encode_records(chunk, self.model_name))
+            self._encoded_count += size
+            count -= size
 
     def _hand_over(self) -> None:
         if self._encoded:
             self._to_write.append(self._encoded)
             self._encoded = []
+            self._encoded_count = 0
             self._wake.set()
 
     def _encode_tick(self) -> None:
@@ -197,25 +143,22 @@ class CaptureWriter:
                 break
         self._close_handle()
 
-    def _write(self, batch: list[tuple[int, bytes]]) -> None:
-        if self.failed:
-            self.dropped_write_error += len(batch)
-            return
-        by_hour: dict[int, list[bytes]] = {}
-        for hour, line in batch:
-            by_hour.setdefault(hour, []).append(line)
-        try:
-            # One write() per file: each releases the GIL, and taking it back from a busy event loop costs a
-            # forced thread switch.
-            for hour, lines in by_hour.items():
-                self._handle_for(hour).write(b"".join(lines))
-            self.written += len(batch)
-        except OSError as exc:
-            self.failed = True
-            self.dropped_write_error += len(batch)
-            log.error("request capture stopped: the data volume refused a write; predictions continue",
-                      extra={"fields": {"error": str(exc), "directory": str(self.directory)}})
-            self._close_handle()
+    def _write(self, batch: list[EncodedLines]) -> None:
+        for part in batch:
+            if self.failed:
+                self.dropped_write_error += part.records
+                continue
+            try:
+                # One write() per hour's buffer, nearly always one per flush: each releases the GIL, and taking it
+                # back from a busy event loop costs a forced thread switch.
+                self._handle_for(part.hour).write(part.lines)
+                self.written += part.records
+            except OSError as exc:
+                self.failed = True
+                self.dropped_write_error += part.records
+                log.error("request capture stopped: the data volume refused a write; predictions continue",
+                          extra={"fields": {"error": str(exc), "directory": str(self.directory)}})
+                self._close_handle()
 
     def _handle_for(self, hour: int) -> IO[bytes]:
         moment = datetime.fromtimestamp(hour * 3600, UTC)

@@ -16,7 +16,7 @@ import orjson
 
 from serving import __version__
 from serving.batching import MicroBatcher
-from serving.capture import CaptureItem, CaptureWriter
+from serving.capture import CaptureWriter
 from serving.datatypes import V2_TO_NUMPY, v2_datatype
 from serving.errors import InvalidRequest, ModelNotFound, ModelNotReady
 from serving.metrics import Metrics
@@ -224,5 +224,4 @@ class DataPlane:
     def _observe(self, body: bytes, payload: bytes, version: str, started: float, request_id: str | None) -> None:
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.metrics.record_prediction(latency_ms)
-        if self.capture.sampled():
-            self.capture.submit(CaptureItem(body, payload, request_id, time.time(), version, latency_ms))
+        self.capture.offer(body, payload, request_id, version, latency_ms)

@@ -1,11 +1,14 @@
 """Throughput and latency of the model server beside the HTTP floor, in one run.
 
-The server (or the floor: a bare ASGI app answering fixed JSON, floor_app.py) is pinned to core 0, wrk to core 1;
-one worker, 32 connections, single-row requests on the bundled example model. Cases alternate over `--rounds` so
-that machine noise hits them alike; medians are reported. Also: seconds from process start to ready, and the
-worker's RSS after the load. Traffic goes to 127.0.0.1 only.
+Every case (the floor: a bare ASGI app answering fixed JSON, floor_app.py; the server on each route, with and
+without capture) runs as its own process on its own port, all pinned to core 0 and started once; wrk, pinned to
+core 1, then loads them in turn for `--seconds` each, over `--rounds` rounds. Short alternating slices make the
+machine's slow drift (this VM's throughput wanders by +-20% over minutes) hit every case alike; medians are
+reported, and capture's cost is the median over rounds of each round's paired ratio, with vs without capture. One
+worker, 32 connections, single-row requests on the bundled example model. Also: seconds from process start to
+ready, and each worker's RSS after the load. Traffic goes to 127.0.0.1 only.
 
-    .venv/bin/python bench/serving/run.py [--seconds 8] [--rounds 3]
+    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 12]
 """
 
 from __future__ import annotations
@@ -21,105 +24,144 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
-PORT = 8091
-URL = f"http://127.0.0.1:{PORT}"
+FIRST_PORT = 8091
+FLOOR = "floor (bare ASGI, fixed JSON)"
 
 
-def wrk(script: str, path: str, seconds: int) -> dict[str, float]:
+@dataclass
+class Case:
+    name: str
+    command: list[str]
+    env: dict[str, str]
+    script: str
+    path: str
+    ready_path: str
+    port: int = 0
+    process: subprocess.Popen | None = None
+    ready_seconds: float = 0.0
+    samples: list[dict[str, float]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+
+def wrk(case: Case, seconds: int) -> dict[str, float]:
     out = subprocess.run(["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s",
-                          str(HERE / script), URL + path], capture_output=True, text=True, check=True).stdout
+                          str(HERE / case.script), case.url + case.path],
+                         capture_output=True, text=True, check=True).stdout
     if "Non-2xx" in out or "Socket errors" in out:
-        raise SystemExit(f"failed requests during the benchmark:\n{out}")
+        raise SystemExit(f"failed requests during the benchmark of {case.name}:\n{out}")
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     p99_value, p99_unit = re.search(r"99%\s+([\d.]+)(us|ms|s)", out).groups()
     scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99_unit]
     return {"rps": rps, "p99_ms": float(p99_value) * scale}
 
 
-def wait_ready(process: subprocess.Popen, path: str, timeout: float = 30.0) -> float:
+def start(case: Case, timeout: float = 30.0) -> None:
+    """Start the case's process and time it from start to its first 200 on the ready path."""
     started = time.perf_counter()
+    case.process = subprocess.Popen(["taskset", "-c", "0", *case.command], cwd=ROOT, env=case.env,
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while time.perf_counter() - started < timeout:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited: {process.stderr.read().decode()[-2000:]}")
+        if case.process.poll() is not None:
+            raise SystemExit(f"{case.name} exited: {case.process.stderr.read().decode()[-2000:]}")
         try:
-            with urllib.request.urlopen(URL + path, timeout=1) as response:  # noqa: S310 - loopback only
+            with urllib.request.urlopen(case.url + case.ready_path, timeout=1) as response:  # noqa: S310 - loopback
                 if response.status == 200:
-                    return time.perf_counter() - started
+                    case.ready_seconds = time.perf_counter() - started
+                    return
         except OSError:
             pass
         time.sleep(0.01)
-    raise SystemExit("server did not become ready")
+    raise SystemExit(f"{case.name} did not become ready")
 
 
-def start(command: list[str], env: dict[str, str], ready_path: str) -> tuple[subprocess.Popen, float]:
-    started = time.perf_counter()
-    process = subprocess.Popen(["taskset", "-c", "0", *command], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    wait_ready(process, ready_path)
-    return process, time.perf_counter() - started
+def stop(case: Case) -> None:
+    if case.process is not None and case.process.poll() is None:
+        case.process.terminate()
+        case.process.wait(30)
 
 
-def stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    process.wait(30)
+def build_cases(capture_dir: Path) -> list[Case]:
+    python = sys.executable
+    server_env = {**os.environ, "SERVING_MODELS_DIR": str(ROOT / "serving/example/models"),
+                  "SERVING_MODEL_NAME": "example", "SERVING_LOG_LEVEL": "WARNING",
+                  "SERVING_CAPTURE_DIR": str(capture_dir)}
+    no_capture = {**server_env, "SERVING_CAPTURE_ENABLED": "false"}
+    server = [python, "-m", "serving"]
+    floor = [python, "-m", "uvicorn", "--app-dir", str(HERE), "floor_app:app", "--loop", "uvloop", "--http",
+             "httptools", "--log-level", "warning", "--no-access-log"]
+    infer = "/v2/models/example/infer"
+    cases = [
+        Case(FLOOR, floor, dict(os.environ), "predict.lua", "/predict", "/predict"),
+        Case("/predict", server, no_capture, "predict.lua", "/predict", "/v2/health/ready"),
+        Case("V2 infer", server, no_capture, "infer.lua", infer, "/v2/health/ready"),
+        Case("/predict, capture 100%", server, server_env, "predict.lua", "/predict", "/v2/health/ready"),
+        Case("V2 infer, capture 100%", server, server_env, "infer.lua", infer, "/v2/health/ready"),
+    ]
+    for index, case in enumerate(cases):
+        case.port = FIRST_PORT + index
+        if case.command is floor:
+            case.command = [*floor, "--port", str(case.port)]
+        else:
+            case.env = {**case.env, "SERVING_PORT": str(case.port)}
+    return cases
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seconds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=12)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
-    python = sys.executable
     scratch = Path(tempfile.mkdtemp())
-    base_env = {**os.environ, "SERVING_MODELS_DIR": str(ROOT / "serving/example/models"),
-                "SERVING_MODEL_NAME": "example", "SERVING_PORT": str(PORT), "SERVING_LOG_LEVEL": "WARNING",
-                "SERVING_CAPTURE_DIR": str(scratch / "capture")}
-    server = [python, "-m", "serving"]
-    floor = [python, "-m", "uvicorn", "--app-dir", str(HERE), "floor_app:app", "--port", str(PORT), "--loop",
-             "uvloop", "--http", "httptools", "--log-level", "warning", "--no-access-log"]
-    cases = {
-        "floor (bare ASGI, fixed JSON)": (floor, {}, "predict.lua", "/predict"),
-        "/predict": (server, {"SERVING_CAPTURE_ENABLED": "false"}, "predict.lua", "/predict"),
-        "V2 infer": (server, {"SERVING_CAPTURE_ENABLED": "false"}, "infer.lua", "/v2/models/example/infer"),
-        "/predict, capture 100%": (server, {}, "predict.lua", "/predict"),
-        "V2 infer, capture 100%": (server, {}, "infer.lua", "/v2/models/example/infer"),
-    }
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in cases}
-    for _ in range(args.rounds):
-        for name, (command, extra, script, path) in cases.items():
-            ready_path = "/predict" if command is floor else "/v2/health/ready"
-            process, ready_seconds = start(command, {**base_env, **extra}, ready_path)
-            try:
-                result = wrk(script, path, args.seconds)
-                result["ready_s"] = ready_seconds
-                result["rss_mib"] = psutil.Process(process.pid).memory_info().rss / 2**20
-            finally:
-                stop(process)
-            samples[name].append(result)
-    shutil.rmtree(scratch, ignore_errors=True)
+    cases = build_cases(scratch / "capture")
+    try:
+        for case in cases:
+            start(case)
+        for round_index in range(args.rounds):
+            # Rotate who goes first, so no case always follows the same neighbour.
+            shift = round_index % len(cases)
+            for case in cases[shift:] + cases[:shift]:
+                case.samples.append(wrk(case, args.seconds))
+        rss = {case.name: psutil.Process(case.process.pid).memory_info().rss / 2**20 for case in cases}
+    finally:
+        for case in cases:
+            stop(case)
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    summary = {name: {key: round(statistics.median(r[key] for r in runs), 2) for key in runs[0]}
-               for name, runs in samples.items()}
-    floor_result = summary["floor (bare ASGI, fixed JSON)"]
+    by_name = {case.name: case for case in cases}
+    summary = {case.name: {"rps": statistics.median(s["rps"] for s in case.samples),
+                           "p99_ms": statistics.median(s["p99_ms"] for s in case.samples),
+                           "ready_s": case.ready_seconds, "rss_mib": rss[case.name]} for case in cases}
+    floor_result = summary[FLOOR]
     print(f"{'case':32} {'req/s':>9} {'% floor':>8} {'p99 ms':>8} {'x floor':>8} {'ready s':>8} {'RSS MiB':>8}")
     for name, result in summary.items():
         print(f"{name:32} {result['rps']:9.0f} {100 * result['rps'] / floor_result['rps']:7.0f}% "
               f"{result['p99_ms']:8.2f} {result['p99_ms'] / floor_result['p99_ms']:8.2f} {result['ready_s']:8.2f} "
               f"{result['rss_mib']:8.0f}")
+    costs = {}
     for kind in ("/predict", "V2 infer"):
-        cost = 1 - summary[f"{kind}, capture 100%"]["rps"] / summary[kind]["rps"]
-        print(f"capture cost on {kind}: {100 * cost:.1f}% of throughput")
+        pairs = zip(by_name[kind].samples, by_name[f"{kind}, capture 100%"].samples, strict=True)
+        per_round = [1 - captured["rps"] / plain["rps"] for plain, captured in pairs]
+        costs[kind] = per_round
+        quartiles = statistics.quantiles(per_round, n=4)
+        print(f"capture cost on {kind}: median {100 * statistics.median(per_round):.1f}% of throughput "
+              f"(rounds' quartiles {100 * quartiles[0]:.1f}% .. {100 * quartiles[2]:.1f}%)")
     out = HERE / "results"
     out.mkdir(exist_ok=True)
-    (out / "latest.json").write_text(json.dumps({"summary": summary, "runs": samples}, indent=2) + "\n")
+    (out / "latest.json").write_text(json.dumps({"args": vars(args), "summary": summary, "capture_cost": costs,
+                                                 "samples": {case.name: case.samples for case in cases}},
+                                                indent=2) + "\n")
 
 
 if __name__ == "__main__":

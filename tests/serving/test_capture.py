@@ -10,16 +10,23 @@ import time
 import uuid
 from pathlib import Path
 
+import orjson
 import pytest
 
-from serving.capture import CaptureItem, CaptureWriter, capture_record
+from serving.capture import CaptureWriter
+from serving.capture_records import CaptureItem, capture_record, encode_records
 from tests.serving.conftest import ROW, infer_body
 
 MOMENT = 1795790000.123  # 2026-11-27T14:33:20.123Z
 
 
 def item(index: int = 0, request_id: str | None = None, moment: float = MOMENT) -> CaptureItem:
-    return CaptureItem(json.dumps({"n": index}).encode(), b'{"predictions":[0]}', request_id, moment, "3", 1.25)
+    return json.dumps({"n": index}).encode(), b'{"predictions":[0]}', request_id, moment, "3", 1.25
+
+
+def offer(writer: CaptureWriter, entry: CaptureItem) -> None:
+    request, response, request_id, moment, version, latency = entry
+    writer.offer(request, response, request_id, version, latency, inference_time=moment)
 
 
 def test_record_is_sagemaker_data_capture_json():
@@ -35,11 +42,41 @@ def test_record_is_sagemaker_data_capture_json():
     assert (metadata["modelName"], metadata["modelVersion"], metadata["latencyMs"]) == ("a", "3", 1.25)
 
 
+def test_bodies_are_quoted_exactly_and_metadata_escaped():
+    # Pretty-printed JSON with escapes and non-ASCII: the captured string must give back the very same bytes.
+    body = '{"text": "a \\"quoted\\" \\\\ path \\u00e9 é",\n\t"rows":\r\n [[1, 2]]}'.encode()
+    assert orjson.loads(body)["text"] == 'a "quoted" \\ path é é'
+    record = json.loads(capture_record((body, b'{"outputs":[]}', 'id "with" \\ quotes', MOMENT, 'v"1', 0.5), "m"))
+    assert record["captureData"]["endpointInput"]["data"].encode() == body
+    assert record["eventMetadata"]["inferenceId"] == 'id "with" \\ quotes'
+    assert record["eventMetadata"]["modelVersion"] == 'v"1'
+
+
+@pytest.mark.parametrize(("latency_ms", "written"), [
+    (0.0, 0.0), (0.0006, 0.001), (1.25, 1.25), (9.9999, 10.0), (1005.0, 1005.0), (123456.7891, 123456.789),
+    (5e9, 999999.999),  # longer than the field holds: the largest value it can write
+])
+def test_latency_is_written_in_milliseconds_to_the_microsecond(latency_ms, written):
+    record = json.loads(capture_record((b"{}", b"{}", None, MOMENT, "1", latency_ms), "m"))
+    assert record["eventMetadata"]["latencyMs"] == written
+
+
+def test_a_chunk_gets_distinct_version_4_event_ids_and_its_own_times():
+    items = [(b"{}", b"{}", None, MOMENT + index * 0.001, "1", 1.0) for index in range(300)]
+    (encoded,) = encode_records(items, "m")
+    records = [json.loads(line)["eventMetadata"] for line in encoded.lines.splitlines()]
+    ids = [uuid.UUID(record["eventId"]) for record in records]
+    assert len(set(ids)) == 300 and all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
+    assert all(record["inferenceId"] == record["eventId"] for record in records)  # no id given: the event's
+    assert records[0]["inferenceTime"] == "2026-11-27T14:33:20.123Z"
+    assert records[299]["inferenceTime"] == "2026-11-27T14:33:20.422Z"
+
+
 def run_writer(writer: CaptureWriter, items: list[CaptureItem]) -> None:
     async def scenario() -> None:
         writer.start()
         for entry in items:
-            writer.submit(entry)
+            offer(writer, entry)
         await asyncio.sleep(0.01)
         writer.close()
     asyncio.run(scenario())
@@ -69,12 +106,12 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path):
     assert (writer.written, writer.dropped_queue_full) == (3, 2)
 
 
-def test_sampling(tmp_path: Path):
-    assert not CaptureWriter(tmp_path, "a", "t", sample_percent=0).sampled()
-    assert CaptureWriter(tmp_path, "a", "t", sample_percent=100).sampled()
-    half = CaptureWriter(tmp_path, "a", "t", sample_percent=50)
-    share = sum(half.sampled() for _ in range(4000)) / 4000
-    assert 0.4 < share < 0.6
+@pytest.mark.parametrize(("percent", "low", "high"), [(0, 0, 0), (50, 1600, 2400), (100, 4000, 4000)])
+def test_sampling(tmp_path: Path, percent, low, high):
+    writer = CaptureWriter(tmp_path, "a", "t", sample_percent=percent, queue_size=10_000)
+    for index in range(4000):
+        offer(writer, item(index))
+    assert low <= writer.accepted <= high
 
 
 def test_an_unwritable_volume_stops_capture_and_counts(tmp_path: Path):
@@ -83,7 +120,7 @@ def test_an_unwritable_volume_stops_capture_and_counts(tmp_path: Path):
     writer = CaptureWriter(blocked, "a", "t")
     run_writer(writer, [item(i) for i in range(3)])
     assert writer.failed and writer.dropped_write_error == 3 and writer.written == 0
-    writer.submit(item(4))
+    offer(writer, item(4))
     assert writer.dropped_write_error == 4
 
 
