@@ -1,9 +1,9 @@
 """Request data capture to the data volume, in SageMaker Data Capture's JSON Lines format.
 
-The request path only samples and appends a tuple to a deque. Every `flush_interval_seconds` the event loop encodes
-what waits (capture_records), in chunks of ENCODE_CHUNK records between which requests are served, and hands one
-buffer per hour to a writer thread for one write() per file. Encoding in the writer thread would fight the event
-loop for the GIL, and encoding each record as it comes costs more than a chunk at once (bench/serving).
+The request path only samples and appends the record's fields to a list. Every `flush_interval_seconds` the event
+loop encodes what waits (capture_records), in chunks of ENCODE_CHUNK records between which requests are served, and
+hands one buffer per hour to a writer thread for one write() per file. Encoding in the writer thread would fight the
+event loop for the GIL, and encoding each record as it comes costs more than a chunk at once (bench/serving).
 
 Files are partitioned `<dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`, so two tasks or two workers never
 append to the same file. A full queue drops the new record; a volume that fails a write (full, read-only, gone)
@@ -22,9 +22,9 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
-from serving.capture_records import CaptureItem, EncodedLines, encode_records
+from serving.capture_records import FIELDS_PER_RECORD, EncodedLines, encode_records
 
 ENCODE_CHUNK = 256
 log = logging.getLogger("serving.capture")
@@ -48,9 +48,14 @@ class CaptureWriter:
         self.dropped_queue_full = 0
         self.dropped_write_error = 0
         self.failed = False
-        self._pending: deque[CaptureItem] = deque()  # accepted, not yet encoded (event loop only)
-        self._encoded: list[EncodedLines] = []  # encoded, not yet handed over (event loop only)
+        # Event loop only: accepted records (their fields, flat), the batch being encoded and how far, the encoded
+        # lines not yet handed over and how many records they hold, and how many records were ever handed over.
+        self._pending: list[Any] = []
+        self._taken: list[Any] = []
+        self._taken_at = 0
+        self._encoded: list[EncodedLines] = []
         self._encoded_count = 0
+        self._handed_over = 0
         self._to_write: deque[list[EncodedLines]] = deque()  # handed to the writer thread
         self._wake = threading.Event()
         self._stopping = False
@@ -70,16 +75,17 @@ class CaptureWriter:
 
     def offer(self, request_body: bytes, response_body: bytes, inference_id: str | None, model_version: str,
               latency_ms: float, inference_time: float | None = None) -> None:
-        """Capture this request if it is sampled. Runs on every request: samples, counts and appends a tuple."""
+        """Capture this request if it is sampled. Runs on every request, so it only samples, counts and appends.
+        The bodies must be JSON that orjson parsed or wrote (capture_records quotes them by that rule)."""
         if not self.enabled or (self.sample_fraction < 1.0
                                 and random.random() >= self.sample_fraction):  # noqa: S311 - sampling, not secrets
             return
         if self.failed:
             self.dropped_write_error += 1
-        elif len(self._pending) + self._encoded_count >= self.queue_size:
+        elif self.accepted - self._handed_over >= self.queue_size:
             self.dropped_queue_full += 1
         else:
-            self._pending.append((request_body, response_body, inference_id,
+            self._pending.extend((request_body, response_body, inference_id,
                                   time.time() if inference_time is None else inference_time, model_version,
                                   latency_ms))
             self.accepted += 1
@@ -94,7 +100,7 @@ class CaptureWriter:
             return
         if self._timer is not None:
             self._timer.cancel()
-        self._encode(len(self._pending))
+        self._encode(self.accepted)
         self._hand_over()
         self._stopping = True
         self._wake.set()
@@ -105,26 +111,36 @@ class CaptureWriter:
 
     # --- event loop: encoding --------------------------------------------------------------------------------------
 
+    def _waiting(self) -> bool:
+        return bool(self._pending) or self._taken_at * FIELDS_PER_RECORD < len(self._taken)
+
     def _encode(self, count: int) -> None:
         """Encode up to `count` waiting records, ENCODE_CHUNK at a time."""
-        while count > 0 and self._pending:
-            size = min(count, ENCODE_CHUNK, len(self._pending))
-            chunk = [self._pending.popleft() for _ in range(size)]
-            self._encoded.extend(encode_records(chunk, self.model_name))
-            self._encoded_count += size
-            count -= size
+        while count > 0 and self._waiting():
+            if self._taken_at * FIELDS_PER_RECORD >= len(self._taken):
+                self._taken, self._pending, self._taken_at = self._pending, [], 0
+            start = self._taken_at
+            stop = min(start + min(count, ENCODE_CHUNK), len(self._taken) // FIELDS_PER_RECORD)
+            self._encoded.extend(encode_records(self._taken[start * FIELDS_PER_RECORD:stop * FIELDS_PER_RECORD],
+                                                self.model_name))
+            self._encoded_count += stop - start
+            self._taken_at = stop
+            count -= stop - start
+        if not self._waiting():
+            self._taken, self._taken_at = [], 0
 
     def _hand_over(self) -> None:
         if self._encoded:
             self._to_write.append(self._encoded)
             self._encoded = []
+            self._handed_over += self._encoded_count
             self._encoded_count = 0
             self._wake.set()
 
     def _encode_tick(self) -> None:
         assert self._loop is not None
         self._encode(ENCODE_CHUNK)
-        if self._pending:  # more waiting: continue once the requests queued meanwhile have run
+        if self._waiting():  # more waiting: continue once the requests queued meanwhile have run
             self._timer = None
             self._loop.call_soon(self._encode_tick)
             return

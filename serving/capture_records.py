@@ -26,7 +26,7 @@ import binascii
 import os
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -35,9 +35,10 @@ EVENT_VERSION = "0"
 CONTENT_TYPE = "application/json"
 
 CaptureItem = tuple[bytes, bytes, "str | None", float, str, float]
-"""(request body, response body, the request's `id` or None, seconds since the epoch, model version, latency ms).
-A plain tuple, not a NamedTuple: one is built on every request, and the garbage collector stops tracking plain
-tuples of immutable values, so the thousands that wait for the next flush cost no collection time."""
+"""(request body, response body, the request's `id` or None, seconds since the epoch, model version, latency ms)."""
+FIELDS_PER_RECORD = 6
+"""Records wait in one flat list, a CaptureItem's fields one after another: appending them creates no container
+that outlives the request, so waiting records never make the garbage collector run more often (a tuple each did)."""
 
 
 class EncodedLines(NamedTuple):
@@ -158,12 +159,14 @@ def _quoted(texts: Sequence[bytes]) -> list[bytes]:
     return escaped
 
 
-def encode_records(items: Sequence[CaptureItem], model_name: str) -> list[EncodedLines]:
-    """The JSON Lines of `items`, as one buffer per run of records in the same hour, in order."""
-    count = len(items)
+def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]:
+    """The JSON Lines of records given as their fields one after another (FIELDS_PER_RECORD each), as one buffer
+    per run of records in the same hour, in order."""
+    count = len(fields) // FIELDS_PER_RECORD
     if not count:
         return []
-    requests, responses, inference_ids, moments, versions, latencies = zip(*items, strict=True)
+    requests, responses, inference_ids, moments, versions, latencies = (
+        fields[field::FIELDS_PER_RECORD] for field in range(FIELDS_PER_RECORD))
     moments = np.fromiter(moments, dtype=np.float64, count=count)
     identities = _identities(moments, np.fromiter(latencies, dtype=np.float64, count=count))
     for index, inference_id in enumerate(inference_ids):
@@ -186,4 +189,4 @@ def encode_records(items: Sequence[CaptureItem], model_name: str) -> list[Encode
 
 def capture_record(item: CaptureItem, model_name: str) -> bytes:
     """One record's JSON line (for tests and tools: the writer encodes whole chunks)."""
-    return encode_records([item], model_name)[0].lines
+    return encode_records(item, model_name)[0].lines

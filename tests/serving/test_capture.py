@@ -63,7 +63,7 @@ def test_latency_is_written_in_milliseconds_to_the_microsecond(latency_ms, writt
 
 def test_a_chunk_gets_distinct_version_4_event_ids_and_its_own_times():
     items = [(b"{}", b"{}", None, MOMENT + index * 0.001, "1", 1.0) for index in range(300)]
-    (encoded,) = encode_records(items, "m")
+    (encoded,) = encode_records([field for entry in items for field in entry], "m")
     records = [json.loads(line)["eventMetadata"] for line in encoded.lines.splitlines()]
     ids = [uuid.UUID(record["eventId"]) for record in records]
     assert len(set(ids)) == 300 and all(i.version == 4 and i.variant == uuid.RFC_4122 for i in ids)
