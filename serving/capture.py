@@ -26,7 +26,8 @@ from typing import IO, Any
 
 from serving.capture_records import FIELDS_PER_RECORD, EncodedLines, encode_records
 
-ENCODE_CHUNK = 256
+ENCODE_CHUNK = 512  # records encoded between two turns of serving: about 2 ms on this machine
+_now = time.time
 log = logging.getLogger("serving.capture")
 
 
@@ -39,8 +40,9 @@ class CaptureWriter:
         self.directory = directory
         self.model_name = model_name
         self.file_name = f"{instance_id}-{os.getpid()}.jsonl"
-        self.sample_fraction = sample_percent / 100.0
         self.enabled = enabled and sample_percent > 0
+        # 0 when disabled, so that one comparison answers both questions on the request path.
+        self.sample_fraction = sample_percent / 100.0 if self.enabled else 0.0
         self.queue_size = queue_size
         self.flush_interval_seconds = flush_interval_seconds
         self.accepted = 0
@@ -75,10 +77,8 @@ class CaptureWriter:
 
     def offer(self, request_body: bytes, response_body: bytes, inference_id: str | None, model_version: str,
               latency_ms: float, inference_time: float | None = None) -> None:
-        """Capture this request if it is sampled. Runs on every request, so it only samples, counts and appends.
-        The bodies must be JSON that orjson parsed or wrote (capture_records quotes them by that rule)."""
-        if not self.enabled or (self.sample_fraction < 1.0
-                                and random.random() >= self.sample_fraction):  # noqa: S311 - sampling, not secrets
+        """Capture this request if it is sampled. Runs on every request, so it only samples, counts and appends."""
+        if self.sample_fraction < 1.0 and random.random() >= self.sample_fraction:  # noqa: S311 - sampling only
             return
         if self.failed:
             self.dropped_write_error += 1
@@ -86,7 +86,7 @@ class CaptureWriter:
             self.dropped_queue_full += 1
         else:
             self._pending.extend((request_body, response_body, inference_id,
-                                  time.time() if inference_time is None else inference_time, model_version,
+                                  _now() if inference_time is None else inference_time, model_version,
                                   latency_ms))
             self.accepted += 1
 
