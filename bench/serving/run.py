@@ -13,7 +13,7 @@ core 0 evenly between them and 1 - (requests/s with capture) / (requests/s witho
 request costs more with capture, whatever the machine's speed at that moment. A control pair of two identical
 servers without capture shows the method's own error.
 
-    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 12]
+    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16]
 """
 
 from __future__ import annotations
@@ -146,7 +146,7 @@ def build_cases(capture_dir: Path) -> list[Case]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=12)
+    parser.add_argument("--rounds", type=int, default=16)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -155,11 +155,11 @@ def main() -> None:
     try:
         for case in cases:
             start(case)
-        sliced = [case for case in cases if case.name != TWIN]
         for round_index in range(args.rounds):
-            # Rotate who goes first, so no case always follows the same neighbour.
-            shift = round_index % len(sliced)
-            for case in sliced[shift:] + sliced[:shift]:
+            # Rotate who goes first, so no case always follows the same neighbour. The twin is loaded too, so that
+            # the control pair has the same history as the pairs it controls.
+            shift = round_index % len(cases)
+            for case in cases[shift:] + cases[:shift]:
                 case.samples.append(wrk(case, args.seconds))
         by_name = {case.name: case for case in cases}
         costs = {f"capture on {kind}": simultaneous_cost(by_name[kind], by_name[f"{kind}, capture 100%"],
@@ -167,7 +167,7 @@ def main() -> None:
                  for kind in ("/predict", "V2 infer")}
         costs["control: two /predict servers without capture"] = simultaneous_cost(
             by_name["/predict"], by_name[TWIN], args.seconds, args.rounds)
-        rss = {case.name: psutil.Process(case.process.pid).memory_info().rss / 2**20 for case in sliced}
+        rss = {case.name: psutil.Process(case.process.pid).memory_info().rss / 2**20 for case in cases}
     finally:
         for case in cases:
             stop(case)
@@ -175,7 +175,8 @@ def main() -> None:
 
     summary = {case.name: {"rps": statistics.median(s["rps"] for s in case.samples),
                            "p99_ms": statistics.median(s["p99_ms"] for s in case.samples),
-                           "ready_s": case.ready_seconds, "rss_mib": rss[case.name]} for case in sliced}
+                           "ready_s": case.ready_seconds, "rss_mib": rss[case.name]}
+               for case in cases if case.name != TWIN}
     floor_result = summary[FLOOR]
     print(f"{'case':32} {'req/s':>9} {'% floor':>8} {'p99 ms':>8} {'x floor':>8} {'ready s':>8} {'RSS MiB':>8}")
     for name, result in summary.items():
@@ -189,7 +190,7 @@ def main() -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"args": vars(args), "summary": summary, "capture_cost": costs,
-                                                 "samples": {case.name: case.samples for case in sliced}},
+                                                 "samples": {case.name: case.samples for case in cases}},
                                                 indent=2) + "\n")
 
 
