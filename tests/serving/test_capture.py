@@ -106,6 +106,37 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path):
     assert (writer.written, writer.dropped_queue_full) == (3, 2)
 
 
+def test_records_handed_to_the_writer_free_their_place_in_the_queue(tmp_path: Path):
+    async def scenario() -> CaptureWriter:
+        writer = CaptureWriter(tmp_path, "a", "t", queue_size=3, flush_interval_seconds=0.01)
+        writer.start()
+        for index in range(3):
+            offer(writer, item(index))
+        await asyncio.sleep(0.1)  # a flush encodes and hands them over
+        for index in range(3, 6):
+            offer(writer, item(index))
+        writer.close()
+        return writer
+    writer = asyncio.run(scenario())
+    assert (writer.accepted, writer.written, writer.dropped) == (6, 6, 0)
+
+
+def test_records_offered_while_a_flush_encodes_in_chunks_are_written_in_order(tmp_path: Path):
+    async def scenario() -> CaptureWriter:
+        writer = CaptureWriter(tmp_path, "a", "t", queue_size=100_000, flush_interval_seconds=0.01)
+        writer.start()
+        for index in range(3000):  # several chunks: the flush encodes them over several loop turns
+            offer(writer, item(index))
+            if index % 100 == 0:
+                await asyncio.sleep(0.002)  # let flushes and their encoding turns run between requests
+        writer.close()
+        return writer
+    writer = asyncio.run(scenario())
+    lines = next(tmp_path.rglob("*.jsonl")).read_text().splitlines()
+    numbers = [json.loads(json.loads(line)["captureData"]["endpointInput"]["data"])["n"] for line in lines]
+    assert numbers == list(range(3000)) and writer.written == 3000
+
+
 @pytest.mark.parametrize(("percent", "low", "high"), [(0, 0, 0), (50, 1600, 2400), (100, 4000, 4000)])
 def test_sampling(tmp_path: Path, percent, low, high):
     writer = CaptureWriter(tmp_path, "a", "t", sample_percent=percent, queue_size=10_000)
