@@ -51,14 +51,13 @@ class CaptureWriter:
         self.dropped_write_error = 0
         self.failed = False
         # Event loop only: accepted records (their fields, flat), the batch being encoded and how far, the encoded
-        # lines not yet handed over and how many records they hold, and how many records were ever handed over.
+        # lines not yet handed over.
         self._pending: list[Any] = []
         self._taken: list[Any] = []
         self._taken_at = 0
         self._encoded: list[EncodedLines] = []
-        self._encoded_count = 0
-        self._handed_over = 0
         self._to_write: deque[list[EncodedLines]] = deque()  # handed to the writer thread
+        self._settled = 0  # accepted records the writer thread has written or given up on (it alone counts them)
         self._wake = threading.Event()
         self._stopping = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -82,7 +81,7 @@ class CaptureWriter:
             return
         if self.failed:
             self.dropped_write_error += 1
-        elif self.accepted - self._handed_over >= self.queue_size:
+        elif self.accepted - self._settled >= self.queue_size:  # a slow volume must not grow the memory without end
             self.dropped_queue_full += 1
         else:
             self._pending.extend((request_body, response_body, inference_id,
@@ -123,7 +122,6 @@ class CaptureWriter:
             stop = min(start + min(count, ENCODE_CHUNK), len(self._taken) // FIELDS_PER_RECORD)
             self._encoded.extend(encode_records(self._taken[start * FIELDS_PER_RECORD:stop * FIELDS_PER_RECORD],
                                                 self.model_name))
-            self._encoded_count += stop - start
             self._taken_at = stop
             count -= stop - start
         if not self._waiting():
@@ -133,8 +131,6 @@ class CaptureWriter:
         if self._encoded:
             self._to_write.append(self._encoded)
             self._encoded = []
-            self._handed_over += self._encoded_count
-            self._encoded_count = 0
             self._wake.set()
 
     def _encode_tick(self) -> None:
@@ -163,18 +159,19 @@ class CaptureWriter:
         for part in batch:
             if self.failed:
                 self.dropped_write_error += part.records
-                continue
-            try:
-                # One write() per hour's buffer, nearly always one per flush: each releases the GIL, and taking it
-                # back from a busy event loop costs a forced thread switch.
-                self._handle_for(part.hour).write(part.lines)
-                self.written += part.records
-            except OSError as exc:
-                self.failed = True
-                self.dropped_write_error += part.records
-                log.error("request capture stopped: the data volume refused a write; predictions continue",
-                          extra={"fields": {"error": str(exc), "directory": str(self.directory)}})
-                self._close_handle()
+            else:
+                try:
+                    # One write() per hour's buffer, nearly always one per flush: each releases the GIL, and taking
+                    # it back from a busy event loop costs a forced thread switch.
+                    self._handle_for(part.hour).write(part.lines)
+                    self.written += part.records
+                except OSError as exc:
+                    self.failed = True
+                    self.dropped_write_error += part.records
+                    log.error("request capture stopped: the data volume refused a write; predictions continue",
+                              extra={"fields": {"error": str(exc), "directory": str(self.directory)}})
+                    self._close_handle()
+            self._settled += part.records
 
     def _handle_for(self, hour: int) -> IO[bytes]:
         moment = datetime.fromtimestamp(hour * 3600, UTC)

@@ -27,7 +27,8 @@ class ServingSettings(BaseSettings):
     capture_enabled: bool = True
     capture_sample_percent: float = Field(default=100.0, ge=0, le=100)
     capture_queue_size: int = Field(default=10_000, ge=1)
-    """Records waiting for the writer; beyond this, new records are dropped (counted), never the request."""
+    """Records accepted and not yet on the volume (a stalled one too); beyond this, new records are dropped and
+    counted, never the request."""
     poll_interval_seconds: float = Field(default=10.0, gt=0)
     """How often the repository is checked for a new version (NFS has no cross-client file events)."""
     keep_alive_seconds: int = Field(default=65, ge=1)

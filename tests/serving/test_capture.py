@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -106,19 +107,39 @@ def test_a_full_queue_drops_and_counts(tmp_path: Path):
     assert (writer.written, writer.dropped_queue_full) == (3, 2)
 
 
-def test_records_handed_to_the_writer_free_their_place_in_the_queue(tmp_path: Path):
+def test_records_written_free_their_place_in_the_queue(tmp_path: Path):
     async def scenario() -> CaptureWriter:
         writer = CaptureWriter(tmp_path, "a", "t", queue_size=3, flush_interval_seconds=0.01)
         writer.start()
         for index in range(3):
             offer(writer, item(index))
-        await asyncio.sleep(0.1)  # a flush encodes and hands them over
+        await asyncio.sleep(0.1)  # a flush encodes them, the writer writes them
         for index in range(3, 6):
             offer(writer, item(index))
         writer.close()
         return writer
     writer = asyncio.run(scenario())
     assert (writer.accepted, writer.written, writer.dropped) == (6, 6, 0)
+
+
+def test_a_stalled_volume_bounds_the_queue_and_loses_nothing_accepted(tmp_path: Path):
+    # An NFS mount that stops answering blocks write(): records must not pile up in memory behind it.
+    volume_back = threading.Event()
+
+    async def scenario() -> CaptureWriter:
+        writer = CaptureWriter(tmp_path, "a", "t", queue_size=3, flush_interval_seconds=0.01)
+        handle_for = writer._handle_for
+        writer._handle_for = lambda hour: (volume_back.wait(10), handle_for(hour))[1]
+        writer.start()
+        for index in range(10):
+            offer(writer, item(index))
+            await asyncio.sleep(0.02)  # flushes hand the first records to the stalled writer
+        assert (writer.accepted, writer.dropped_queue_full, writer.written) == (3, 7, 0)
+        volume_back.set()
+        writer.close()
+        return writer
+    writer = asyncio.run(scenario())
+    assert writer.written == 3 and len(next(tmp_path.rglob("*.jsonl")).read_text().splitlines()) == 3
 
 
 def test_records_offered_while_a_flush_encodes_in_chunks_are_written_in_order(tmp_path: Path):
