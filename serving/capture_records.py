@@ -74,10 +74,9 @@ _IDENTITY_TEMPLATE = np.frombuffer(_IDENTITY, dtype=np.uint8)
 _UUID_DIGIT_OF_PLACE = np.array([0, 1, 2, 3, 4, 5, 6, 7, 0, 8, 9, 10, 11, 0, 12, 13, 14, 15, 0, 16, 17, 18, 19, 0,
                                  20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31])
 _UUID_DASHES = [8, 13, 18, 23]
-# A random hex digit -> the RFC 4122 variant's 8, 9, a or b, keeping the digit's two low bits.
+# A random hex digit (as ASCII) -> the RFC 4122 variant's 8, 9, a or b, keeping the digit's two low bits.
 _VARIANT_DIGIT = np.zeros(256, dtype=np.uint8)
-for _value, _digit in enumerate(b"0123456789abcdef"):
-    _VARIANT_DIGIT[_digit] = b"89ab"[_value & 3]
+_VARIANT_DIGIT[np.frombuffer(b"0123456789abcdef", dtype=np.uint8)] = np.frombuffer(b"89ab" * 4, dtype=np.uint8)
 
 _WHOLE_POWERS = 10 ** np.arange(_LATENCY_DIGITS - 1, -1, -1, dtype=np.int64)  # 100000 .. 1
 _THREE_DIGIT_POWERS = np.array([100, 10, 1], dtype=np.int64)
