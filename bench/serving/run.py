@@ -13,7 +13,7 @@ core 0 evenly between them and 1 - (requests/s with capture) / (requests/s witho
 request costs more with capture, whatever the machine's speed at that moment. A control pair of two identical
 servers without capture shows the method's own error.
 
-    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16]
+    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16] [--capture-rounds 16]
 """
 
 from __future__ import annotations
@@ -143,10 +143,20 @@ def build_cases(capture_dir: Path) -> list[Case]:
     return cases
 
 
+def print_table(summary: dict[str, dict[str, float]]) -> None:
+    floor_result = summary[FLOOR]
+    print(f"{'case':32} {'req/s':>9} {'% floor':>8} {'p99 ms':>8} {'x floor':>8} {'ready s':>8} {'RSS MiB':>8}")
+    for name, result in summary.items():
+        print(f"{name:32} {result['rps']:9.0f} {100 * result['rps'] / floor_result['rps']:7.0f}% "
+              f"{result['p99_ms']:8.2f} {result['p99_ms'] / floor_result['p99_ms']:8.2f} {result['ready_s']:8.2f} "
+              f"{result['rss_mib']:8.0f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=3)
-    parser.add_argument("--rounds", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=16, help="rounds of the table (0: no table)")
+    parser.add_argument("--capture-rounds", type=int, default=16, help="rounds of each capture-cost pair")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -163,10 +173,10 @@ def main() -> None:
                 case.samples.append(wrk(case, args.seconds))
         by_name = {case.name: case for case in cases}
         costs = {f"capture on {kind}": simultaneous_cost(by_name[kind], by_name[f"{kind}, capture 100%"],
-                                                         args.seconds, args.rounds)
+                                                         args.seconds, args.capture_rounds)
                  for kind in ("/predict", "V2 infer")}
         costs["control: two /predict servers without capture"] = simultaneous_cost(
-            by_name["/predict"], by_name[TWIN], args.seconds, args.rounds)
+            by_name["/predict"], by_name[TWIN], args.seconds, args.capture_rounds)
         rss = {case.name: psutil.Process(case.process.pid).memory_info().rss / 2**20 for case in cases}
     finally:
         for case in cases:
@@ -176,13 +186,9 @@ def main() -> None:
     summary = {case.name: {"rps": statistics.median(s["rps"] for s in case.samples),
                            "p99_ms": statistics.median(s["p99_ms"] for s in case.samples),
                            "ready_s": case.ready_seconds, "rss_mib": rss[case.name]}
-               for case in cases if case.name != TWIN}
-    floor_result = summary[FLOOR]
-    print(f"{'case':32} {'req/s':>9} {'% floor':>8} {'p99 ms':>8} {'x floor':>8} {'ready s':>8} {'RSS MiB':>8}")
-    for name, result in summary.items():
-        print(f"{name:32} {result['rps']:9.0f} {100 * result['rps'] / floor_result['rps']:7.0f}% "
-              f"{result['p99_ms']:8.2f} {result['p99_ms'] / floor_result['p99_ms']:8.2f} {result['ready_s']:8.2f} "
-              f"{result['rss_mib']:8.0f}")
+               for case in cases if case.name != TWIN and case.samples}
+    if summary:
+        print_table(summary)
     for name, per_round in costs.items():
         quartiles = statistics.quantiles(per_round, n=4)
         print(f"{name}: median {100 * statistics.median(per_round):.1f}% of throughput "
