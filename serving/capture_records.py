@@ -10,8 +10,8 @@ One record (on one line):
                       "inferenceId":"<the request's id, else the event id>","modelName":"a","modelVersion":"3"},
      "eventVersion":"0"}
 
-The server runs on one core, so every instruction spent here is taken from serving (callgrind counts them: about
-13k per record). Per record, Python only quotes the two bodies (orjson); what has a fixed width (event ID, time,
+The server runs on one core, so every instruction spent here is taken from serving (callgrind: about 11k per
+record). Per record, Python only quotes the two bodies (orjson); what has a fixed width (event ID, time,
 latency) is built for the whole chunk as one byte matrix in a few numpy calls, which is why the latency is
 right-aligned behind spaces, as JSON allows between tokens (left-aligning it costs more than the rest of the row);
 the lines are then interleaved from these columns by list slicing and joined.
