@@ -113,7 +113,9 @@ def test_records_written_free_their_place_in_the_queue(tmp_path: Path):
         writer.start()
         for index in range(3):
             offer(writer, item(index))
-        await asyncio.sleep(0.1)  # a flush encodes them, the writer writes them
+        deadline = time.monotonic() + 10
+        while writer.written < 3 and time.monotonic() < deadline:  # a flush encodes them, the writer writes them
+            await asyncio.sleep(0.01)
         for index in range(3, 6):
             offer(writer, item(index))
         writer.close()
