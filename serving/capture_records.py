@@ -145,6 +145,16 @@ class _Tails(dict[str, bytes]):
         return tail
 
 
+def _quoted(bodies: Sequence[bytes]) -> list[bytes]:
+    """Each body as a JSON string. A strict decode is the fast path (bodies the data plane captures are JSON, hence
+    UTF-8); a chunk with a body that is not UTF-8 is decoded again with replacement characters."""
+    dumps = orjson.dumps
+    try:
+        return [dumps(body.decode()) for body in bodies]
+    except UnicodeDecodeError:
+        return [dumps(body.decode("utf-8", "replace")) for body in bodies]
+
+
 def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]:
     """The JSON Lines of records given as their fields one after another (FIELDS_PER_RECORD each), as one buffer
     per run of records in the same hour, in order."""
@@ -161,9 +171,8 @@ def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]
                                  + orjson.dumps(inference_id))
     tails = _Tails(model_name)
     parts = _LINE * count
-    dumps = orjson.dumps
-    parts[1::_PARTS_PER_RECORD] = [dumps(request.decode("utf-8", "replace")) for request in requests]
-    parts[3::_PARTS_PER_RECORD] = [dumps(response.decode("utf-8", "replace")) for response in responses]
+    parts[1::_PARTS_PER_RECORD] = _quoted(requests)
+    parts[3::_PARTS_PER_RECORD] = _quoted(responses)
     parts[5::_PARTS_PER_RECORD] = identities
     parts[6::_PARTS_PER_RECORD] = ([tails[versions[0]]] * count if versions.count(versions[0]) == count
                                    else [tails[version] for version in versions])

@@ -53,6 +53,13 @@ def test_bodies_are_quoted_exactly_and_metadata_escaped():
     assert record["eventMetadata"]["modelVersion"] == 'v"1'
 
 
+def test_a_body_that_is_not_utf8_is_captured_with_replacement_characters():
+    items = [(b'{"a": 1}', b"{}", None, MOMENT, "1", 1.0), (b'{"a": "\xff"}', b"{}", None, MOMENT, "1", 1.0)]
+    (encoded,) = encode_records([field for entry in items for field in entry], "m")
+    data = [json.loads(line)["captureData"]["endpointInput"]["data"] for line in encoded.lines.splitlines()]
+    assert data == ['{"a": 1}', '{"a": "\ufffd"}']
+
+
 @pytest.mark.parametrize(("latency_ms", "written"), [
     (0.0, 0.0), (0.0006, 0.001), (1.25, 1.25), (9.9999, 10.0), (1005.0, 1005.0), (123456.7891, 123456.789),
     (5e9, 999999.999),  # longer than the field holds: the largest value it can write
