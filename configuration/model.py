@@ -97,8 +97,11 @@ class EndpointConfig(StrictModel):
     production environments and 50 elsewhere."""
     deregistration_delay_seconds: int = Field(default=30, ge=0, le=3600)
     """Time the load balancer drains a stopping task; keep it above the server's drain time."""
-    health_check_grace_period_seconds: int = Field(default=60, ge=0, le=2147483647)
-    """Seconds ECS ignores failing load balancer health checks after a task starts (model loading)."""
+    health_check_grace_period_seconds: int = Field(default=300, ge=0, le=2147483647)
+    """Seconds ECS ignores failing load balancer health checks after a task starts. The default covers a new
+    endpoint's first model sync (scheduled a minute after the stack is created, then a Fargate task start and
+    the copy): until then its tasks are alive but not ready. A crashing server is still replaced at once (the
+    container health check probes liveness)."""
     stop_timeout_seconds: int = Field(default=30, ge=2, le=120)
     """Seconds between SIGTERM and SIGKILL for the container (Fargate allows up to 120)."""
     enable_execute_command: bool = False

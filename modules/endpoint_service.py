@@ -42,6 +42,7 @@ from modules.task_identity import TaskIdentity, allow_task_egress
 CONTAINER_NAME = "model-server"
 MODELS_MOUNT = "/mnt/models"
 DATA_MOUNT = "/mnt/data"
+LIVENESS_PATH = "/v2/health/live"
 SCRATCH_MOUNT = "/tmp"  # noqa: S108 - the root file system is read-only; the server writes temporary files here only
 
 
@@ -88,7 +89,7 @@ class EndpointService(Construct):
         super().__init__(scope, construct_id)
         self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}",
                                             retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
-        self._permissions(props, identity, storage)
+        role_policies = self._permissions(props, identity, storage)
         self._security_group_chain(props, identity, storage)
 
         self.container_definition = self._container_definition(props)
@@ -125,12 +126,15 @@ class EndpointService(Construct):
             wait_for_steady_state=True,
             # Autoscaling owns the task count after creation: a deploy never resets the scale.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
-            # A target group can serve a service only once a listener rule attaches it to the load balancer.
-            depends_on=[routing.listener_rule, *props.start_after])
+            # A target group can serve a service only once a listener rule attaches it to the load balancer; a task
+            # can start only once it may pull, log and mount.
+            depends_on=[routing.listener_rule, *storage.mountable, *role_policies, *props.start_after])
         self.service_name: str = self.service.name
 
-    def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity, storage: ModelStorage) -> None:
-        IamRolePolicy(self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
+    def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity,
+                     storage: ModelStorage) -> tuple[IamRolePolicy, IamRolePolicy]:
+        execution_policy = IamRolePolicy(
+            self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
             # ECR's token call has no resource scope.
             {"Sid": "EcrToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
             {"Sid": "PullServingImage", "Effect": "Allow",
@@ -148,7 +152,9 @@ class EndpointService(Construct):
                 "ssmmessages:OpenControlChannel", "ssmmessages:OpenDataChannel"], "Resource": "*"})
             statements.append({"Sid": "EcsExecEncryption", "Effect": "Allow", "Action": "kms:Decrypt",
                                "Resource": props.kms_key_arn})
-        IamRolePolicy(self, "task-policy", role=identity.task_role.id, policy=policy_document(*statements))
+        task_policy = IamRolePolicy(self, "task-policy", role=identity.task_role.id,
+                                    policy=policy_document(*statements))
+        return execution_policy, task_policy
 
     def _security_group_chain(self, props: EndpointServiceProps, identity: TaskIdentity,
                               storage: ModelStorage) -> None:
@@ -166,7 +172,9 @@ class EndpointService(Construct):
     def _container_definition(self, props: EndpointServiceProps) -> dict[str, Any]:
         """Every field ECS fills in when it is left out is written here, so a plan after apply shows no diff."""
         port = props.container_port
-        probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{props.health_check_path}'"
+        # Liveness, not readiness: a server waiting for its first model is alive and must not be replaced; the
+        # load balancer's readiness check keeps traffic away from it meanwhile.
+        probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{LIVENESS_PATH}'"
                  ", timeout=4)")
         return {
             "name": CONTAINER_NAME,

@@ -54,7 +54,8 @@ class ModelStorageProps:
 
 class ModelStorage(Construct):
     """Attributes: `file_system`, `file_system_id`, `file_system_arn`, `models_access_point`,
-    `data_access_point`, `security_group_id`."""
+    `data_access_point`, `security_group_id`, `mountable` (what must exist before a task can mount: the mount
+    targets and the file system policy)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: ModelStorageProps):
         super().__init__(scope, construct_id)
@@ -82,16 +83,19 @@ class ModelStorage(Construct):
                                     from_port=NFS_PORT, to_port=NFS_PORT,
                                     referenced_security_group_id=props.model_writer_security_group_id,
                                     description="NFS from the model sync task")
-        for index, subnet_id in enumerate(props.subnet_ids):
-            EfsMountTarget(self, f"mount-target-az{index + 1}", file_system_id=self.file_system.id,
-                           subnet_id=subnet_id, security_groups=[group.id])
+        mount_targets = [EfsMountTarget(self, f"mount-target-az{index + 1}", file_system_id=self.file_system.id,
+                                        subnet_id=subnet_id, security_groups=[group.id])
+                         for index, subnet_id in enumerate(props.subnet_ids)]
 
         self.models_access_point = self._access_point("models", props, permissions="0755")
         self.data_access_point = self._access_point("data", props, permissions="0750")
 
-        EfsFileSystemPolicy(self, "policy", file_system_id=self.file_system.id, policy=_policy_document(
-            self.file_system.arn, props.reader_writer_role_arn, props.model_writer_role_arn,
-            self.models_access_point.arn, self.data_access_point.arn))
+        file_system_policy = EfsFileSystemPolicy(
+            self, "policy", file_system_id=self.file_system.id, policy=_policy_document(
+                self.file_system.arn, props.reader_writer_role_arn, props.model_writer_role_arn,
+                self.models_access_point.arn, self.data_access_point.arn))
+        # A task that starts before these exist fails to mount (no mount target in its AZ, or IAM denies it).
+        self.mountable: tuple[EfsMountTarget | EfsFileSystemPolicy, ...] = (*mount_targets, file_system_policy)
 
     def _access_point(self, location: str, props: ModelStorageProps, permissions: str) -> EfsAccessPoint:
         uid = props.posix_uid

@@ -47,7 +47,8 @@ from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
 
 SYNC_CONTAINER = "model-sync"
-SYNC_COMMAND = ["python", "-m", "serving.sync"]
+# The image's ENTRYPOINT starts the model server; the sync replaces it (a `command` alone would be appended to it).
+SYNC_ENTRY_POINT = ["python", "-m", "serving.sync"]
 MODELS_MOUNT = "/mnt/models"
 
 
@@ -80,10 +81,11 @@ class ModelSync(Construct):
         prefix = f"{props.endpoint}/"
         self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}/model-sync",
                                             retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
-        IamRolePolicy(self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
+        execution_policy = IamRolePolicy(
+            self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
             {"Sid": "WriteSyncLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": f"{self.log_group.arn}:*"}))
-        IamRolePolicy(self, "task-policy", role=identity.sync_role.id, policy=policy_document(
+        task_policy = IamRolePolicy(self, "task-policy", role=identity.sync_role.id, policy=policy_document(
             {"Sid": "ListEndpointModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": props.bucket_arn,
              "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
             {"Sid": "ReadEndpointModels", "Effect": "Allow", "Action": "s3:GetObject",
@@ -141,9 +143,10 @@ class ModelSync(Construct):
                         subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
                         assign_public_ip=False)))
 
-        # One sync two minutes after creation. `at()` needs a time; the time of the first apply is kept for good
-        # (ignore_changes), so later plans show no change. The service waits for this schedule to exist.
-        first_run = Fn.formatdate("YYYY-MM-DD'T'hh:mm:ss", Fn.timeadd(Fn.timestamp(), "2m"))
+        # One sync a minute after creation, once the task can mount and read (depends_on). `at()` needs a time;
+        # the time of the first apply is kept for good (ignore_changes), so later plans show no change. The service
+        # waits for this schedule to exist, and its health check grace period covers the sync.
+        first_run = Fn.formatdate("YYYY-MM-DD'T'hh:mm:ss", Fn.timeadd(Fn.timestamp(), "1m"))
         self.initial_sync = SchedulerSchedule(
             self, "initial-sync", name=aws_name(props.name_prefix, "model-first-sync", max_length=64),
             description=f"{props.endpoint}: copy the live model once, right after the endpoint is created",
@@ -160,14 +163,15 @@ class ModelSync(Construct):
                     network_configuration=SchedulerScheduleTargetEcsParametersNetworkConfiguration(
                         subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
                         assign_public_ip=False))),
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["schedule_expression"]))
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["schedule_expression"]),
+            depends_on=[*storage.mountable, execution_policy, task_policy])
 
     @staticmethod
     def _container(props: ModelSyncProps, prefix: str, log_group_name: str) -> dict[str, Any]:
         return {
             "name": SYNC_CONTAINER,
             "image": props.image,
-            "command": SYNC_COMMAND,
+            "entryPoint": SYNC_ENTRY_POINT,
             "cpu": 0,
             "essential": True,
             "readonlyRootFilesystem": True,

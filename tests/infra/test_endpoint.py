@@ -192,7 +192,8 @@ def test_target_group_port_and_path_are_the_containers(staging):
     environment = {e["name"]: e["value"] for e in definition["environment"]}
     assert group["port"] == definition["portMappings"][0]["containerPort"] == int(environment["SERVING_PORT"]) == 8080
     assert group["health_check"]["path"] == environment["SERVING_HEALTH_PATH"] == "/v2/health/ready"
-    assert "http://127.0.0.1:8080/v2/health/ready" in definition["healthCheck"]["command"][-1]
+    # The container check probes liveness: a task waiting for its first model sync is alive, not replaced.
+    assert "http://127.0.0.1:8080/v2/health/live" in definition["healthCheck"]["command"][-1]
     assert group["target_type"] == "ip" and group["deregistration_delay"] == "30"
     assert environment["SERVING_ROUTE_PREFIX"] == "/a"
     assert environment["SERVING_KEEP_ALIVE_SECONDS"] == "65"  # longer than the load balancer's 60 s idle timeout
@@ -234,12 +235,29 @@ def test_service_deploys_safely_and_leaves_the_count_to_autoscaling(staging):
     assert (service["deployment_minimum_healthy_percent"], service["deployment_maximum_percent"]) == (100, 200)
     assert service["lifecycle"] == {"ignore_changes": ["desired_count"]}
     assert service["wait_for_steady_state"] is True
-    assert service["health_check_grace_period_seconds"] == 60
+    assert service["health_check_grace_period_seconds"] == 300
     (alarm_name,) = service["alarms"]["alarm_names"]
     _, _, alarm = target(stack, alarm_name)
     assert alarm["metric_name"] == "HTTPCode_Target_5XX_Count" and service["alarms"]["rollback"] is True
-    assert service["depends_on"] == [f"aws_lb_listener_rule.{only(stack, 'aws_lb_listener_rule')[0]}",
-                                     f"aws_scheduler_schedule.{only(stack, 'aws_scheduler_schedule')[0]}"]
+
+
+def test_the_service_and_the_first_sync_start_only_once_tasks_can_mount_pull_and_log(staging):
+    _, stack = staging
+    _, service = only(stack, "aws_ecs_service")
+    mountable = {f"aws_efs_mount_target.{lid}" for lid in resources(stack, "aws_efs_mount_target")} | {
+        f"aws_efs_file_system_policy.{only(stack, 'aws_efs_file_system_policy')[0]}"}
+    assert len(mountable) == 3  # a mount target per private subnet, and the policy
+    service_policies = {f"aws_iam_role_policy.{lid}" for lid, body in resources(stack, "aws_iam_role_policy").items()
+                        if "/service/" in body["//"]["metadata"]["path"]}
+    assert len(service_policies) == 2  # the execution role's and the task role's
+    assert set(service["depends_on"]) == {
+        f"aws_lb_listener_rule.{only(stack, 'aws_lb_listener_rule')[0]}",
+        f"aws_scheduler_schedule.{only(stack, 'aws_scheduler_schedule')[0]}", *mountable, *service_policies}
+    _, first_sync = only(stack, "aws_scheduler_schedule")
+    sync_policies = {f"aws_iam_role_policy.{lid}" for lid, body in resources(stack, "aws_iam_role_policy").items()
+                     if "/model-sync/" in body["//"]["metadata"]["path"] and "events" not in lid}
+    assert len(sync_policies) == 2
+    assert set(first_sync["depends_on"]) == {*mountable, *sync_policies}
 
 
 def test_spot_share_is_off_in_production_by_default(default_synth):

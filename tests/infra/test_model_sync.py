@@ -53,7 +53,7 @@ def test_a_change_of_live_runs_the_sync_task(default_synth):
         assert ecs["network_configuration"]["security_groups"] == [ref("aws_security_group", by_path_suffix(
             stack, "aws_security_group", "identity/sync-security-group")[0], "id")]
     (definition,) = json.loads(task["container_definitions"])
-    assert definition["command"] == ["python", "-m", "serving.sync"]
+    assert definition["entryPoint"] == ["python", "-m", "serving.sync"] and "command" not in definition
     environment = {e["name"]: e["value"] for e in definition["environment"]}
     assert environment["SYNC_PREFIX"] == "a/" and environment["SYNC_MODELS_DIR"] == "/mnt/models"
 
@@ -102,7 +102,7 @@ def test_a_new_endpoint_syncs_once_right_after_creation_before_its_service_start
     platform, stack = stacks(default_synth)
     schedule_id, schedule = only(stack, "aws_scheduler_schedule")
     assert schedule["schedule_expression"].startswith("at(${formatdate(")
-    assert "timeadd(timestamp(), \"2m\")" in schedule["schedule_expression"]
+    assert "timeadd(timestamp(), \"1m\")" in schedule["schedule_expression"]
     assert schedule["lifecycle"] == {"ignore_changes": ["schedule_expression"]}  # no change in later plans
     task_id, _ = by_path_suffix(stack, "aws_ecs_task_definition", "model-sync/task-definition")
     assert schedule["target"]["ecs_parameters"]["task_definition_arn"] == ref("aws_ecs_task_definition", task_id,

@@ -1,0 +1,1 @@
+"""Helpers shared by several test modules and the rehearsal: one place each."""
