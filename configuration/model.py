@@ -128,6 +128,24 @@ class EndpointConfig(StrictModel):
     """Share of requests whose input and output the server captures to the data volume."""
     model_versions_kept: int = Field(default=5, ge=2, le=100)
     """Model versions kept on EFS; older ones are pruned (never the live one or the one before it)."""
+    initial_model: str | None = None
+    """The ONNX model an endpoint starts with: a file in the repository (relative to its root) or an `s3://` URI.
+    The deploy step promotes it in an environment where the endpoint has no live model yet, so a first deploy
+    needs no person. When omitted, such a deploy stops and says which model to promote."""
+
+    @field_validator("initial_model")
+    @classmethod
+    def _initial_model(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        if value.startswith("s3://"):
+            if not re.match(r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/.+\.onnx$", value):
+                raise ValueError("must be s3://<bucket>/<key>.onnx or a .onnx file in the repository")
+            return value
+        if not value.endswith(".onnx") or value.startswith("/") or ".." in value.split("/"):
+            raise ValueError("must be a .onnx file relative to the repository root (e.g. "
+                             "serving/example/models/1/model.onnx) or s3://<bucket>/<key>.onnx")
+        return value
 
     @field_validator("container_port")
     @classmethod

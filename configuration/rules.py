@@ -7,10 +7,13 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 from configuration.errors import Problem
 from configuration.model import MlopsConfig
 from configuration.naming import derived_listener_priority
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # Fargate's valid task sizes: CPU units -> allowed memory in MiB.
 FARGATE_MEMORY_MIB: dict[int, tuple[int, ...]] = {
@@ -178,6 +181,16 @@ def check_hosts_under_domain(config: MlopsConfig) -> Iterator[Problem]:
                               "certificate covers")
 
 
+def check_initial_models_exist(config: MlopsConfig) -> Iterator[Problem]:
+    """A first deploy promotes the file: a missing one must fail at synth, not in the middle of a deploy."""
+    for env_name in config.environments:
+        for name in config.endpoints:
+            model = config.endpoint_for(env_name, name).initial_model
+            if model is not None and not model.startswith("s3://") and not (PROJECT_ROOT / model).is_file():
+                yield Problem(_field_path(config, env_name, name, "initial_model"), model,
+                              "is not a file in the repository; give a path relative to its root or an s3:// URI")
+
+
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
@@ -187,6 +200,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_routes_unique,
     check_scheduled_scaling,
     check_hosts_under_domain,
+    check_initial_models_exist,
 )
 
 

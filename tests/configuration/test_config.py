@@ -382,3 +382,26 @@ def test_spot_share_defaults_by_production():
         "test.yaml")
     assert config.endpoint_for("staging", "a").fargate_spot_percent == 50
     assert config.endpoint_for("prod", "a").fargate_spot_percent == 0
+
+
+def test_initial_model_must_be_a_repository_onnx_file_or_an_s3_uri(tmp_path):
+    from configuration import ConfigError
+    from configuration.loader import parse_config
+
+    def problems(initial_model):
+        raw = {"project": "mlops", "region": "eu-west-1", "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+               "endpoints": {"a": {"initial_model": initial_model}}}
+        try:
+            parse_config(raw, "cfg.yaml")
+        except ConfigError as exc:
+            return exc.lines()
+        return []
+
+    assert problems("serving/example/models/1/model.onnx") == []
+    assert problems("s3://my-models/a/model.onnx") == []
+    (missing,) = problems("models/missing.onnx")
+    assert missing.startswith("cfg.yaml: endpoints.a.initial_model: is not a file in the repository")
+    assert "models/missing.onnx" in missing
+    for bad in ("/etc/passwd.onnx", "../outside.onnx", "model.pt", "s3://Bad_Bucket/x.onnx"):
+        (line,) = problems(bad)
+        assert line.startswith("cfg.yaml: endpoints.a.initial_model:") and bad in line, line
