@@ -31,7 +31,7 @@ CDKTF := node_modules/.bin/cdktf
 
 PORT ?= 8080
 
-.PHONY: help install synth test lint serve bench-synth bench-serving clean
+.PHONY: help install synth test lint serve bench-synth bench-serving destroy destroy-all clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
@@ -40,6 +40,8 @@ help:
 	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
 	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
+	@echo "make destroy ENV=staging [ENDPOINT=a]  take an environment (or one endpoint) down, with AWS credentials"
+	@echo "make destroy-all  every environment, then the pipeline (the state bucket and lock table stay)"
 
 $(PIPENV):
 	$(PYTHON) -m venv .tools
@@ -71,6 +73,13 @@ bench-synth: install
 bench-serving: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python bench/serving/run.py
+
+destroy: install
+	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<environment> [ENDPOINT=<endpoint>]"; exit 2; }
+	.venv/bin/python -m pipeline.teardown --env "$(ENV)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
+
+destroy-all: install
+	.venv/bin/python -m pipeline.teardown --all
 
 # Local folders stand in for EFS: the bundled example model, and .serve/capture for captured requests.
 serve: $(VENV_STAMP)

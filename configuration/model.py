@@ -270,8 +270,9 @@ class EnvironmentConfig(StrictModel):
     """Write load balancer access logs to an S3 bucket of the platform stack."""
     alarm_emails: list[str] = Field(default_factory=list)
     """Email addresses subscribed to the alarm topic (each confirms by mail once)."""
-    ecr_keep_images: int = Field(default=30, ge=1, le=1000)
-    """Tagged serving images kept in the repository; untagged ones expire after 7 days."""
+    ecr_keep_images: int = Field(default=30, ge=2, le=1000)
+    """Serving images kept in the environment's repository, newest first. Only deploys to this environment add
+    images there, so the running image and the one before it (ECS rolls back to it) are always the newest two."""
     model_bucket_name: str | None = None
     """S3 bucket model versions are promoted to. When omitted, `<project>-<env>-models-<region>` (S3 names are
     global: set this if that one is taken)."""

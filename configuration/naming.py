@@ -57,5 +57,11 @@ SERVING_IMAGE = "model-server"
 
 
 def serving_repository_name(project: str, environment: str) -> str:
-    """The environment's ECR repository for the model server image."""
+    """The environment's ECR repository for the model server image: only images deployed there."""
     return f"{project}/{environment}/{SERVING_IMAGE}"
+
+
+def build_repository_name(project: str) -> str:
+    """The pipeline's ECR repository, where Build pushes each commit's image; the deploy step copies it into an
+    environment's repository once that environment's approval is given."""
+    return f"{project}/{SERVING_IMAGE}"

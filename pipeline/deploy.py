@@ -1,30 +1,51 @@
 """Deploy one environment: `python -m pipeline.deploy --env staging [--dry-run]`.
 
-Synthesizes with IMAGE_TAG set (for real, also with --dry-run: a broken synth must fail here, not in AWS), then one
-`cdktf deploy` of the environment's platform and endpoint stacks, which applies them in dependency order against
-the S3/DynamoDB remote state, auto-approved. The ECS services wait for steady state, so the step fails when the new
-tasks do not become healthy.
-
-An endpoint can only become healthy once a model version of it is live in the environment's model bucket. When one
-is missing (always so on an environment's first run, before the bucket exists), only the platform stack is deployed
-and the step fails, saying which endpoints need `python -m pipeline.models promote` before a re-run.
+In order, with no person in the loop:
+1. refuse when the environment runs an endpoint the configuration no longer declares (it would keep routing and
+   billing): the error names the one command that removes it;
+2. synthesize with IMAGE_TAG set (for real, also with --dry-run: a broken synth must fail here, not in AWS);
+3. `cdktf deploy` of the environment's platform stack (network, load balancer, cluster, repository, model bucket);
+4. copy the commit's image from the pipeline's build repository into the environment's (pipeline.images): this
+   stage runs after the environment's approval, so only approved images reach it;
+5. promote each endpoint's `initial_model` where the endpoint has no live model yet (a first deploy);
+6. `cdktf deploy` of the endpoint stacks. The ECS services wait for steady state, so the step fails when the new
+   tasks do not become healthy.
+Every `cdktf deploy` applies against the S3/DynamoDB remote state, auto-approved.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from configuration import MlopsConfig, load_config
 from configuration.image_tag import TAG_RE
-from configuration.naming import endpoint_stack, platform_stack
+from configuration.naming import build_repository_name, endpoint_stack, platform_stack, serving_repository_name
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run_step
+from pipeline.images import Fetch, copy_image, fetch_url
+from pipeline.stacks_state import orphan_endpoints
 from serving.sync import remote_state
 
 CDKTF = str(PROJECT_ROOT / "node_modules" / ".bin" / "cdktf")
 AUTOMATION_ENV = {"CI": "1", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
                   "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20"}
+
+
+@dataclass(frozen=True)
+class DeployClients:
+    """AWS clients by account: the pipeline's (state bucket, build repository, `s3://` initial models) and the
+    environment's (its repository and model bucket; the same account unless it has a deploy role)."""
+
+    pipeline_s3: Any
+    pipeline_ecr: Any
+    environment_s3: Any
+    environment_ecr: Any
+    fetch_layer: Fetch = fetch_url
+    """Reads a layer from the download URL ECR gives."""
 
 
 def environment_stacks(config: MlopsConfig, environment: str) -> list[str]:
@@ -49,42 +70,80 @@ def endpoints_without_a_model(config: MlopsConfig, environment: str, s3: Any) ->
     return missing
 
 
-def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str, s3: Any = None) -> None:
-    """With `s3` (the model bucket's account), endpoints are deployed only once each has a live model."""
+def promote_initial_models(config: MlopsConfig, environment: str, clients: DeployClients,
+                           commands: Commands) -> None:
+    """Make each endpoint's `initial_model` live where the endpoint has none; fail naming what is missing."""
+    from pipeline.models import CommandError, promote, resolve
+
+    missing = endpoints_without_a_model(config, environment, clients.environment_s3)
+    without_initial = [e for e in missing if config.endpoint_for(environment, e).initial_model is None]
+    if without_initial:
+        raise StepFailed(
+            f"endpoint(s) {', '.join(without_initial)} have no live model in "
+            f"s3://{config.model_bucket_name(environment)}/ and no `initial_model` in the configuration, so their "
+            "services could never become healthy. Set endpoints.<name>.initial_model, or promote one, e.g. "
+            f"`python -m pipeline.models promote --env {environment} --endpoint {without_initial[0]} --model-file "
+            "model.onnx`, then retry this stage")
+    for endpoint in missing:
+        source = config.endpoint_for(environment, endpoint).initial_model
+        assert source is not None
+        with tempfile.TemporaryDirectory() as scratch:
+            model_file = PROJECT_ROOT / source
+            if source.startswith("s3://"):
+                bucket, _, key = source[len("s3://"):].partition("/")
+                model_file = Path(scratch) / "model.onnx"
+                clients.pipeline_s3.download_file(bucket, key, str(model_file))
+            try:
+                result = promote(clients.environment_s3, resolve(config, environment, endpoint), model_file)
+            except CommandError as exc:
+                raise StepFailed(f"endpoint {endpoint}'s initial_model {source}: {exc}") from None
+        commands.say(f"{endpoint}: no live model in {environment}: promoted initial_model {source} as version "
+                     f"{result['version']}")
+
+
+def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
+           clients: DeployClients | None = None) -> None:
+    """Without `clients` (a dry run), AWS is not read: the AWS steps are printed."""
     if environment not in config.environments:
         raise StepFailed(f"unknown environment {environment!r}; configured: {', '.join(config.environments)}")
     if not TAG_RE.match(tag):
         raise StepFailed(f"image tag {tag!r} is not a valid tag")
+    if clients is not None:
+        orphans = orphan_endpoints(config, environment, clients.pipeline_s3)
+        if orphans:
+            raise StepFailed(
+                f"{environment} runs endpoint(s) {', '.join(orphans)}, which the configuration no longer declares. "
+                "Remove each with `make destroy ENV=" + environment + f" ENDPOINT={orphans[0]}` (python -m "
+                f"pipeline.teardown --env {environment} --endpoint {orphans[0]}), or declare it again; then retry")
     env = {**AUTOMATION_ENV, "IMAGE_TAG": tag}
-    stacks = environment_stacks(config, environment)
-    missing = endpoints_without_a_model(config, environment, s3) if s3 is not None else []
-    if missing:
-        stacks = stacks[:1]
-    commands.say(f"deploying {environment} with image tag {tag}: {', '.join(stacks)}")
+    platform, *endpoints = environment_stacks(config, environment)
+    commands.say(f"deploying {environment} with image tag {tag}: {', '.join([platform, *endpoints])}")
     commands.run([CDKTF, "synth"], also_in_dry_run=True, env=env)
-    commands.run([CDKTF, "deploy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
-                  "--outputs-file", f"cdktf.out/outputs-{environment}.json"], env=env)
-    if missing:
-        bucket = config.model_bucket_name(environment)
-        raise StepFailed(
-            f"the {environment} platform is deployed, but endpoint(s) {', '.join(missing)} have no live model in "
-            f"s3://{bucket}/, so their services could never become healthy. Promote one per endpoint, e.g. "
-            f"`python -m pipeline.models promote --env {environment} --endpoint {missing[0]} --model-file "
-            "model.onnx`, then retry this stage")
+    commands.run(_deploy_command(environment, [platform], "platform"), env=env)
+
+    source, target = build_repository_name(config.project), serving_repository_name(config.project, environment)
+    if clients is None:
+        commands.say(f"would copy image {source}:{tag} to {target}")
+        commands.say(f"would promote each endpoint's initial_model where {config.model_bucket_name(environment)} "
+                     "has no live model")
+    else:
+        copy_image(clients.pipeline_ecr, source, clients.environment_ecr, target, tag, fetch=clients.fetch_layer,
+                   say=commands.say)
+        promote_initial_models(config, environment, clients, commands)
+    if endpoints:
+        commands.run(_deploy_command(environment, endpoints, "endpoints"), env=env)
 
 
-def model_bucket_client(config: MlopsConfig, environment: str) -> Any:
-    """S3 in the environment's account: through its deploy role when it has one."""
-    import boto3
+def _deploy_command(environment: str, stacks: list[str], part: str) -> list[str]:
+    return [CDKTF, "deploy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
+            "--outputs-file", f"cdktf.out/outputs-{environment}-{part}.json"]
 
-    role = config.environments[environment].deploy_role_arn
-    if role is None:
-        return boto3.client("s3", region_name=config.region)
-    credentials = boto3.client("sts").assume_role(RoleArn=role, RoleSessionName=f"{config.project}-deploy")[
-        "Credentials"]
-    return boto3.client("s3", region_name=config.region, aws_access_key_id=credentials["AccessKeyId"],
-                        aws_secret_access_key=credentials["SecretAccessKey"],
-                        aws_session_token=credentials["SessionToken"])
+
+def deploy_clients(config: MlopsConfig, environment: str) -> DeployClients:
+    from pipeline.aws import environment_session, pipeline_session
+
+    pipeline, target = pipeline_session(config), environment_session(config, environment)
+    return DeployClients(pipeline.client("s3"), pipeline.client("ecr"), target.client("s3"), target.client("ecr"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -96,11 +155,8 @@ def main(argv: list[str] | None = None) -> int:
 
     def step() -> None:
         config = load_config()
-        commands = Commands(args.dry_run)
-        if args.dry_run:
-            commands.say(f"would check s3://{config.model_bucket_name(args.env)}/ for a live model per endpoint")
-        s3 = None if args.dry_run or args.env not in config.environments else model_bucket_client(config, args.env)
-        deploy(config, args.env, commands, image_tag(), s3)
+        clients = None if args.dry_run or args.env not in config.environments else deploy_clients(config, args.env)
+        deploy(config, args.env, Commands(args.dry_run), image_tag(), clients)
 
     return run_step(step)
 

@@ -1,8 +1,10 @@
 """Smoke-test one environment through its load balancer: `python -m pipeline.smoke --env staging [--dry-run]`.
 
 For every endpoint: readiness, the model's metadata, and one prediction built from that metadata (zeros of the
-declared shape), routed exactly as clients are (the endpoint's host header and path prefix). Retries for a while:
-a deploy has just replaced the tasks. The load balancer is found by its name (derived from the configuration).
+declared shape), routed exactly as clients are. With a domain, that is the endpoint's own HTTPS address (its host,
+else the environment's domain), with the certificate verified; without one, the load balancer's address with the
+endpoint's host header. Retries for a while: a deploy has just replaced the tasks. The load balancer is found by
+its name (derived from the configuration) in the environment's own account (through its deploy role).
 """
 
 from __future__ import annotations
@@ -29,8 +31,19 @@ def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any) -> str:
         (balancer,) = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
     except elbv2.exceptions.LoadBalancerNotFoundException:
         raise StepFailed(f"no load balancer named {name}: is the {environment} platform deployed?") from None
-    scheme = "https" if config.environments[environment].domain else "http"
-    return f"{scheme}://{balancer['DNSName']}"
+    return f"http://{balancer['DNSName']}"
+
+
+def endpoint_address(config: MlopsConfig, environment: str, endpoint: str,
+                     balancer_url: str | None) -> tuple[str, str | None]:
+    """(base URL, Host header to send) by which clients reach the endpoint. With a domain the certificate only
+    matches the domain's names, so the call goes to the name itself; `balancer_url` (or --base-url) is then unused."""
+    settings = config.endpoint_for(environment, endpoint)
+    domain = config.environments[environment].domain
+    if domain is not None and balancer_url is None:
+        return f"https://{settings.host or domain.name}", None
+    assert balancer_url is not None
+    return balancer_url, settings.host
 
 
 def example_request(metadata: dict[str, Any]) -> dict[str, Any]:
@@ -56,24 +69,26 @@ def _call(url: str, host: str | None, body: dict[str, Any] | None = None) -> tup
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def smoke(config: MlopsConfig, environment: str, base_url: str, commands: Commands, attempts: int = 30,
+def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, commands: Commands, attempts: int = 30,
           wait_seconds: float = 10.0) -> None:
+    """`balancer_url`: the load balancer's (or a stand-in's) address; None with a domain (each endpoint's own)."""
     for endpoint in config.endpoints:
         settings = config.endpoint_for(environment, endpoint)
+        base_url, host = endpoint_address(config, environment, endpoint, balancer_url)
         root = f"{base_url}{route_prefix(settings.path)}"
         checks = [("GET", f"{root}/v2/health/ready"), ("GET", f"{root}/v2/models/{endpoint}"),
                   ("POST", f"{root}/v2/models/{endpoint}/infer")]
         if commands.dry_run:
             for method, url in checks:
-                commands.say(f"would call: {method} {url}" + (f" (Host: {settings.host})" if settings.host else ""))
+                commands.say(f"would call: {method} {url}" + (f" (Host: {host})" if host else ""))
             continue
         for attempt in range(1, attempts + 1):
             try:
-                status, _ = _call(checks[0][1], settings.host)
+                status, _ = _call(checks[0][1], host)
                 if status == 200:
-                    status, metadata = _call(checks[1][1], settings.host)
+                    status, metadata = _call(checks[1][1], host)
                     if status == 200:
-                        status, result = _call(checks[2][1], settings.host, example_request(metadata))
+                        status, result = _call(checks[2][1], host, example_request(metadata))
                         if status == 200 and result.get("outputs"):
                             commands.say(f"{endpoint}: ready, model version {result['model_version']} answers")
                             break
@@ -97,14 +112,16 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         if args.env not in config.environments:
             raise StepFailed(f"unknown environment {args.env!r}; configured: {', '.join(config.environments)}")
-        base_url = args.base_url
-        if base_url is None and args.dry_run:
-            base_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
-        elif base_url is None:
-            import boto3
+        balancer_url = args.base_url.rstrip("/") if args.base_url else None
+        if balancer_url is None and config.environments[args.env].domain is None:
+            if args.dry_run:
+                balancer_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
+            else:
+                from pipeline.aws import environment_session
 
-            base_url = load_balancer_url(config, args.env, boto3.client("elbv2", region_name=config.region))
-        smoke(config, args.env, base_url.rstrip("/"), Commands(args.dry_run))
+                elbv2 = environment_session(config, args.env).client("elbv2")
+                balancer_url = load_balancer_url(config, args.env, elbv2)
+        smoke(config, args.env, balancer_url, Commands(args.dry_run))
 
     return run_step(step)
 

@@ -1,5 +1,8 @@
 """`<project>-pipeline`: GitHub -> Test -> Build -> for each environment in order: [Approval] -> Deploy -> Smoke.
 
+Build pushes the image to this stack's build repository, which exists before the pipeline first runs; each Deploy
+copies it into its environment's repository (after that environment's approval).
+
 A CodePipeline (V2, queued executions: a second run waits instead of fighting over the state lock) whose CodeBuild
 steps each have their own role. The deploy steps run `cdktf deploy` against the same state bucket and lock table the
 bootstrap stack creates; their breadth is documented in the README ("The pipeline's permissions").
@@ -31,10 +34,11 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name
+from configuration.naming import aws_name, build_repository_name
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.iam import Statement, assume_role_policy, policy_document
+from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from pipeline.infrastructure import BuildStep, BuildStepProps
 from stacks.common import add_aws_provider, use_remote_state
@@ -45,7 +49,8 @@ COMMIT = f"#{{{SOURCE_NAMESPACE}.CommitId}}"
 
 
 class PipelineStack(TerraformStack):
-    """Attributes: `pipeline`, `steps` (name -> BuildStep), `artifact_bucket`, `connection_arn`, `topic`."""
+    """Attributes: `pipeline`, `steps` (name -> BuildStep), `artifact_bucket`, `build_repository`,
+    `connection_arn`, `topic`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig):
         super().__init__(scope, stack_name)
@@ -79,17 +84,23 @@ class PipelineStack(TerraformStack):
                 artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
                 kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
 
+        # Environments run copies in their own repositories, so expiring an old build here never stops a task.
+        self.build_repository = ImageRepository(self, "build-image", ImageRepositoryProps(
+            name=build_repository_name(project), kms_key_arn=self.key.arn))
+
         self.steps: dict[str, BuildStep] = {}
         self.steps["test"] = step("test", f"{project}-test", "make lint, make test", "test.yml")
         self.steps["build"] = step(
-            "build", f"{project}-build", "build the serving image and push it to each environment's ECR",
+            "build", f"{project}-build", "build the serving image and push it to the pipeline's build repository",
             "build.yml", privileged=True, statements=(
                 {"Sid": "EcrToken", "Effect": "Allow", "Action": "ecr:GetAuthorizationToken", "Resource": "*"},
                 {"Sid": "PushServingImages", "Effect": "Allow", "Action": [
                     "ecr:BatchCheckLayerAvailability", "ecr:InitiateLayerUpload", "ecr:UploadLayerPart",
                     "ecr:CompleteLayerUpload", "ecr:PutImage", "ecr:BatchGetImage", "ecr:DescribeImages",
                     "ecr:GetDownloadUrlForLayer"],
-                 "Resource": f"{arn}:ecr:{config.region}:{account}:repository/{project}/*"},
+                 "Resource": self.build_repository.arn},
+                {"Sid": "EncryptServingImages", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+                 "Resource": self.key.arn},
                 {"Sid": "StsIdentity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
             ))
         deploy_statements = self._deploy_statements(config, arn, account)
@@ -105,9 +116,8 @@ class PipelineStack(TerraformStack):
             self.steps[f"smoke-{environment}"] = step(
                 f"smoke-{environment}", f"{project}-smoke-{environment}",
                 f"health and one prediction per endpoint through {environment}'s load balancer", "smoke.yml",
-                environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL", statements=(
-                    {"Sid": "FindLoadBalancer", "Effect": "Allow",
-                     "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"},))
+                environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL",
+                statements=self._smoke_statements(config, environment))
 
         self.topic = AlarmTopic(self, "notifications", AlarmTopicProps(
             name=f"{project}-pipeline-notifications", kms_key_arn=self.key.arn,
@@ -146,6 +156,8 @@ class PipelineStack(TerraformStack):
             target=[CodestarnotificationsNotificationRuleTarget(address=self.topic.arn, type="SNS")])
 
         TerraformOutput(self, "pipeline-name", value=self.pipeline.name)
+        TerraformOutput(self, "build-repository-url", value=self.build_repository.url,
+                        description="Build pushes each commit's serving image here")
         TerraformOutput(self, "github-connection-arn", value=self.connection_arn,
                         description="Authorize this connection once in the console (it starts PENDING)")
         TerraformOutput(self, "notification-topic-arn", value=self.topic.arn)
@@ -173,6 +185,17 @@ class PipelineStack(TerraformStack):
         if deploy_roles:
             statements.append({"Sid": "EnvironmentDeployRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
                                "Resource": deploy_roles})
+        return tuple(statements)
+
+    @staticmethod
+    def _smoke_statements(config: MlopsConfig, environment: str) -> tuple[Statement, ...]:
+        """The load balancer is looked up in the environment's own account: through its deploy role if it has one."""
+        statements: list[Statement] = [{"Sid": "FindLoadBalancer", "Effect": "Allow",
+                                        "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"}]
+        role = config.environments[environment].deploy_role_arn
+        if role:
+            statements.append({"Sid": "EnvironmentDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole",
+                               "Resource": role})
         return tuple(statements)
 
     def _stages(self, config: MlopsConfig) -> list[CodepipelineStage]:

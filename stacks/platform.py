@@ -1,8 +1,9 @@
 """`<project>-<env>-platform`: what every endpoint of one environment shares.
 
 Network, load balancer, ECS cluster, the serving image repository and the alarm topic. Endpoint stacks read these
-through cdktf cross-stack references (remote state), never through hard-coded IDs. The repository lives here so the
-pipeline can push an image before any service needs one.
+through cdktf cross-stack references (remote state), never through hard-coded IDs. The repository holds only the
+images deployed to this environment: the deploy step copies the approved image here, after this stack and before
+the endpoint stacks, so the newest images are always the ones that run or ran last.
 """
 
 from __future__ import annotations

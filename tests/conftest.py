@@ -1,9 +1,12 @@
-"""Shared test settings: quiet jsii, and paths to the shipped configuration and test fixtures."""
+"""Shared test settings: quiet jsii, paths to the shipped configuration and test fixtures, and one synth per
+configuration per test session (the default configuration and the all-options fixture)."""
 
 import os
 from pathlib import Path
 
 import pytest
+
+from configuration import load_config
 
 # jsii prints a Node end-of-life banner on every start; the Makefile sets the same.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
@@ -29,3 +32,27 @@ def s3(monkeypatch):
         client = boto3.client("s3", region_name="eu-west-1")
         client.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         yield client
+
+
+@pytest.fixture(scope="session")
+def default_config():
+    return load_config(DEFAULT_CONFIG)
+
+
+@pytest.fixture(scope="session")
+def default_synth(default_config, tmp_path_factory):
+    from tests.infra.synth import synthesize  # the provider bindings load on first use only
+
+    return synthesize(default_config, tmp_path_factory.mktemp("default") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def options_config():
+    return load_config(FIXTURES / "all-options.yaml")
+
+
+@pytest.fixture(scope="session")
+def options_synth(options_config, tmp_path_factory):
+    from tests.infra.synth import synthesize
+
+    return synthesize(options_config, tmp_path_factory.mktemp("options") / "cdktf.out")

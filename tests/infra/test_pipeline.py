@@ -94,6 +94,20 @@ def test_smoke_projects_target_their_environment_and_may_only_look_up_load_balan
     statements = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy",
                                                              "smoke-staging/policy")[1])["Statement"]}
     assert statements["FindLoadBalancer"]["Action"] == "elasticloadbalancing:DescribeLoadBalancers"
+    assert "EnvironmentDeployRole" not in statements  # staging has no deploy role of its own
+
+
+def test_smoke_looks_up_the_load_balancer_through_the_environments_deploy_role(options_synth, options_config):
+    stack = options_synth.stack("acme-ml-pipeline")
+    for environment, settings in options_config.environments.items():
+        statements = {s["Sid"]: s for s in policy(by_path_suffix(
+            stack, "aws_iam_role_policy", f"smoke-{environment}/policy")[1])["Statement"]}
+        if settings.deploy_role_arn:
+            assert statements["EnvironmentDeployRole"] == {"Sid": "EnvironmentDeployRole", "Effect": "Allow",
+                                                           "Action": "sts:AssumeRole",
+                                                           "Resource": settings.deploy_role_arn}
+        else:
+            assert "EnvironmentDeployRole" not in statements
 
 
 
@@ -106,7 +120,21 @@ def test_only_deploy_roles_are_broad(default_synth):
     assert sorted(roles[role] for role in attached) == ["mlops-deploy-prod-build", "mlops-deploy-staging-build"]
     assert all(arn.endswith(":iam::aws:policy/PowerUserAccess") for arn in attached.values())
     build = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy", "build/policy")[1])["Statement"]}
-    assert build["PushServingImages"]["Resource"].endswith(":repository/mlops/*")
+    assert build["PushServingImages"]["Resource"] == ref(
+        "aws_ecr_repository", by_path_suffix(stack, "aws_ecr_repository", "build-image/repository")[0], "arn")
+
+
+def test_build_pushes_to_the_pipelines_own_repository_and_each_deploy_copies_into_its_platforms(default_synth,
+                                                                                                  default_config):
+    """Where the stages meet the stacks: the repository Build pushes to exists before the pipeline's first run (it is
+    the pipeline stack's), and each Deploy copies into the repository of the platform stack it applies first."""
+    from configuration.naming import build_repository_name, serving_repository_name
+
+    _, build_repository = only(default_synth.stack(PIPELINE), "aws_ecr_repository")
+    assert build_repository["name"] == build_repository_name("mlops") == "mlops/model-server"
+    for environment in default_config.environments:
+        _, repository = only(default_synth.stack(f"mlops-{environment}-platform"), "aws_ecr_repository")
+        assert repository["name"] == serving_repository_name("mlops", environment)
 
 
 def test_failures_and_approvals_notify_the_topic(default_synth):

@@ -28,19 +28,20 @@ def dry(out=None) -> Commands:
     return Commands(dry_run=True, out=out or io.StringIO())
 
 
-def test_build_dry_run_prints_build_login_tag_and_push_for_every_environment(config):
+def test_build_pushes_only_to_the_pipelines_build_repository(config):
     commands = dry()
     pushed = build(config, commands, "0a1b2c3", "123456789012")
-    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com"
+    reference = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:0a1b2c3"
     assert commands.printed == [
         "would run: docker build --pull -f serving/Dockerfile -t model-server:0a1b2c3 .",
-        f"would run: docker login --username AWS --password-stdin {registry} <<< (secret)",
-        f"would run: docker tag model-server:0a1b2c3 {registry}/mlops/staging/model-server:0a1b2c3",
-        f"would run: docker push {registry}/mlops/staging/model-server:0a1b2c3",
-        f"would run: docker tag model-server:0a1b2c3 {registry}/mlops/prod/model-server:0a1b2c3",
-        f"would run: docker push {registry}/mlops/prod/model-server:0a1b2c3",
+        "would run: docker login --username AWS --password-stdin 123456789012.dkr.ecr.eu-west-1.amazonaws.com "
+        "<<< (secret)",
+        f"would run: docker tag model-server:0a1b2c3 {reference}",
+        f"would run: docker push {reference}",
     ]
-    assert pushed == [f"{registry}/mlops/staging/model-server:0a1b2c3", f"{registry}/mlops/prod/model-server:0a1b2c3"]
+    assert pushed == reference
+    # No environment's repository is touched before that environment's deploy (and approval).
+    assert not any("/staging/" in line or "/prod/" in line for line in commands.printed)
 
 
 def test_build_skips_a_tag_that_exists(config, monkeypatch):
@@ -48,30 +49,32 @@ def test_build_skips_a_tag_that_exists(config, monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         ecr = boto3.client("ecr", region_name="eu-west-1")
-        for environment in ("staging", "prod"):
-            ecr.create_repository(repositoryName=f"mlops/{environment}/model-server")
-        ecr.put_image(repositoryName="mlops/staging/model-server", imageTag="0a1b2c3",
+        ecr.create_repository(repositoryName="mlops/model-server")
+        ecr.put_image(repositoryName="mlops/model-server", imageTag="0a1b2c3",
                       imageManifest='{"schemaVersion": 2, "mediaType": '
                                     '"application/vnd.docker.distribution.manifest.v2+json", "config": {}, '
                                     '"layers": []}')
         commands = dry()
         pushed = build(config, commands, "0a1b2c3", "123456789012", ecr)
-    assert any("exists already (tags are immutable)" in line for line in commands.printed)
-    assert pushed == ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/prod/model-server:0a1b2c3"]
+    assert pushed is None
+    assert commands.printed == ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:0a1b2c3 exists "
+                                "already (tags are immutable): not built again"]
 
 
-def test_deploy_dry_run_synthesizes_for_real_and_prints_one_deploy(tmp_path):
+def test_deploy_dry_run_synthesizes_for_real_and_prints_each_step_in_order(tmp_path):
     completed = subprocess.run(
         [sys.executable, "-m", "pipeline.deploy", "--env", "staging", "--dry-run"], cwd=PROJECT_ROOT,
         capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "IMAGE_TAG": "0a1b2c3"})
     assert completed.returncode == 0, completed.stderr[-3000:]
-    lines = [line for line in completed.stdout.splitlines() if line.startswith(("deploying", "+ ", "would run"))]
+    lines = [line for line in completed.stdout.splitlines() if line.startswith(("deploying", "+ ", "would"))]
     assert lines[0] == ("deploying staging with image tag 0a1b2c3: mlops-staging-platform, mlops-staging-endpoint-a, "
                         "mlops-staging-endpoint-b")
     assert lines[1].startswith("+ ") and lines[1].endswith("/node_modules/.bin/cdktf synth")
-    assert lines[2].startswith("would run: ") and " deploy mlops-staging-platform mlops-staging-endpoint-a " \
-        "mlops-staging-endpoint-b --auto-approve --skip-synth" in lines[2]
+    assert " deploy mlops-staging-platform --auto-approve --skip-synth" in lines[2]
+    assert lines[3] == "would copy image mlops/model-server:0a1b2c3 to mlops/staging/model-server"
+    assert lines[4].startswith("would promote each endpoint's initial_model")
+    assert " deploy mlops-staging-endpoint-a mlops-staging-endpoint-b --auto-approve --skip-synth" in lines[5]
     stack = (PROJECT_ROOT / "cdktf.out" / "stacks" / "mlops-staging-endpoint-a" / "cdk.tf.json").read_text()
     assert ":0a1b2c3" in stack  # the synth really ran, with the image tag
 
@@ -136,39 +139,50 @@ def test_load_balancer_is_found_by_its_configured_name(config, monkeypatch):
         assert load_balancer_url(config, "staging", elbv2) == f"http://{dns}"
 
 
-class RecordingCommands(Commands):
-    """Records instead of running: the deploy's decisions without a synth or AWS."""
+def test_with_a_domain_smoke_calls_each_endpoints_own_https_name_with_no_host_override():
+    from configuration.loader import parse_config
+    from pipeline.smoke import endpoint_address
 
-    def __init__(self):
-        super().__init__(dry_run=False, out=io.StringIO())
-        self.ran: list[list[str]] = []
-
-    def run(self, command, **options):  # noqa: ARG002 - same signature as Commands.run
-        self.ran.append(list(command))
-
-
-def test_deploy_stops_after_the_platform_while_an_endpoint_has_no_model(config, s3):
-    from pipeline.deploy import deploy
-    from pipeline.models import run as models
-    from tests.delivery_helpers import EXAMPLE_MODEL
-
-    commands = RecordingCommands()  # the staging model bucket holds no model yet
-    with pytest.raises(StepFailed, match=r"endpoint\(s\) a, b have no live model in s3://mlops-staging-models"):
-        deploy(config, "staging", commands, "0a1b2c3", s3)
-    assert commands.ran[-1][1:3] == ["deploy", "mlops-staging-platform"] and "mlops-staging-endpoint-a" not in \
-        commands.ran[-1]
-    # The delivery helpers' configuration shares the bucket name: promote both endpoints there, then retry.
-    from tests.delivery_helpers import CONFIG
-    for endpoint in ("a", "b"):
-        models(["promote", "--env", "staging", "--endpoint", endpoint, "--model-file", str(EXAMPLE_MODEL)], s3=s3,
-               config=CONFIG)
-    commands = RecordingCommands()
-    deploy(config, "staging", commands, "0a1b2c3", s3)
-    assert commands.ran[-1][2:5] == ["mlops-staging-platform", "mlops-staging-endpoint-a", "mlops-staging-endpoint-b"]
+    config = parse_config({
+        "project": "mlops", "region": "eu-west-1",
+        "environments": {"prod": {"vpc_cidr": "10.20.0.0/16", "domain": {"name": "ml.acme.example"}},
+                         "staging": {"vpc_cidr": "10.10.0.0/16"}},
+        "endpoints": {"a": {"host": "a.ml.acme.example"}, "b": {"path": "/b/*"}}}, "inline")
+    # The certificate names the domain, not the load balancer: call the name itself (urllib verifies it).
+    assert endpoint_address(config, "prod", "a", None) == ("https://a.ml.acme.example", None)
+    assert endpoint_address(config, "prod", "b", None) == ("https://ml.acme.example", None)
+    # Without a domain: the load balancer's address, routed by the endpoint's host header.
+    assert endpoint_address(config, "staging", "a", "http://lb") == ("http://lb", "a.ml.acme.example")
+    commands = dry()
+    smoke(config, "prod", None, commands)
+    assert commands.printed[0] == "would call: GET https://a.ml.acme.example/v2/health/ready"
+    assert commands.printed[3] == "would call: GET https://ml.acme.example/b/v2/health/ready"
 
 
-def test_no_model_bucket_yet_means_every_endpoint_lacks_a_model(config, s3):
-    from pipeline.deploy import endpoints_without_a_model
+def test_smoke_verifies_the_certificate(tmp_path):
+    """An HTTPS endpoint whose certificate does not match its name fails Smoke: verification is on."""
+    import http.server
+    import ssl
+    import threading
 
-    s3.delete_bucket(Bucket=config.model_bucket_name("staging"))
-    assert endpoints_without_a_model(config, "staging", s3) == ["a", "b"]
+    from configuration.loader import parse_config
+
+    certificate, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj",
+                    "/CN=not-the-endpoint.example", "-keyout", str(key), "-out", str(certificate)],
+                   check=True, capture_output=True)
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(certificate, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config = parse_config({"project": "mlops", "region": "eu-west-1",
+                           "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+                           "endpoints": {"a": {"path": "/a/*"}}}, "inline")
+    commands = Commands(dry_run=False, out=io.StringIO())
+    try:
+        with pytest.raises(StepFailed, match="endpoint a did not answer"):
+            smoke(config, "staging", f"https://127.0.0.1:{server.server_address[1]}", commands, attempts=1)
+    finally:
+        server.shutdown()
+    assert "CERTIFICATE_VERIFY_FAILED" in commands.printed[0]

@@ -1,0 +1,135 @@
+"""The deploy step's order against moto: an orphaned endpoint is refused, the platform goes first, the approved
+image is copied into the environment's repository, missing models are promoted from `initial_model`, then the
+endpoints. cdktf itself is recorded, not run (the rehearsal runs it)."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from configuration import load_config
+from configuration.loader import parse_config
+from pipeline.commands import StepFailed
+from pipeline.deploy import DeployClients, deploy, endpoints_without_a_model
+from pipeline.images import copy_image
+from tests.conftest import DEFAULT_CONFIG
+from tests.support.commands import RecordingCommands
+from tests.support.registry import BlobStore, layer_of
+
+TAG = "0a1b2c3"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """One account: the state bucket, the build repository holding the commit's image (pushed as docker would),
+    and what staging's platform stack creates (its repository and model bucket)."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3", region_name="eu-west-1")
+        ecr = boto3.client("ecr", region_name="eu-west-1")
+        for bucket in ("mlops-tfstate-eu-west-1", "mlops-staging-models-eu-west-1"):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        for repository in ("mlops/model-server", "mlops/staging/model-server"):
+            ecr.create_repository(repositoryName=repository)
+        store = BlobStore()
+        store.push(ecr, "mlops/model-server", TAG, {"config": {"Entrypoint": ["python", "-m", "serving"]}},
+                   [layer_of({"app/serving/__init__.py": b""}), layer_of({"venv/bin/python": b"#"})])
+        yield s3, ecr, store
+
+
+def clients(aws) -> DeployClients:
+    s3, ecr, store = aws
+    return DeployClients(pipeline_s3=s3, pipeline_ecr=store.with_downloads(ecr), environment_s3=s3,
+                         environment_ecr=ecr, fetch_layer=store.fetch)
+
+
+@pytest.fixture(scope="module")
+def config():
+    return load_config(DEFAULT_CONFIG)
+
+
+def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
+    commands = RecordingCommands()
+    deploy(config, "staging", commands, TAG, clients(aws))
+    steps = [line for line in commands.printed if not line.startswith("deploying")]
+    assert steps[0] == "+ synth"
+    assert steps[1] == "+ deploy mlops-staging-platform --auto-approve"
+    assert steps[2] == "copied mlops/model-server:0a1b2c3 to mlops/staging/model-server (3 of 3 blobs uploaded)"
+    assert steps[3].startswith("a: no live model in staging: promoted initial_model "
+                               "serving/example/models/1/model.onnx as version 1")
+    assert steps[4].startswith("b: no live model in staging: promoted initial_model")
+    assert steps[5] == "+ deploy mlops-staging-endpoint-a mlops-staging-endpoint-b"
+    s3, ecr, _ = aws
+    image = ecr.batch_get_image(repositoryName="mlops/staging/model-server", imageIds=[{"imageTag": TAG}])
+    source = ecr.batch_get_image(repositoryName="mlops/model-server", imageIds=[{"imageTag": TAG}])
+    assert image["images"][0]["imageManifest"] == source["images"][0]["imageManifest"]
+    assert endpoints_without_a_model(config, "staging", s3) == []
+    assert s3.get_object(Bucket="mlops-staging-models-eu-west-1", Key="a/LIVE")["Body"].read() == b"1\n"
+
+    # A second deploy of the same commit copies and promotes nothing.
+    commands = RecordingCommands()
+    deploy(config, "staging", commands, TAG, clients(aws))
+    assert "mlops/staging/model-server:0a1b2c3 is there already (tags are immutable): not copied again" in \
+        commands.printed
+    assert not any("promoted" in line for line in commands.printed)
+
+
+def test_an_image_the_build_never_pushed_stops_the_deploy_before_the_endpoints(config, aws):
+    commands = RecordingCommands()
+    with pytest.raises(StepFailed, match="no image mlops/model-server:fffffff in the build repository"):
+        deploy(config, "staging", commands, "fffffff", clients(aws))
+    assert commands.ran[-1][1:3] == ["deploy", "mlops-staging-platform"]
+
+
+def test_without_initial_model_the_deploy_stops_naming_the_promote_command(aws):
+    config = parse_config({"project": "mlops", "region": "eu-west-1",
+                           "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+                           "endpoints": {"a": {"initial_model": "serving/example/models/1/model.onnx"}, "b": {}}},
+                          "inline")
+    commands = RecordingCommands()
+    with pytest.raises(StepFailed, match=r"endpoint\(s\) b have no live model .* and no `initial_model`.*"
+                                         r"python -m pipeline.models promote --env staging --endpoint b"):
+        deploy(config, "staging", commands, TAG, clients(aws))
+    assert all("mlops-staging-endpoint" not in " ".join(command) for command in commands.ran)
+
+
+def test_an_endpoint_removed_from_the_configuration_is_refused_with_the_command_that_removes_it(config, aws):
+    s3 = aws[0]
+    state = {"version": 4, "resources": [{"mode": "managed", "type": "aws_ecs_service", "name": "x"}]}
+    s3.put_object(Bucket="mlops-tfstate-eu-west-1", Key="mlops-staging-endpoint-old/terraform.tfstate",
+                  Body=json.dumps(state).encode())
+    # A destroyed stack keeps an empty state object: not an orphan.
+    s3.put_object(Bucket="mlops-tfstate-eu-west-1", Key="mlops-staging-endpoint-gone/terraform.tfstate",
+                  Body=json.dumps({"version": 4, "resources": []}).encode())
+    commands = RecordingCommands()
+    with pytest.raises(StepFailed, match=r"staging runs endpoint\(s\) old, which the configuration no longer "
+                                         r"declares. Remove each with `make destroy ENV=staging ENDPOINT=old`"):
+        deploy(config, "staging", commands, TAG, clients(aws))
+    assert commands.ran == []
+
+
+def test_no_model_bucket_yet_means_every_endpoint_lacks_a_model(config, aws):
+    s3 = aws[0]
+    s3.delete_bucket(Bucket=config.model_bucket_name("staging"))
+    assert endpoints_without_a_model(config, "staging", s3) == ["a", "b"]
+
+
+def test_copy_image_uploads_only_missing_blobs_and_checks_their_digests(aws):
+    s3, ecr, store = aws
+    ecr.create_repository(repositoryName="mlops/prod/model-server")
+    source = store.with_downloads(ecr)
+    said = []
+    assert copy_image(source, "mlops/model-server", ecr, "mlops/prod/model-server", TAG, fetch=store.fetch,
+                      say=said.append)
+    assert said == ["copied mlops/model-server:0a1b2c3 to mlops/prod/model-server (3 of 3 blobs uploaded)"]
+
+    def corrupt(url):
+        yield b"not the layer"
+
+    ecr.create_repository(repositoryName="mlops/qa/model-server")
+    with pytest.raises(StepFailed, match="arrived as sha256:"):
+        copy_image(source, "mlops/model-server", ecr, "mlops/qa/model-server", TAG, fetch=corrupt, say=said.append)
