@@ -31,7 +31,7 @@ CDKTF := node_modules/.bin/cdktf
 
 PORT ?= 8080
 
-.PHONY: help install synth test lint serve bench-synth bench-serving destroy destroy-all clean
+.PHONY: help install synth test lint serve bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
@@ -40,7 +40,9 @@ help:
 	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
 	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
+	@echo "make bootstrap    once per project, with AWS credentials: the state bucket and lock table, then the pipeline"
 	@echo "make destroy ENV=staging [ENDPOINT=a]  take an environment (or one endpoint) down, with AWS credentials"
+	@echo "make rehearse     the whole lifecycle against an emulated AWS account (moto), with the real Terraform CLI"
 	@echo "make destroy-all  every environment, then the pipeline (the state bucket and lock table stay)"
 
 $(PIPENV):
@@ -74,12 +76,20 @@ bench-serving: install
 	command -v wrk >/dev/null || (apt-get update -qq && apt-get install -y -qq wrk)
 	.venv/bin/python bench/serving/run.py
 
+bootstrap: install
+	.venv/bin/python -m pipeline.bootstrap
+
 destroy: install
 	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<environment> [ENDPOINT=<endpoint>]"; exit 2; }
 	.venv/bin/python -m pipeline.teardown --env "$(ENV)" $(if $(ENDPOINT),--endpoint "$(ENDPOINT)")
 
 destroy-all: install
 	.venv/bin/python -m pipeline.teardown --all
+
+# The first deploy from an empty account to teardown, against moto's server with the real Terraform CLI and the
+# machine's AWS provider mirror; ECS tasks run as local processes (tests/rehearsal). About 15 minutes.
+rehearse: install
+	.venv/bin/python -m tests.rehearsal
 
 # Local folders stand in for EFS: the bundled example model, and .serve/capture for captured requests.
 serve: $(VENV_STAMP)

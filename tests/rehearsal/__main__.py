@@ -1,0 +1,258 @@
+"""`make rehearse`: the whole lifecycle from an empty, emulated AWS account, with real tools wherever this machine
+has them, and no person in the loop.
+
+1. prepare: a copy of the repository, the emulated account (moto's server, shimmed: tests/rehearsal/moto_shims.py),
+   real Terraform with the machine's provider mirror, the serving image's files and packages;
+2. `make bootstrap` (python -m pipeline.bootstrap): the state bucket and lock table, then the pipeline stack;
+3. the GitHub connection is authorized (the one step a person does);
+4. one pipeline run, stage by stage in the order of the applied CodePipeline: Build (pipeline.build, with a docker
+   stand-in pushing to the emulated registry), then per environment Deploy (pipeline.deploy: cdktf deploy against
+   the emulated state bucket and lock table), Smoke (pipeline.smoke, through the load balancers' stand-in), approvals
+   granted. ECS tasks run as local processes from their task definitions (tests/rehearsal/tasks.py);
+5. a model version is promoted: the S3 event starts the sync task, the files land in the endpoint's models folder,
+   the running servers swap, and a prediction through the load balancer answers with the new version; the repair
+   schedule runs once and changes nothing;
+6. teardown: `make destroy ENV=<first>`, then `make destroy-all`; the state bucket and lock table stay.
+A timeline is printed as it goes; a failure names the stage, and the log that holds the resource and API call.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from tests.rehearsal.ecs_agent import EcsAgent
+from tests.rehearsal.load_balancer import LoadBalancers
+from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
+from tests.rehearsal.tasks import Image, Launcher
+from tests.rehearsal.workspace import PROJECT_ROOT, REGION, Workspace
+
+PYTHON = ".venv/bin/python"
+HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |error|Error:|exists already|"
+                        r"is there already|ready, model version|pipeline .* is deployed|kept on purpose|deleted \d|"
+                        r"switched off|\[docker stand-in\] pushed|not in the configuration)")
+WORK_SETTING = "REHEARSAL_WORK_DIR"
+
+
+class Timeline:
+    def __init__(self) -> None:
+        self.start = time.monotonic()
+        self.lock = threading.Lock()
+        self.current = "prepare"
+
+    def say(self, line: str) -> None:
+        with self.lock:
+            elapsed = time.monotonic() - self.start
+            for index, text in enumerate(line.splitlines() or [""]):
+                prefix = f"[{int(elapsed) // 60:02d}:{int(elapsed) % 60:02d}]" if index == 0 else " " * 7
+                print(f"{prefix} {text}", flush=True)
+
+    def step(self, name: str, work: Callable[[], str | None]) -> None:
+        self.current = name
+        began = time.monotonic()
+        self.say(f"== {name}")
+        outcome = work()
+        self.say(f"   {name}: done in {time.monotonic() - began:.0f} s" + (f": {outcome}" if outcome else ""))
+
+
+class Rehearsal:
+    def __init__(self, root: Path):
+        self.timeline = Timeline()
+        self.ws = Workspace(root)
+        self.logs = root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self._clients: dict[tuple[int, str], Any] = {}
+        self.agent: EcsAgent | None = None
+        self.balancers: LoadBalancers | None = None
+
+    def say(self, line: str) -> None:
+        self.timeline.say(line)
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        key = (threading.get_ident(), service)
+        if key not in self._clients:
+            self._clients[key] = boto3.session.Session().client(
+                service, region_name=REGION, endpoint_url=self.ws.endpoint, aws_access_key_id="testing",
+                aws_secret_access_key="testing")
+        return self._clients[key]
+
+    def run(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> str:
+        """A product command in the repository copy, its output in logs/<name>.log; the highlights printed."""
+        log = self.logs / f"{name}.log"
+        with open(log, "a") as output:
+            code = subprocess.run(argv, cwd=self.ws.repo, env={**self.ws.env, **(env or {})}, stdout=output,
+                                  stderr=subprocess.STDOUT, check=False).returncode
+        self.print_highlights(log)
+        if code != 0:
+            raise StageFailed(self.timeline.current, f"`{' '.join(argv)}` exited with {code}; log: {log}")
+        return ""
+
+    def print_highlights(self, log: Path) -> None:
+        text = re.sub(r"\x1b\[[0-9;]*m", "", log.read_text(errors="replace"))
+        lines = [line.strip() for line in text.splitlines() if HIGHLIGHTS.search(line)]
+        for line in dict.fromkeys(lines):
+            self.say(f"   | {line[:200]}")
+
+    # --- stages ----------------------------------------------------------------------------------------------------
+    def prepare(self) -> str:
+        self.ws.prepare()
+        image = Image.build(self.ws.repo, self.ws.root / "image", self.say)
+        aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_ACCESS_KEY_ID": "testing",
+                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+        launcher = Launcher(image, self.ws.root / "tasks", self.ws.root / "efs", aws_env)
+        (self.ws.root / "efs").mkdir(exist_ok=True)
+        self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say)
+        self.agent.start()
+        self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets)
+        self.balancers.start()
+        proxy = {"http_proxy": self.balancers.url, "HTTP_PROXY": self.balancers.url,
+                 "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
+        self.ws.env.update(proxy)
+        self.ws.env["REHEARSAL_DOCKER_TAGS"] = str(self.ws.root / "docker-tags.json")
+        return (f"repository copy {self.ws.repo}, emulated account {self.ws.endpoint}, Terraform with AWS provider "
+                f"{self.ws.provider_version} from the mirror, load balancers at {self.balancers.url}")
+
+    def authorize_connection(self) -> str:
+        arn = self.client("codepipeline").get_pipeline(name=f"{self.config.project}-delivery")["pipeline"][
+            "stages"][0]["actions"][0]["configuration"]["ConnectionArn"]
+        return f"the one step a person does, in the console; the rehearsal's Source stage needs no connection ({arn})"
+
+    def deliver_model(self, config: Any, environment: str, endpoint: str) -> str:
+        bucket = config.model_bucket_name(environment)
+        version_before = self.answer(config, environment, endpoint)["model_version"]
+        model = self.ws.repo / "serving" / "example" / "models" / "1" / "model.onnx"
+        self.run("promote", [PYTHON, "-m", "pipeline.models", "promote", "--env", environment, "--endpoint",
+                             endpoint, "--model-file", str(model)])
+        live = self.client("s3").get_object(Bucket=bucket, Key=f"{endpoint}/LIVE")["Body"].read().decode().strip()
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            answer = self.answer(config, environment, endpoint)
+            if answer.get("model_version") == live:
+                return (f"promoted version {live} (was {version_before}): S3 event -> sync task -> EFS -> hot swap; "
+                        f"a prediction through the load balancer answers with version {live}")
+            time.sleep(2)
+        raise StageFailed(self.timeline.current, f"{endpoint} in {environment} still answers "
+                                                 f"{self.answer(config, environment, endpoint)} after 180 s")
+
+    def answer(self, config: Any, environment: str, endpoint: str) -> dict[str, Any]:
+        from pipeline.smoke import example_request, load_balancer_url
+        from stacks.routes import route_prefix
+
+        base = load_balancer_url(config, environment, self.client("elbv2"))
+        root = f"{base}{route_prefix(config.endpoint_for(environment, endpoint).path)}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
+        metadata = json.loads(opener.open(f"{root}/v2/models/{endpoint}", timeout=10).read())
+        request = urllib.request.Request(f"{root}/v2/models/{endpoint}/infer", method="POST",
+                                         data=json.dumps(example_request(metadata)).encode(),
+                                         headers={"Content-Type": "application/json"})
+        return json.loads(opener.open(request, timeout=10).read())
+
+    def repair(self, environment_endpoint: str) -> str:
+        rules = [rule for rule in self.agent.schedule_rules() if environment_endpoint in rule]
+        for rule in rules:
+            self.agent.fire(rule, "rate() schedule, fired once (time compressed)")
+        self.agent.wait_one_off(180)
+        return f"ran {', '.join(rules)}"
+
+    def count_resources(self) -> tuple[int, int]:
+        s3 = self.client("s3")
+        stacks, resources = 0, 0
+        states = [json.loads((self.ws.repo / name).read_text()) for name in os.listdir(self.ws.repo)
+                  if name.startswith("terraform.") and name.endswith(".tfstate")]
+        for item in s3.list_objects_v2(Bucket=self.config.state_bucket_name).get("Contents", []):
+            if item["Key"].endswith("/terraform.tfstate"):
+                states.append(json.loads(s3.get_object(Bucket=self.config.state_bucket_name,
+                                                       Key=item["Key"])["Body"].read()))
+        for state in states:
+            managed = [r for r in state.get("resources", []) if r.get("mode") == "managed"]
+            stacks += bool(managed)
+            resources += sum(len(r.get("instances", [])) for r in managed)
+        return stacks, resources
+
+    def main(self) -> int:
+        step = self.timeline.step
+        try:
+            step("prepare", self.prepare)
+            from configuration import load_config
+
+            self.config = config = load_config(self.ws.repo / "config" / "mlops.yaml")
+            commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                                    check=True).stdout.strip()
+            step("make bootstrap (bootstrap stack, then pipeline stack)",
+                 lambda: self.run("bootstrap", [PYTHON, "-m", "pipeline.bootstrap"]))
+            step("authorize the GitHub connection", self.authorize_connection)
+            run_pipeline(f"{config.project}-delivery", self.client, self.ws.repo, self.ws.env, commit, self.logs,
+                         step, self.print_highlights, skip_projects=("-test",))
+            stacks, resources = self.count_resources()
+            self.say(f"deployed: {stacks} stacks, {resources} resources")
+            first = next(iter(config.environments))
+            endpoint = next(iter(config.endpoints))
+            step(f"promote a model version to {first}/{endpoint}",
+                 lambda: self.deliver_model(config, first, endpoint))
+            step(f"repair schedule of {first}/{endpoint}",
+                 lambda: self.repair(f"{config.project}-{first}-{endpoint}-model-repair"))
+            step(f"make destroy ENV={first}",
+                 lambda: self.run("destroy-env", [PYTHON, "-m", "pipeline.teardown", "--env", first]))
+            step("make destroy-all", lambda: self.run("destroy-all", [PYTHON, "-m", "pipeline.teardown", "--all"]))
+            left_stacks, left_resources = self.count_resources()
+            if left_stacks != 1:
+                raise StageFailed("teardown", f"{left_stacks} stacks still hold resources")
+            self.say(f"dropped for the mirror's older provider ({self.ws.provider_version}): "
+                     + (", ".join(dropped_kinds(self.ws.dropped_attributes())) or "nothing"))
+            failures = self.agent.failures
+            if failures:
+                raise StageFailed("tasks", "; ".join(failures))
+            self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "
+                     f"{resources} resources applied; after teardown only the bootstrap stack's "
+                     f"{left_resources} resources remain (state bucket and lock table, kept on purpose)")
+            return 0
+        except StageFailed as failure:
+            self.say(f"REHEARSAL FAILED in stage {failure.stage}: {failure}")
+            return 1
+        except Exception as error:
+            self.say(f"REHEARSAL FAILED in stage {self.timeline.current}: {type(error).__name__}: {error}")
+            raise
+        finally:
+            if self.agent is not None:
+                self.agent.stop()
+            if self.balancers is not None:
+                self.balancers.stop()
+            self.ws.stop()
+
+
+
+def dropped_kinds(dropped: list[str]) -> list[str]:
+    """`<stack>: <type>.<name>.<attribute path>` lines as the distinct `<type>.<attribute path>`."""
+    kinds = set()
+    for line in dropped:
+        resource_type, _, attribute = line.split(": ", 1)[1].split(".", 2)
+        kinds.add(f"{resource_type}.{attribute}")
+    return sorted(kinds)
+
+
+def main() -> int:
+    configured = os.environ.get(WORK_SETTING)
+    root = Path(configured) if configured else Path(tempfile.mkdtemp(prefix="rehearsal-"))
+    if configured:
+        shutil.rmtree(root / "repo", ignore_errors=True)
+        root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o755)
+    print(f"rehearsal work folder: {root} (logs in {root / 'logs'})", flush=True)
+    return Rehearsal(root).main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

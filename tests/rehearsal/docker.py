@@ -1,0 +1,75 @@
+"""The `docker` the rehearsal puts on PATH (this machine has the client, no engine): `build` records what would be
+built, `tag` remembers names, `push` puts an image into the emulated ECR the way `docker push` leaves one there (the
+layers uploaded, then the manifest under the tag). The image's config carries the Dockerfile's entry point and
+environment; its layer holds the files the Dockerfile copies. `login` accepts the password on stdin."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from tests.support.container_image import PROJECT_ROOT, read_dockerfile
+from tests.support.registry import BlobStore, layer_of
+
+TAGS_FILE_VARIABLE = "REHEARSAL_DOCKER_TAGS"
+
+
+def _tags() -> dict[str, str]:
+    path = Path(os.environ[TAGS_FILE_VARIABLE])
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save(tags: dict[str, str]) -> None:
+    Path(os.environ[TAGS_FILE_VARIABLE]).write_text(json.dumps(tags))
+
+
+def _image_layer(dockerfile: Path) -> bytes:
+    files: dict[str, bytes] = {}
+    for source, destination in read_dockerfile(dockerfile).copies:
+        origin = PROJECT_ROOT / source
+        paths = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
+        for path in paths:
+            if "__pycache__" in path.parts:
+                continue
+            relative = path.relative_to(origin) if origin.is_dir() else Path(path.name)
+            files[(Path(destination.lstrip("/")) / relative).as_posix()] = path.read_bytes()
+    return layer_of(files)
+
+
+def main(arguments: list[str]) -> int:
+    command, rest = arguments[0], arguments[1:]
+    if command == "build":
+        tag = rest[rest.index("-t") + 1]
+        dockerfile = rest[rest.index("-f") + 1] if "-f" in rest else "Dockerfile"
+        _save({**_tags(), tag: dockerfile})
+        print(f"[docker stand-in] {tag}: image from {dockerfile} (entry point, environment, copied files)")
+    elif command == "login":
+        sys.stdin.read()
+        print("Login Succeeded")
+    elif command == "tag":
+        tags = _tags()
+        _save({**tags, rest[1]: tags[rest[0]]})
+    elif command == "push":
+        import boto3
+
+        reference = rest[0]
+        registry_and_repository, tag = reference.rsplit(":", 1)
+        repository = registry_and_repository.split("/", 1)[1]
+        dockerfile = PROJECT_ROOT / _tags()[reference]
+        image = read_dockerfile(dockerfile)
+        config = {"architecture": "amd64", "os": "linux", "config": {
+            "Entrypoint": list(image.entrypoint), "Cmd": list(image.cmd) or None,
+            "Env": [f"{key}={value}" for key, value in image.env.items()], "WorkingDir": image.workdir,
+            "User": image.user}}
+        BlobStore().push(boto3.client("ecr"), repository, tag, config, [_image_layer(dockerfile)])
+        print(f"[docker stand-in] pushed {reference}")
+    else:
+        print(f"[docker stand-in] {command} is not emulated", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

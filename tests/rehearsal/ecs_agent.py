@@ -1,0 +1,253 @@
+"""What the emulated account would start, started: the rehearsal's stand-in for ECS's scheduler, EventBridge and
+EventBridge Scheduler, reading everything from the emulated account's APIs (what Terraform applied):
+- each service keeps `desiredCount` tasks of its current task definition (a new revision replaces the old tasks once
+  the new ones pass the target group's health check), and ECS is told how many run;
+- an S3 event (the model bucket sends them to EventBridge) starts the ECS targets of every rule whose pattern
+  matches it (moto's own pattern matcher);
+- a one-time `at()` schedule starts its ECS target when due; a `rate()` rule's targets start when `fire` is called;
+- a target group's health check runs against each task, as the load balancer's would.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from tests.rehearsal.tasks import Launcher, LocalTask
+
+OBSERVER = "rehearsal-s3-observer"
+
+
+@dataclass
+class ServiceState:
+    cluster: str
+    name: str
+    tasks: list[LocalTask] = field(default_factory=list)
+    reported_running: int = -1
+    target_group_arn: str | None = None
+    container_port: int | None = None
+    health_path: str = "/"
+
+
+class EcsAgent:
+    def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None]):
+        self.client = clients
+        self.launcher = launcher
+        self.endpoint = endpoint
+        self.say = say
+        self.services: dict[tuple[str, str], ServiceState] = {}
+        self.one_off: list[LocalTask] = []
+        self.fired_schedules: set[str] = set()
+        self.failures: list[str] = []
+        self.lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ecs-agent", daemon=True)
+        self.queue_url = ""
+
+    # --- lifecycle -------------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        sqs, events = self.client("sqs"), self.client("events")
+        self.queue_url = sqs.create_queue(QueueName=OBSERVER)["QueueUrl"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"]["QueueArn"]
+        events.put_rule(Name=OBSERVER, EventPattern=json.dumps({"source": ["aws.s3"]}))
+        events.put_targets(Rule=OBSERVER, Targets=[{"Id": "queue", "Arn": queue_arn}])
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
+        with self.lock:
+            for state in self.services.values():
+                for task in state.tasks:
+                    task.stop(timeout=10)
+            for task in self.one_off:
+                task.stop(timeout=10)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.tick()
+            except Exception as exc:  # noqa: BLE001 - the agent reports and keeps going; the rehearsal decides
+                self.failures.append(f"ecs agent: {type(exc).__name__}: {exc}")
+                self.say(f"ecs agent error: {type(exc).__name__}: {exc}")
+            self._stop.wait(1.0)
+
+    # --- one pass ------------------------------------------------------------------------------------------------
+    def tick(self) -> None:
+        self._services()
+        self._events()
+        self._schedules()
+        self._one_off()
+
+    def _task_definition(self, arn: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+        definition = self.client("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
+        access_points = {}
+        for volume in definition.get("volumes", []):
+            efs = volume.get("efsVolumeConfiguration")
+            if efs:
+                for point in self.client("efs").describe_access_points(FileSystemId=efs["fileSystemId"])[
+                        "AccessPoints"]:
+                    access_points[point["AccessPointId"]] = point
+        return definition, access_points
+
+    def start_task(self, arn: str, purpose: str) -> LocalTask:
+        definition, access_points = self._task_definition(arn)
+        task = self.launcher.start(definition, access_points, purpose)
+        task.extra["task_definition"] = arn
+        self.say(f"task {task.task_id} started ({purpose}) on {task.address}: "
+                 f"{' '.join(task.process.args[-1].split(' -- ', 1)[-1].split()[:1])} "
+                 f"{' '.join(task.container.get('entryPoint') or [])}".rstrip())
+        return task
+
+    def _services(self) -> None:
+        ecs = self.client("ecs")
+        seen = set()
+        for cluster in ecs.list_clusters()["clusterArns"]:
+            names = ecs.list_services(cluster=cluster)["serviceArns"]
+            if not names:
+                continue
+            for service in ecs.describe_services(cluster=cluster, services=names)["services"]:
+                if service.get("status") != "ACTIVE":
+                    continue
+                key = (cluster, service["serviceName"])
+                seen.add(key)
+                with self.lock:
+                    state = self.services.setdefault(key, ServiceState(cluster, service["serviceName"]))
+                    self._reconcile(state, service)
+        with self.lock:
+            for key in [key for key in self.services if key not in seen]:
+                state = self.services.pop(key)
+                for task in state.tasks:
+                    task.stop()
+                self.say(f"service {state.name} deleted: its {len(state.tasks)} task(s) stopped")
+
+    def _reconcile(self, state: ServiceState, service: dict[str, Any]) -> None:
+        if state.target_group_arn is None and service.get("loadBalancers"):
+            balancer = service["loadBalancers"][0]
+            state.target_group_arn, state.container_port = balancer["targetGroupArn"], balancer["containerPort"]
+            group = self.client("elbv2").describe_target_groups(TargetGroupArns=[state.target_group_arn])[
+                "TargetGroups"][0]
+            state.health_path = group.get("HealthCheckPath", "/")
+        for task in [t for t in state.tasks if not t.alive()]:
+            state.tasks.remove(task)
+            self.failures.append(f"service {state.name}: task {task.task_id} exited with {task.process.returncode}")
+            self.say(f"task {task.task_id} of service {state.name} exited with {task.process.returncode}:\n"
+                     f"{task.log_tail()}")
+        current_definition = service["taskDefinition"]
+        current = [t for t in state.tasks if t.extra["task_definition"] == current_definition]
+        old = [t for t in state.tasks if t not in current]
+        for _ in range(service["desiredCount"] - len(current)):
+            task = self.start_task(current_definition, f"service {state.name}")
+            state.tasks.append(task)
+            current.append(task)
+        for task in current[service["desiredCount"]:]:
+            task.stop()
+            state.tasks.remove(task)
+        self._health(state)
+        if old and all(t.ready_at is not None for t in current):
+            for task in old:
+                task.stop()
+                state.tasks.remove(task)
+                self.say(f"task {task.task_id} of service {state.name} replaced by the new revision")
+        running = len([t for t in state.tasks if t.alive()])
+        if running != state.reported_running:
+            body = json.dumps({"cluster": state.cluster, "service": state.name, "running": running}).encode()
+            urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - the emulated account on 127.0.0.1
+                f"{self.endpoint}/_rehearsal/ecs-running", data=body, method="POST"), timeout=5).read()
+            state.reported_running = running
+
+    def _health(self, state: ServiceState) -> None:
+        if state.container_port is None:
+            return
+        for task in state.tasks:
+            url = f"http://{task.address}:{state.container_port}{state.health_path}"
+            try:
+                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - a local task
+                    healthy = response.status == 200
+            except OSError:
+                healthy = False
+            if healthy and task.ready_at is None:
+                task.ready_at = time.monotonic()
+                self.say(f"task {task.task_id} healthy in its target group after "
+                         f"{task.ready_at - task.started_at:.0f} s")
+            elif not healthy and task.ready_at is not None:
+                task.ready_at = None
+                self.say(f"task {task.task_id} unhealthy")
+
+    def healthy_targets(self, target_group_arn: str) -> list[str]:
+        with self.lock:
+            return [f"{task.address}:{state.container_port}" for state in self.services.values()
+                    if state.target_group_arn == target_group_arn for task in state.tasks
+                    if task.ready_at is not None and task.alive()]
+
+    # --- EventBridge, Scheduler ----------------------------------------------------------------------------------
+    def _rules(self) -> list[dict[str, Any]]:
+        return [rule for rule in self.client("events").list_rules()["Rules"] if rule["Name"] != OBSERVER]
+
+    def _run_targets(self, rule_name: str, why: str) -> list[LocalTask]:
+        started = []
+        for target in self.client("events").list_targets_by_rule(Rule=rule_name)["Targets"]:
+            parameters = target.get("EcsParameters")
+            if parameters:
+                task = self.start_task(parameters["TaskDefinitionArn"], f"{why}, rule {rule_name}")
+                self.one_off.append(task)
+                started.append(task)
+        return started
+
+    def _events(self) -> None:
+        from moto.events.models import EventPattern, EventPatternParser
+
+        sqs = self.client("sqs")
+        messages = sqs.receive_message(QueueUrl=self.queue_url, MaxNumberOfMessages=10).get("Messages", [])
+        for message in messages:
+            event = json.loads(message["Body"])
+            sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
+            key = event.get("detail", {}).get("object", {}).get("key")
+            for rule in self._rules():
+                pattern = rule.get("EventPattern")
+                if pattern and EventPattern(pattern, EventPatternParser(pattern).parse()).matches_event(event):
+                    self._run_targets(rule["Name"], f"{event['detail-type']} {key}")
+
+    def fire(self, rule_name: str, why: str) -> list[LocalTask]:
+        with self.lock:
+            return self._run_targets(rule_name, why)
+
+    def schedule_rules(self) -> list[str]:
+        return [rule["Name"] for rule in self._rules() if rule.get("ScheduleExpression")]
+
+    def _schedules(self) -> None:
+        scheduler = self.client("scheduler")
+        for summary in scheduler.list_schedules()["Schedules"]:
+            schedule = scheduler.get_schedule(Name=summary["Name"])
+            expression = schedule["ScheduleExpression"]
+            if not expression.startswith("at(") or schedule["Arn"] + expression in self.fired_schedules:
+                continue
+            due = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
+            if datetime.now(UTC) >= due:
+                self.fired_schedules.add(schedule["Arn"] + expression)
+                parameters = schedule["Target"].get("EcsParameters")
+                if parameters:
+                    task = self.start_task(parameters["TaskDefinitionArn"], f"schedule {summary['Name']} {expression}")
+                    self.one_off.append(task)
+
+    def _one_off(self) -> None:
+        for task in [t for t in self.one_off if not t.alive()]:
+            self.one_off.remove(task)
+            code = task.process.returncode
+            self.say(f"task {task.task_id} ({task.purpose}) exited with {code} after "
+                     f"{time.monotonic() - task.started_at:.0f} s")
+            if code != 0:
+                self.failures.append(f"task {task.task_id} ({task.purpose}) exited with {code}:\n{task.log_tail()}")
+                self.say(task.log_tail())
+
+    def wait_one_off(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while self.one_off and time.monotonic() < deadline:
+            time.sleep(0.5)

@@ -1,0 +1,174 @@
+"""The emulated AWS account: moto's server, with the rehearsal's shims and the few services moto lacks.
+
+`python -m tests.rehearsal.emulated_aws --port N` serves on 127.0.0.1:N until killed. Beside moto it serves:
+- CodeStar Connections and CodeStar Notifications (not in moto 5.2.5): create, read, tag and delete, all the
+  provider needs; a new connection is PENDING, as in AWS, until someone authorizes it;
+- `/_rehearsal/ecr-blobs/<digest>`: layer downloads (see the ecr-layer-downloads shim);
+- `/_rehearsal/ecs-running`: the rehearsal reports how many of a service's tasks run as local processes, which
+  is what ECS (and Terraform's wait for steady state) then sees.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+import uuid
+from typing import Any
+
+from tests.rehearsal import moto_shims
+
+ACCOUNT = "123456789012"
+SERVICE_OF_REQUEST = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+
+
+def _json(start_response: Any, body: Any, status: str = "200 OK") -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+class CodeStar:
+    """Connections and notification rules, in memory."""
+
+    def __init__(self) -> None:
+        self.connections: dict[str, dict[str, Any]] = {}
+        self.rules: dict[str, dict[str, Any]] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+
+    def connections_call(self, region: str, action: str, body: dict[str, Any]) -> tuple[str, Any]:
+        if action == "CreateConnection":
+            arn = f"arn:aws:codestar-connections:{region}:{ACCOUNT}:connection/{uuid.uuid4()}"
+            self.connections[arn] = {"ConnectionName": body["ConnectionName"], "ConnectionArn": arn,
+                                     "ProviderType": body.get("ProviderType", "GitHub"), "OwnerAccountId": ACCOUNT,
+                                     "ConnectionStatus": "PENDING"}
+            self.tags[arn] = {t["Key"]: t["Value"] for t in body.get("Tags", [])}
+            return "200 OK", {"ConnectionArn": arn, "Tags": body.get("Tags", [])}
+        if action == "GetConnection":
+            if body["ConnectionArn"] not in self.connections:
+                return "400 Bad Request", {"__type": "ResourceNotFoundException", "message": "no such connection"}
+            return "200 OK", {"Connection": self.connections[body["ConnectionArn"]]}
+        if action == "DeleteConnection":
+            self.connections.pop(body["ConnectionArn"], None)
+            return "200 OK", {}
+        return self._tags_call(action, body.get("ResourceArn", ""), body)
+
+    def _tags_call(self, action: str, arn: str, body: dict[str, Any]) -> tuple[str, Any]:
+        tags = self.tags.setdefault(arn, {})
+        if action == "ListTagsForResource":
+            return "200 OK", {"Tags": [{"Key": k, "Value": v} for k, v in tags.items()]}
+        if action == "TagResource":
+            new = body.get("Tags", [])
+            tags.update({t["Key"]: t["Value"] for t in new} if isinstance(new, list) else new)
+            return "200 OK", {}
+        if action == "UntagResource":
+            for key in body.get("TagKeys", []):
+                tags.pop(key, None)
+            return "200 OK", {}
+        return "400 Bad Request", {"__type": "InvalidAction", "message": f"{action} is not emulated"}
+
+    def notifications_call(self, region: str, path: str, body: dict[str, Any]) -> tuple[str, Any]:
+        action = path.strip("/").split("/")[0]
+        if action == "createNotificationRule":
+            arn = f"arn:aws:codestar-notifications:{region}:{ACCOUNT}:notificationrule/{uuid.uuid4().hex}"
+            self.rules[arn] = {**body, "Arn": arn, "Status": body.get("Status", "ENABLED"),
+                               "Targets": [{**t, "TargetStatus": "ACTIVE"} for t in body.get("Targets", [])]}
+            self.tags[arn] = dict(body.get("Tags", {}))
+            return "200 OK", {"Arn": arn}
+        if action == "describeNotificationRule":
+            rule = self.rules.get(body["Arn"])
+            if rule is None:
+                return "404 Not Found", {"__type": "ResourceNotFoundException", "Message": "no such rule"}
+            return "200 OK", {**{k: v for k, v in rule.items() if k != "ClientRequestToken"},
+                              "EventTypes": [{"EventTypeId": e} for e in rule.get("EventTypeIds", [])],
+                              "Tags": self.tags.get(body["Arn"], {})}
+        if action == "updateNotificationRule":
+            self.rules[body["Arn"]].update(body)
+            return "200 OK", {}
+        if action == "deleteNotificationRule":
+            self.rules.pop(body["Arn"], None)
+            return "200 OK", {"Arn": body["Arn"]}
+        if action == "listTagsForResource":
+            return "200 OK", {"Tags": self.tags.get(body["Arn"], {})}
+        if action == "tagResource":
+            self.tags.setdefault(body["Arn"], {}).update(body.get("Tags", {}))
+            return "200 OK", {"Tags": self.tags[body["Arn"]]}
+        if action.startswith("untagResource"):
+            return "200 OK", {}
+        return "400 Bad Request", {"__type": "InvalidAction", "Message": f"{action} is not emulated"}
+
+
+def set_running(cluster: str, service: str, running: int) -> dict[str, Any]:
+    """What ECS would report once `running` of the service's tasks run (the deployment completes when all do)."""
+    from moto.ecs.models import ecs_backends
+
+    for region_backends in ecs_backends.values():
+        for backend in region_backends.values():
+            for key, candidate in backend.services.items():
+                if key.split(":")[-1] == service and cluster in (candidate.cluster_name, candidate.cluster_arn):
+                    candidate.running_count = running
+                    candidate.pending_count = max(candidate.desired_count - running, 0)
+                    for deployment in candidate.deployments:
+                        deployment["runningCount"] = running
+                        deployment["pendingCount"] = candidate.pending_count
+                        if running >= candidate.desired_count:
+                            deployment["rolloutState"] = "COMPLETED"
+                    return {"service": service, "running": running, "desired": candidate.desired_count}
+    return {"error": f"no service {service} in cluster {cluster}"}
+
+
+def make_app() -> Any:
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    moto_app = DomainDispatcherApplication(create_backend_app)
+    codestar = CodeStar()
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(moto_shims.BLOB_PATH):
+            blob = moto_shims.BLOBS.get(path[len(moto_shims.BLOB_PATH):])
+            if blob is None:
+                start_response("404 Not Found", [("Content-Length", "0")])
+                return [b""]
+            start_response("200 OK", [("Content-Type", "application/octet-stream"),
+                                      ("Content-Length", str(len(blob)))])
+            return [blob]
+        if path == "/_rehearsal/ecs-running":
+            body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+            return _json(start_response, set_running(body["cluster"], body["service"], body["running"]))
+        if path == "/_rehearsal/ready":
+            return _json(start_response, {"ready": True})
+        match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match and match.group(2) in ("codestar-connections", "codeconnections", "codestar-notifications"):
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+            region, service = match.groups()
+            if service == "codestar-notifications":
+                status, answer = codestar.notifications_call(region, path, body)
+            else:
+                action = environ.get("HTTP_X_AMZ_TARGET", ".").split(".")[-1]
+                status, answer = codestar.connections_call(region, action, body)
+            return _json(start_response, answer, status)
+        return moto_app(environ, start_response)
+
+    return app
+
+
+def main(argv: list[str] | None = None) -> int:
+    from werkzeug.serving import make_server
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args(argv)
+    for line in moto_shims.apply_all():
+        print(f"shim {line}", flush=True)
+    moto_shims.PUBLIC_URL.append(f"http://127.0.0.1:{args.port}")
+    server = make_server("127.0.0.1", args.port, make_app(), threaded=True)
+    print(f"serving on 127.0.0.1:{args.port}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

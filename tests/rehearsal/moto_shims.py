@@ -1,0 +1,305 @@
+"""Where moto 5.2.5's server lacks an API the stacks use, or checks more strictly than AWS: each shim names the gap,
+patches moto (never the product), and first checks that the gap is still there, so an upgrade that closes it fails
+loudly instead of hiding behind a patch. Measured gaps: ../shared/REHEARSAL-FACTS.md.
+
+Applied inside the emulated account's process (tests/rehearsal/emulated_aws.py) before it serves a request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+MOTO_VERSION = "5.2.5"
+
+# The emulated account is reached over plain HTTP on 127.0.0.1, where AWS is reached over TLS through a mount
+# target or an endpoint: the request context the stacks' conditions are written for.
+REQUEST_CONTEXT = {"aws:securetransport": "true", "elasticfilesystem:accessedviamounttarget": "true"}
+
+
+class ShimNoLongerNeeded(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Shim:
+    name: str
+    reason: str
+    still_needed: Callable[[], bool]
+    apply: Callable[[], None]
+
+
+def _missing(cls: type, method: str) -> bool:
+    return method not in cls.__dict__
+
+
+def _raises_not_implemented(cls: type, method: str) -> bool:
+    import inspect
+
+    return "NotImplementedError" in inspect.getsource(getattr(cls, method))
+
+
+# --- IAM/S3: `Bool` conditions -------------------------------------------------------------------------------
+def _bool_conditions() -> None:
+    from moto.iam import policy_conditions
+
+    original = policy_conditions.TrustCondition.verify_condition
+
+    def verify_condition(self: Any, actual_values: list[str]) -> bool:
+        if self._condition != "Bool":
+            return original(self, actual_values)
+        for key, expected in zip(self._expected_value_source, self._expected_value, strict=True):
+            actual = REQUEST_CONTEXT.get(key.lower())
+            wanted = [expected] if isinstance(expected, str) else expected
+            if actual is None or actual not in [str(value).lower() for value in wanted]:
+                return False
+        return True
+
+    policy_conditions.TrustCondition.verify_condition = verify_condition
+
+
+def _bool_still_ignored() -> bool:
+    from moto.iam.policy_conditions import CONDITION_OPERATIONS
+
+    return "Bool" not in CONDITION_OPERATIONS
+
+
+# --- S3: bucket logging ---------------------------------------------------------------------------------------
+def _bucket_logging() -> None:
+    from moto.s3.models import FakeBucket
+
+    def set_logging(self: Any, logging_config: dict[str, Any] | None, bucket_backend: Any) -> None:
+        # AWS checks the target exists in the region; the log-delivery grant is the log bucket's policy, which
+        # Terraform may apply after this call (moto demands it first, then crashes on a `"*"` principal).
+        if logging_config and logging_config["TargetBucket"] not in bucket_backend.buckets:
+            from moto.s3.exceptions import InvalidTargetBucketForLogging
+
+            raise InvalidTargetBucketForLogging("The target bucket for logging does not exist.")
+        self.logging = logging_config or {}
+
+    FakeBucket.set_logging = set_logging
+
+
+def _logging_still_strict() -> bool:
+    import inspect
+
+    from moto.s3.models import FakeBucket
+
+    return "_log_permissions_enabled_policy" in inspect.getsource(FakeBucket.set_logging)
+
+
+# --- S3: NewerNoncurrentVersions of a noncurrent expiration -------------------------------------------------
+_NEWER_VERSIONS: dict[tuple[str, str], int] = {}
+
+
+def _newer_noncurrent_versions() -> None:
+    from moto.s3.models import FakeBucket
+    from moto.s3.responses import S3Response
+
+    original_set = FakeBucket.set_lifecycle
+
+    def set_lifecycle(self: Any, rules: list[dict[str, Any]]) -> None:
+        original_set(self, rules)
+        for rule in rules:
+            expiration = rule.get("NoncurrentVersionExpiration") or {}
+            if expiration.get("NewerNoncurrentVersions") is not None:
+                _NEWER_VERSIONS[(self.name, rule.get("ID", ""))] = int(expiration["NewerNoncurrentVersions"])
+
+    original_get = S3Response.get_bucket_lifecycle
+
+    def get_bucket_lifecycle(self: Any) -> Any:
+        serialized = self.serialized
+
+        def with_newer_versions(action_result: Any) -> Any:
+            for rule in getattr(action_result, "result", {}).get("Rules", []):
+                newer = _NEWER_VERSIONS.get((self.bucket_name, rule.get("ID", "")))
+                if newer is not None and "NoncurrentVersionExpiration" in rule:
+                    rule["NoncurrentVersionExpiration"]["NewerNoncurrentVersions"] = newer
+            return serialized(action_result)
+
+        self.serialized = with_newer_versions
+        try:
+            return original_get(self)
+        finally:
+            del self.serialized
+
+    FakeBucket.set_lifecycle = set_lifecycle
+    S3Response.get_bucket_lifecycle = get_bucket_lifecycle
+
+
+def _newer_versions_still_dropped() -> bool:
+    import inspect
+
+    from moto.s3.responses import S3Response
+
+    return "NewerNoncurrentVersions\", rule" not in inspect.getsource(S3Response.get_bucket_lifecycle) and \
+        "nve_newer" not in inspect.getsource(S3Response.get_bucket_lifecycle)
+
+
+# --- Application Auto Scaling: tags ---------------------------------------------------------------------------
+_TAGS: dict[str, dict[str, str]] = {}
+
+
+def _autoscaling_tags() -> None:
+    from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+
+    def tag_resource(self: Any) -> str:
+        _TAGS.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+        return "{}"
+
+    def untag_resource(self: Any) -> str:
+        for key in self._get_param("TagKeys") or []:
+            _TAGS.get(self._get_param("ResourceARN"), {}).pop(key, None)
+        return "{}"
+
+    def list_tags_for_resource(self: Any) -> str:
+        return json.dumps({"Tags": _TAGS.get(self._get_param("ResourceARN"), {})})
+
+    ApplicationAutoScalingResponse.tag_resource = tag_resource
+    ApplicationAutoScalingResponse.untag_resource = untag_resource
+    ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource
+
+
+# --- EFS: backup policy, deleting a file system policy ----------------------------------------------------------
+def _efs_policies() -> None:
+    from moto.efs.responses import EFSResponse
+
+    def put_backup_policy(self: Any) -> Any:
+        file_system = self.efs_backend.file_systems_by_id[self._get_param("FileSystemId")]
+        status = self._get_param("BackupPolicy")["Status"]
+        file_system.backup = status == "ENABLED"
+        return json.dumps({"BackupPolicy": {"Status": status}}), {"Content-Type": "application/json"}
+
+    def delete_file_system_policy(self: Any) -> Any:
+        self.efs_backend.file_systems_by_id[self._get_param("FileSystemId")].file_system_policy = None
+        return "{}", {"status": 200, "Content-Type": "application/json"}
+
+    EFSResponse.put_backup_policy = put_backup_policy
+    EFSResponse.delete_file_system_policy = delete_file_system_policy
+
+
+# --- CodeBuild: CODEPIPELINE source and artifacts need no location -------------------------------------------------
+def _codebuild_pipeline_source() -> None:
+    from moto.codebuild import responses
+
+    source_check, artifacts_check = (responses._validate_required_params_source,
+                                     responses._validate_required_params_artifacts)
+
+    def validate_source(source: dict[str, Any]) -> None:
+        if source.get("type") != "CODEPIPELINE":
+            source_check(source)
+
+    def validate_artifacts(artifacts: dict[str, Any]) -> None:
+        if artifacts.get("type") != "CODEPIPELINE":
+            artifacts_check(artifacts)
+
+    responses._validate_required_params_source = validate_source
+    responses._validate_required_params_artifacts = validate_artifacts
+
+
+def _codebuild_still_strict() -> bool:
+    from moto.codebuild import responses
+
+    try:
+        responses._validate_required_params_source({"type": "CODEPIPELINE", "buildspec": "x.yml"})
+    except responses.InvalidInputException:
+        return True
+    return False
+
+
+# --- CodePipeline: metadata timestamps as epoch numbers -----------------------------------------------------------
+def _codepipeline_timestamps() -> None:
+    from moto.codepipeline.responses import CodePipelineResponse
+
+    def get_pipeline(self: Any) -> str:
+        pipeline, metadata = self.codepipeline_backend.get_pipeline(self._get_param("name"))
+        metadata = {key: datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+                    if key in ("created", "updated") and isinstance(value, str) else value
+                    for key, value in metadata.items()}
+        return json.dumps({"pipeline": pipeline, "metadata": metadata})
+
+    CodePipelineResponse.get_pipeline = get_pipeline
+
+
+def _codepipeline_still_iso() -> bool:
+    import inspect
+
+    from moto.codepipeline import models
+
+    return "iso_8601_datetime_with_milliseconds(self._created)" in inspect.getsource(models)
+
+
+# --- ECR: layer bytes and their download URLs ---------------------------------------------------------------
+BLOBS: dict[str, bytes] = {}
+BLOB_PATH = "/_rehearsal/ecr-blobs/"
+PUBLIC_URL: list[str] = []  # set by the server once it knows its address
+
+
+def _ecr_layer_downloads() -> None:
+    from moto.ecr.models import ECRBackend
+    from moto.ecr.responses import ECRResponse
+
+    original_complete = ECRBackend.complete_layer_upload
+
+    def complete_layer_upload(self: Any, repository_name: str, upload_id: str, layer_digests: list[str],
+                              registry_id: str | None = None) -> dict[str, Any]:
+        upload = self._get_repository(repository_name, registry_id).uploads.get(upload_id)
+        content = bytes(upload.layer_parts) if upload is not None else b""
+        result = original_complete(self, repository_name, upload_id, layer_digests, registry_id)
+        BLOBS[result["layerDigest"]] = content
+        return result
+
+    def get_download_url_for_layer(self: Any) -> str:
+        digest = self._get_param("layerDigest")
+        if digest not in BLOBS or hashlib.sha256(BLOBS[digest]).hexdigest() != digest.split(":")[-1]:
+            from moto.ecr.exceptions import LayersNotFoundException
+
+            raise LayersNotFoundException(self._get_param("repositoryName"), self._get_param("registryId") or "")
+        return json.dumps({"downloadUrl": f"{PUBLIC_URL[0]}{BLOB_PATH}{digest}", "layerDigest": digest})
+
+    ECRBackend.complete_layer_upload = complete_layer_upload
+    ECRResponse.get_download_url_for_layer = get_download_url_for_layer
+
+
+SHIMS: tuple[Shim, ...] = (
+    Shim("iam-bool-conditions", "moto ignores the `Bool` operator, so TLS-only bucket policies deny every call",
+         _bool_still_ignored, _bool_conditions),
+    Shim("s3-bucket-logging", "moto demands the log bucket's policy first, then crashes on a `*` principal",
+         _logging_still_strict, _bucket_logging),
+    Shim("s3-newer-noncurrent-versions", "moto drops NewerNoncurrentVersions, so the provider never reads back "
+         "what it wrote and times out", _newer_versions_still_dropped, _newer_noncurrent_versions),
+    Shim("application-autoscaling-tags", "moto has no Application Auto Scaling tag APIs (500)",
+         lambda: _missing(__import__("moto.applicationautoscaling.responses", fromlist=["x"])
+                          .ApplicationAutoScalingResponse, "list_tags_for_resource"), _autoscaling_tags),
+    Shim("efs-policies", "moto has no PutBackupPolicy and DeleteFileSystemPolicy (500)",
+         lambda: _missing(__import__("moto.efs.responses", fromlist=["x"]).EFSResponse, "put_backup_policy"),
+         _efs_policies),
+    Shim("codebuild-pipeline-source", "moto demands a location for CODEPIPELINE source and artifacts, AWS does not",
+         _codebuild_still_strict, _codebuild_pipeline_source),
+    Shim("codepipeline-timestamps", "moto returns metadata.created/updated as ISO strings, not epoch numbers",
+         _codepipeline_still_iso, _codepipeline_timestamps),
+    Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
+         lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
+                                         "get_download_url_for_layer"), _ecr_layer_downloads),
+)
+
+
+def apply_all() -> list[str]:
+    """Apply every shim; raise if moto is another version or a gap has closed."""
+    import moto
+
+    if moto.__version__ != MOTO_VERSION:
+        raise ShimNoLongerNeeded(f"the rehearsal's shims were measured on moto {MOTO_VERSION}, this is "
+                                 f"{moto.__version__}: re-measure each in tests/rehearsal/moto_shims.py")
+    applied = []
+    for shim in SHIMS:
+        if not shim.still_needed():
+            raise ShimNoLongerNeeded(f"moto {moto.__version__} no longer has the gap of shim {shim.name} "
+                                     f"({shim.reason}): remove the shim")
+        shim.apply()
+        applied.append(f"{shim.name}: {shim.reason}")
+    return applied
