@@ -131,7 +131,9 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
                    say=commands.say)
         promote_initial_models(config, environment, clients, commands)
     if endpoints:
-        commands.run(_deploy_command(environment, endpoints, "endpoints"), env=env)
+        # The platform they depend on was applied above; cdktf refuses a partial set without being told.
+        commands.run([*_deploy_command(environment, endpoints, "endpoints"), "--ignore-missing-stack-dependencies"],
+                     env=env)
 
 
 def _deploy_command(environment: str, stacks: list[str], part: str) -> list[str]:

@@ -107,8 +107,9 @@ class Teardown:
             self.synthesized = True
 
     def _destroy(self, stacks: list[str]) -> None:
-        self.commands.run([CDKTF, "destroy", *stacks, "--auto-approve", "--skip-synth", "--no-color"],
-                          env=AUTOMATION_ENV)
+        # Stacks go in steps (endpoints, then their platform): cdktf must be told the others are handled.
+        self.commands.run([CDKTF, "destroy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
+                           "--ignore-missing-stack-dependencies"], env=AUTOMATION_ENV)
 
     def endpoint(self, environment: str, endpoint: str) -> None:
         self._synth()

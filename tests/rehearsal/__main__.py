@@ -71,7 +71,8 @@ class Rehearsal:
         self.timeline = Timeline()
         self.ws = Workspace(root)
         self.logs = root / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.logs, ignore_errors=True)
+        self.logs.mkdir(parents=True)
         self._clients: dict[tuple[int, str], Any] = {}
         self.agent: EcsAgent | None = None
         self.balancers: LoadBalancers | None = None

@@ -61,6 +61,20 @@ def _bool_conditions() -> None:
 
     policy_conditions.TrustCondition.verify_condition = verify_condition
 
+    # A statement whose condition does not hold does not apply (NEUTRAL); moto answers DENIED, so a deny with an
+    # unmet condition (TLS-only policies) or an allow with an unmet one would refuse every call.
+    from moto.iam.access_control import IAMPolicyStatement, PermissionResult
+
+    original_permitted = IAMPolicyStatement.is_action_permitted
+
+    def is_action_permitted(self: Any, action: str, resource: str = "*", principal: str | None = None,
+                            incoming_condition_values: dict[str, str] | None = None) -> Any:
+        if self._statement.get("Condition") and not self._check_conditions(incoming_condition_values):
+            return PermissionResult.NEUTRAL
+        return original_permitted(self, action, resource, principal, incoming_condition_values)
+
+    IAMPolicyStatement.is_action_permitted = is_action_permitted
+
 
 def _bool_still_ignored() -> bool:
     from moto.iam.policy_conditions import CONDITION_OPERATIONS
@@ -266,7 +280,8 @@ def _ecr_layer_downloads() -> None:
 
 
 SHIMS: tuple[Shim, ...] = (
-    Shim("iam-bool-conditions", "moto ignores the `Bool` operator, so TLS-only bucket policies deny every call",
+    Shim("iam-bool-conditions", "moto ignores the `Bool` operator and denies when any condition is unmet, so "
+         "TLS-only bucket policies deny every call",
          _bool_still_ignored, _bool_conditions),
     Shim("s3-bucket-logging", "moto demands the log bucket's policy first, then crashes on a `*` principal",
          _logging_still_strict, _bucket_logging),

@@ -186,7 +186,7 @@ class Launcher:
                               + shlex.join([executable, *argv[1:]])])
         log_path = folder / "container.log"
         log = open(log_path, "w")  # noqa: SIM115 - the process's output, for as long as it runs
-        process = subprocess.Popen(["unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        process = subprocess.Popen([shutil.which("unshare") or "/usr/bin/unshare", "--mount", "--propagation", "private", "sh", "-c", script],
                                    cwd=host_path(self.image.config.workdir), env=environment, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
         return LocalTask(task_id, task_definition["family"], purpose, address, process, log_path, container,

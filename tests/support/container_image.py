@@ -19,6 +19,9 @@ from dockerfile_parse import DockerfileParser
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SERVING_DOCKERFILE = PROJECT_ROOT / "serving" / "Dockerfile"
+# What the base image (python:3.11-slim) sets before the Dockerfile's own ENV extends it.
+BASE_IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                  "LANG": "C.UTF-8"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ def _exec_form(value: str, instruction: str) -> tuple[str, ...]:
 
 
 def read_dockerfile(path: Path = SERVING_DOCKERFILE) -> ImageConfig:
-    parser = DockerfileParser(path=str(path))
+    parser = DockerfileParser(path=str(path), env_replace=True, parent_env=BASE_IMAGE_ENV)
     final_stage: list[dict[str, Any]] = []
     for instruction in parser.structure:
         if instruction["instruction"] == "FROM":
@@ -66,7 +69,8 @@ def read_dockerfile(path: Path = SERVING_DOCKERFILE) -> ImageConfig:
         elif name == "COPY" and not value.startswith("--from"):
             *sources, destination = value.split()
             copies.extend((source, destination) for source in sources)
-    return ImageConfig(entrypoint=entrypoint, cmd=cmd, env=dict(parser.envs), workdir=workdir, user=user,
+    return ImageConfig(entrypoint=entrypoint, cmd=cmd, env={**BASE_IMAGE_ENV, **parser.envs}, workdir=workdir,
+                       user=user,
                        copies=tuple(copies))
 
 

@@ -1,0 +1,62 @@
+"""The rehearsal's own parts, fast: the stack adaptation for the mirror's provider, the load balancer's rule
+matching, and the shims' claim that each moto gap is still there (the rehearsal itself runs in `make rehearse`)."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from tests.rehearsal import moto_shims
+from tests.rehearsal.__main__ import dropped_kinds
+from tests.rehearsal.load_balancer import _matches
+from tests.rehearsal.terraform import adapt
+
+SCHEMA = {
+    "resource_schemas": {"aws_scheduler_schedule": {
+        "attributes": {"name": {}, "schedule_expression": {}},
+        "block_types": {"target": {"block": {"attributes": {"arn": {}}, "block_types": {}}}}}},
+    "data_source_schemas": {},
+}
+STACK = {
+    "terraform": {"required_providers": {"aws": {"source": "aws", "version": "6.25.0"}},
+                  "backend": {"s3": {"bucket": "state", "key": "x/terraform.tfstate"}}},
+    "provider": {"aws": [{"region": "eu-west-1"}]},
+    "data": {"terraform_remote_state": {"platform": {"backend": "s3", "config": {"bucket": "state"}}}},
+    "resource": {"aws_scheduler_schedule": {"first": {
+        "name": "n", "schedule_expression": "at(...)", "action_after_completion": "NONE",
+        "target": {"arn": "a", "retry_policy": {}}, "depends_on": ["x"], "lifecycle": {"ignore_changes": []}}}},
+}
+
+
+def test_adapt_pins_the_mirror_provider_points_everything_at_the_emulated_account_and_lists_what_it_drops():
+    document = copy.deepcopy(STACK)
+    dropped = adapt(document, "http://127.0.0.1:5000", "5.100.0", SCHEMA)
+    assert dropped == ["aws_scheduler_schedule.first.action_after_completion",
+                       "aws_scheduler_schedule.first.target.retry_policy"]
+    assert document["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
+    (provider,) = document["provider"]["aws"]
+    assert provider["endpoints"][0]["ecs"] == "http://127.0.0.1:5000" and provider["s3_use_path_style"] is True
+    assert provider["skip_requesting_account_id"] is False  # else security group references plan a false diff
+    for backend in (document["terraform"]["backend"]["s3"],
+                    document["data"]["terraform_remote_state"]["platform"]["config"]):
+        assert backend["endpoints"]["s3"] == "http://127.0.0.1:5000" and backend["use_path_style"] is True
+    body = document["resource"]["aws_scheduler_schedule"]["first"]
+    assert body["depends_on"] == ["x"] and "lifecycle" in body  # meta-arguments are never dropped
+    assert adapt(document, "http://127.0.0.1:5000", "5.100.0", SCHEMA) == []  # idempotent
+    assert dropped_kinds([f"stack: {line}" for line in dropped]) == [
+        "aws_scheduler_schedule.action_after_completion", "aws_scheduler_schedule.target.retry_policy"]
+
+
+def test_listener_rules_match_like_the_load_balancer():
+    path_rule = {"Conditions": [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/a/*"]}}]}
+    assert _matches(path_rule, "lb.example", "/a/v2/health/ready")
+    assert not _matches(path_rule, "lb.example", "/b/v2/health/ready")
+    host_rule = {"Conditions": [{"Field": "host-header", "Values": ["a.ml.example"]}]}
+    assert _matches(host_rule, "A.ml.example", "/anything") and not _matches(host_rule, "b.ml.example", "/")
+
+
+@pytest.mark.parametrize("shim", moto_shims.SHIMS, ids=lambda shim: shim.name)
+def test_each_moto_gap_a_shim_covers_is_still_there(shim):
+    """When moto closes a gap, this fails: remove that shim (the rehearsal refuses to start with it)."""
+    assert shim.still_needed(), f"moto closed the gap of {shim.name}: {shim.reason}"
