@@ -133,3 +133,23 @@ def test_copy_image_uploads_only_missing_blobs_and_checks_their_digests(aws):
     ecr.create_repository(repositoryName="mlops/qa/model-server")
     with pytest.raises(StepFailed, match="arrived as sha256:"):
         copy_image(source, "mlops/model-server", ecr, "mlops/qa/model-server", TAG, fetch=corrupt, say=said.append)
+
+
+def test_with_a_deploy_role_the_environments_clients_use_its_credentials(monkeypatch):
+    from pipeline.aws import environment_session, pipeline_session
+    from pipeline.deploy import deploy_clients
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    config = parse_config({"project": "mlops", "region": "eu-west-1", "environments": {
+        "staging": {"vpc_cidr": "10.10.0.0/16"},
+        "prod": {"vpc_cidr": "10.20.0.0/16", "deploy_role_arn": "arn:aws:iam::222222222222:role/deployer"}}},
+        "inline")
+    with mock_aws():
+        caller = pipeline_session(config).get_credentials().access_key
+        assert environment_session(config, "staging").get_credentials().access_key == caller
+        prod = environment_session(config, "prod").get_credentials()
+        assert prod.access_key != caller and prod.token  # the assumed role's temporary credentials
+        clients = deploy_clients(config, "prod")
+        assert clients.environment_ecr._request_signer._credentials.access_key not in (caller, None)
+        assert clients.pipeline_ecr._request_signer._credentials.access_key == caller

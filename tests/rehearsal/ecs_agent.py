@@ -101,9 +101,7 @@ class EcsAgent:
         definition, access_points = self._task_definition(arn)
         task = self.launcher.start(definition, access_points, purpose)
         task.extra["task_definition"] = arn
-        self.say(f"task {task.task_id} started ({purpose}) on {task.address}: "
-                 f"{' '.join(task.process.args[-1].split(' -- ', 1)[-1].split()[:1])} "
-                 f"{' '.join(task.container.get('entryPoint') or [])}".rstrip())
+        self.say(f"task {task.task_id} started ({purpose}) on {task.address}: {' '.join(task.command)}")
         return task
 
     def _services(self) -> None:

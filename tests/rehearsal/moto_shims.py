@@ -185,7 +185,16 @@ def _efs_policies() -> None:
     def put_backup_policy(self: Any) -> Any:
         file_system = self.efs_backend.file_systems_by_id[self._get_param("FileSystemId")]
         status = self._get_param("BackupPolicy")["Status"]
-        file_system.backup = status == "ENABLED"
+        file_system.rehearsal_backup_status = status
+        return json.dumps({"BackupPolicy": {"Status": status}}), {"Content-Type": "application/json"}
+
+    original_describe = EFSResponse.describe_backup_policy
+
+    def describe_backup_policy(self: Any) -> Any:
+        file_system = self.efs_backend.file_systems_by_id.get(self._get_param("FileSystemId"))
+        status = getattr(file_system, "rehearsal_backup_status", None)
+        if status is None:
+            return original_describe(self)
         return json.dumps({"BackupPolicy": {"Status": status}}), {"Content-Type": "application/json"}
 
     def delete_file_system_policy(self: Any) -> Any:
@@ -193,6 +202,7 @@ def _efs_policies() -> None:
         return "{}", {"status": 200, "Content-Type": "application/json"}
 
     EFSResponse.put_backup_policy = put_backup_policy
+    EFSResponse.describe_backup_policy = describe_backup_policy
     EFSResponse.delete_file_system_policy = delete_file_system_policy
 
 

@@ -92,6 +92,8 @@ class LocalTask:
     process: subprocess.Popen
     log_path: Path
     container: dict[str, Any]
+    command: list[str]
+    """The container's command by Docker's rules, as the container sees it."""
     started_at: float = 0.0
     ready_at: float | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -173,7 +175,8 @@ class Launcher:
         environment = {key: ":".join(host_path(part) for part in value.split(":")) if key == "PATH"
                        else host_path(value) for key, value in environment.items()}
         environment.update({**self.aws_env, "HOSTNAME": task_id, "SERVING_HOST": address})
-        argv = [host_path(argument) for argument in effective_command(self.image.config, container)]
+        command = effective_command(self.image.config, container)
+        argv = [host_path(argument) for argument in command]
         executable = shutil.which(argv[0], path=environment["PATH"]) or argv[0]
         user = self.image.config.user.split(":")
         uid, gid = user[0], user[1] if len(user) > 1 else user[0]
@@ -186,8 +189,9 @@ class Launcher:
                               + shlex.join([executable, *argv[1:]])])
         log_path = folder / "container.log"
         log = open(log_path, "w")  # noqa: SIM115 - the process's output, for as long as it runs
-        process = subprocess.Popen([shutil.which("unshare") or "/usr/bin/unshare", "--mount", "--propagation", "private", "sh", "-c", script],
+        unshare = shutil.which("unshare") or "/usr/bin/unshare"
+        process = subprocess.Popen([unshare, "--mount", "--propagation", "private", "sh", "-c", script],
                                    cwd=host_path(self.image.config.workdir), env=environment, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        return LocalTask(task_id, task_definition["family"], purpose, address, process, log_path, container,
+        return LocalTask(task_id, task_definition["family"], purpose, address, process, log_path, container, command,
                          started_at=time.monotonic())
