@@ -106,16 +106,16 @@ class Teardown:
             self.commands.run([CDKTF, "synth"], also_in_dry_run=True, env=AUTOMATION_ENV)
             self.synthesized = True
 
-    def _destroy(self, stacks: list[str]) -> None:
-        # Stacks go in steps (endpoints, then their platform): cdktf must be told the others are handled.
+    def _destroy(self, stacks: list[str], *, partial: bool = False) -> None:
+        """One `cdktf destroy`, which takes dependents first. `partial`: some stacks they depend on stay."""
         self.commands.run([CDKTF, "destroy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
-                           "--ignore-missing-stack-dependencies"], env=AUTOMATION_ENV)
+                           *(["--ignore-missing-stack-dependencies"] if partial else [])], env=AUTOMATION_ENV)
 
     def endpoint(self, environment: str, endpoint: str) -> None:
         self._synth()
         stack = endpoint_stack(self.config.project, environment, endpoint)
         if endpoint in self.config.endpoints:
-            self._destroy([stack])
+            self._destroy([stack], partial=True)
             return
         folder = state_only_configuration(self.config, environment, stack, self.synth_dir)
         self.commands.say(f"{stack} is not in the configuration: destroying what its state holds")
@@ -131,9 +131,6 @@ class Teardown:
                                                                      self.sessions(None).client("s3"))
         for orphan in orphans:
             self.endpoint(environment, orphan)
-        endpoints = [endpoint_stack(project, environment, e) for e in self.config.endpoints]
-        if endpoints:
-            self._destroy(endpoints)
         if self.sessions is None:
             self.commands.say(f"would empty {serving_repository_name(project, environment)} and "
                               f"s3://{self.config.model_bucket_name(environment)}, and allow the load balancer's "
@@ -144,7 +141,9 @@ class Teardown:
             empty_bucket(session.client("s3"), self.config.model_bucket_name(environment), self.commands)
             allow_load_balancer_deletion(session.client("elbv2"),
                                          aws_name(project, environment, max_length=ALB_NAME_MAX), self.commands)
-        self._destroy([platform_stack(project, environment)])
+        # One destroy of the environment's stacks: cdktf takes the endpoints first, then their platform.
+        self._destroy([*(endpoint_stack(project, environment, e) for e in self.config.endpoints),
+                       platform_stack(project, environment)])
 
     def everything(self) -> None:
         project = self.config.project

@@ -66,8 +66,9 @@ def test_an_environment_is_emptied_and_destroyed_endpoints_first(config, session
     assert [command[1:3] for command in commands.ran] == [
         ["synth"], [f"-chdir={default_synth.outdir}/state-only/mlops-prod-endpoint-old", "init"],
         [f"-chdir={default_synth.outdir}/state-only/mlops-prod-endpoint-old", "apply"],
-        ["destroy", "mlops-prod-endpoint-a"], ["destroy", "mlops-prod-platform"]]
-    assert commands.ran[3][2:4] == ["mlops-prod-endpoint-a", "mlops-prod-endpoint-b"]
+        ["destroy", "mlops-prod-endpoint-a"]]
+    assert commands.ran[3][2:5] == ["mlops-prod-endpoint-a", "mlops-prod-endpoint-b", "mlops-prod-platform"]
+    assert "--ignore-missing-stack-dependencies" not in commands.ran[3]  # the whole environment goes at once
     assert "deleted 1 image(s) from mlops/prod/model-server" in commands.printed
     assert "deleted 2 object version(s) from s3://mlops-prod-models-eu-west-1" in commands.printed
     assert ecr.list_images(repositoryName="mlops/prod/model-server")["imageIds"] == []
@@ -81,8 +82,9 @@ def test_everything_goes_last_environment_first_then_the_pipeline_and_the_state_
     commands.dry_run = True  # no sessions: nothing read or emptied, only printed
     Teardown(config, commands, None, default_synth.outdir).everything()
     destroyed = [command[2:] for command in commands.ran if command[1] == "destroy"]
-    assert [stacks[0] for stacks in destroyed] == ["mlops-prod-endpoint-a", "mlops-prod-platform",
-                                                   "mlops-staging-endpoint-a", "mlops-staging-platform",
-                                                   "mlops-pipeline"]
+    assert [stacks[:3] for stacks in destroyed[:2]] == [
+        ["mlops-prod-endpoint-a", "mlops-prod-endpoint-b", "mlops-prod-platform"],
+        ["mlops-staging-endpoint-a", "mlops-staging-endpoint-b", "mlops-staging-platform"]]
+    assert destroyed[2][0] == "mlops-pipeline"
     assert commands.printed[-1] == ("kept on purpose: state bucket mlops-tfstate-eu-west-1 and lock table "
                                     "mlops-tfstate-locks (stack mlops-bootstrap)")

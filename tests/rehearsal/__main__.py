@@ -168,6 +168,13 @@ class Rehearsal:
         self.agent.wait_one_off(180)
         return f"ran {', '.join(rules)}"
 
+    def failed_calls(self) -> list[str]:
+        """`<service> <Action> <status>` of calls the emulated account refused (lock contention excluded)."""
+        log = self.ws.root / "emulated-aws.log"
+        calls = [line[5:] for line in log.read_text(errors="replace").splitlines()
+                 if line.startswith("CALL ") and line.split()[-1][0] in "45"] if log.exists() else []
+        return [call for call in calls if "DynamoDB_20120810.PutItem" not in call]
+
     def count_resources(self) -> tuple[int, int]:
         s3 = self.client("s3")
         stacks, resources = 0, 0
@@ -222,6 +229,7 @@ class Rehearsal:
             return 0
         except StageFailed as failure:
             self.say(f"REHEARSAL FAILED in stage {failure.stage}: {failure}")
+            self.say("last emulated API calls that failed:\n" + "\n".join(self.failed_calls()[-12:]))
             return 1
         except Exception as error:
             self.say(f"REHEARSAL FAILED in stage {self.timeline.current}: {type(error).__name__}: {error}")

@@ -11,7 +11,9 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import logging
 import re
 import sys
 import uuid
@@ -118,11 +120,40 @@ def set_running(cluster: str, service: str, running: int) -> dict[str, Any]:
     return {"error": f"no service {service} in cluster {cluster}"}
 
 
+def _call_name(environ: dict[str, Any]) -> str:
+    """`service Action` of a request, for the call log (the body is read and put back for query-protocol calls)."""
+    match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = match.group(2) if match else "-"
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return f"{service} {target.split('.')[-1]}"
+    query = environ.get("QUERY_STRING", "")
+    action = re.search(r"(?:^|&)Action=([A-Za-z]+)", query)
+    if action is None and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded"):
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        action = re.search(rb"(?:^|&)Action=([A-Za-z]+)", body)
+        return f"{service} {action.group(1).decode() if action else '?'}"
+    if action is not None:
+        return f"{service} {action.group(1)}"
+    return f"{service} {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}?{query}"[:160]
+
+
 def make_app() -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     moto_app = DomainDispatcherApplication(create_backend_app)
     codestar = CodeStar()
+
+    def logged(environ: dict[str, Any], start_response: Any) -> Any:
+        """Every call as `CALL <service> <Action> <status>`: a failure names the emulated API call."""
+        name = _call_name(environ)
+
+        def start(status: str, headers: Any, *args: Any) -> Any:
+            print(f"CALL {name} {status.split()[0]}", flush=True)
+            return start_response(status, headers, *args)
+
+        return app(environ, start)
 
     def app(environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -152,7 +183,7 @@ def make_app() -> Any:
             return _json(start_response, answer, status)
         return moto_app(environ, start_response)
 
-    return app
+    return logged
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -164,6 +195,7 @@ def main(argv: list[str] | None = None) -> int:
     for line in moto_shims.apply_all():
         print(f"shim {line}", flush=True)
     moto_shims.PUBLIC_URL.append(f"http://127.0.0.1:{args.port}")
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the call log above says more
     server = make_server("127.0.0.1", args.port, make_app(), threaded=True)
     print(f"serving on 127.0.0.1:{args.port}", flush=True)
     server.serve_forever()
