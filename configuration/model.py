@@ -6,11 +6,13 @@ path. Rules that relate several fields or several environments live in `configur
 
 from __future__ import annotations
 
+import copy
 import ipaddress
 import re
 from typing import Any, Literal, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic.fields import FieldInfo
 
 from configuration.naming import aws_name
 
@@ -190,11 +192,29 @@ class EndpointConfig(StrictModel):
         return value
 
 
-# Every endpoint field, optional: what an environment may override for one endpoint.
+def _optional(field: FieldInfo) -> tuple[Any, FieldInfo]:
+    """The same field with the same limits (ge, le, ...), not required: an override sets only what it names."""
+    optional = copy.copy(field)
+    optional.default, optional.default_factory = None, None
+    return Optional[field.annotation], optional  # noqa: UP045 - a runtime type expression
+
+
+# Every endpoint field, optional, with the same limits and validators (inherited from EndpointConfig): what an
+# environment may override for one endpoint. A bad override fails where it is written, with its own field path.
+class _OverrideBase(EndpointConfig):
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_null_for_required_values(cls, value: Any, info: Any) -> Any:
+        base = EndpointConfig.model_fields[info.field_name]
+        if value is None and not (base.default is None and base.default_factory is None):
+            raise ValueError("must not be null; leave the key out to keep the endpoint's own value")
+        return value
+
+
 EndpointOverride = create_model(
     "EndpointOverride",
-    __base__=StrictModel,
-    **{name: (Optional[field.annotation], None) for name, field in EndpointConfig.model_fields.items()},  # noqa: UP045
+    __base__=_OverrideBase,
+    **{name: _optional(field) for name, field in EndpointConfig.model_fields.items()},
 )
 
 

@@ -405,3 +405,37 @@ def test_initial_model_must_be_a_repository_onnx_file_or_an_s3_uri(tmp_path):
     for bad in ("/etc/passwd.onnx", "../outside.onnx", "model.pt", "s3://Bad_Bucket/x.onnx"):
         (line,) = problems(bad)
         assert line.startswith("cfg.yaml: endpoints.a.initial_model:") and bad in line, line
+
+
+@pytest.mark.parametrize(("override", "expected"), [
+    ({"container_port": 0}, "environments.prod.endpoints.a.container_port: must be a TCP port between 1 and 65535"),
+    ({"cpu_target_percent": 5}, "environments.prod.endpoints.a.cpu_target_percent: input should be greater than or "
+                                "equal to 10"),
+    ({"min_tasks": "many"}, "environments.prod.endpoints.a.min_tasks: input should be a valid integer"),
+    ({"bogus": 1}, "environments.prod.endpoints.a.bogus: unknown key"),
+    ({"health_check_path": "nope"}, "environments.prod.endpoints.a.health_check_path: must start with '/'"),
+    ({"container_port": None}, "environments.prod.endpoints.a.container_port: must not be null"),
+    ({"scheduled_scaling": None}, "environments.prod.endpoints.a.scheduled_scaling: must not be null"),
+    ({"min_tasks": 9}, "environments.prod.endpoints.a.min_tasks: must not exceed max_tasks (4) in environment prod"),
+    ({"memory_mib": 9999}, "environments.prod.endpoints.a.memory_mib: is not valid with cpu 512 on Fargate"),
+])
+def test_an_override_keeps_every_limit_of_the_endpoint_field_and_names_its_own_path(override, expected):
+    from configuration import ConfigError
+    from configuration.loader import parse_config
+
+    raw = {"project": "mlops", "region": "eu-west-1", "endpoints": {"a": {"max_tasks": 4}},
+           "environments": {"prod": {"vpc_cidr": "10.20.0.0/16", "endpoints": {"a": override}}}}
+    with pytest.raises(ConfigError) as error:
+        parse_config(raw, "cfg.yaml")
+    (line,) = error.value.lines()
+    assert line.startswith(f"cfg.yaml: {expected}"), line
+
+
+def test_a_valid_override_changes_only_its_environment():
+    from configuration.loader import parse_config
+
+    config = parse_config({"project": "mlops", "region": "eu-west-1", "endpoints": {"a": {}},
+                           "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"},
+                                            "prod": {"vpc_cidr": "10.20.0.0/16",
+                                                     "endpoints": {"a": {"min_tasks": 2, "host": None}}}}}, "x")
+    assert config.endpoint_for("prod", "a").min_tasks == 2 and config.endpoint_for("staging", "a").min_tasks == 1
