@@ -16,12 +16,14 @@ import json
 import logging
 import re
 import sys
+import threading
 import uuid
 from typing import Any
 
 from tests.rehearsal import moto_shims
 
 ACCOUNT = "123456789012"
+CALL_LOG_LOCK = threading.Lock()
 SERVICE_OF_REQUEST = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -91,6 +93,10 @@ class CodeStar:
         if action == "deleteNotificationRule":
             self.rules.pop(body["Arn"], None)
             return "200 OK", {"Arn": body["Arn"]}
+        if action == "deleteTarget":
+            for rule in self.rules.values():
+                rule["Targets"] = [t for t in rule["Targets"] if t.get("TargetAddress") != body["TargetAddress"]]
+            return "200 OK", {}
         if action == "listTagsForResource":
             return "200 OK", {"Tags": self.tags.get(body["Arn"], {})}
         if action == "tagResource":
@@ -150,7 +156,9 @@ def make_app() -> Any:
         name = _call_name(environ)
 
         def start(status: str, headers: Any, *args: Any) -> Any:
-            print(f"CALL {name} {status.split()[0]}", flush=True)
+            with CALL_LOG_LOCK:  # one line per call, whichever of the server's threads answers
+                sys.stdout.write(f"CALL {name} {status.split()[0]}\n")
+                sys.stdout.flush()
             return start_response(status, headers, *args)
 
         return app(environ, start)
