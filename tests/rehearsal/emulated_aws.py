@@ -24,6 +24,7 @@ from tests.rehearsal import moto_shims
 
 ACCOUNT = "123456789012"
 CALL_LOG_LOCK = threading.Lock()
+BACKEND_LOCK = threading.Lock()
 SERVICE_OF_REQUEST = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
 
 
@@ -189,7 +190,8 @@ def make_app() -> Any:
                 action = environ.get("HTTP_X_AMZ_TARGET", ".").split(".")[-1]
                 status, answer = codestar.connections_call(region, action, body)
             return _json(start_response, answer, status)
-        return moto_app(environ, start_response)
+        with BACKEND_LOCK:  # moto's backends are not thread-safe: concurrent calls corrupted them (duplicate rules)
+            return list(moto_app(environ, start_response))
 
     return logged
 
