@@ -32,7 +32,7 @@ from configuration.naming import (
 )
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, run_step
 from pipeline.deploy import AUTOMATION_ENV, CDKTF
-from pipeline.stacks_state import orphan_endpoints
+from pipeline.stacks_state import environment_deployed, orphan_endpoints
 
 SYNTH_DIR = PROJECT_ROOT / "cdktf.out"
 
@@ -125,10 +125,13 @@ class Teardown:
                           env=AUTOMATION_ENV)
 
     def environment(self, environment: str) -> None:
-        self._synth()
         project = self.config.project
-        orphans = [] if self.sessions is None else orphan_endpoints(self.config, environment,
-                                                                     self.sessions(None).client("s3"))
+        state = None if self.sessions is None else self.sessions(None).client("s3")
+        if state is not None and not environment_deployed(self.config, environment, state):
+            self.commands.say(f"{environment}: no stack holds resources, nothing to destroy")
+            return
+        self._synth()
+        orphans = [] if state is None else orphan_endpoints(self.config, environment, state)
         for orphan in orphans:
             self.endpoint(environment, orphan)
         if self.sessions is None:

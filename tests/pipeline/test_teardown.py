@@ -88,3 +88,16 @@ def test_everything_goes_last_environment_first_then_the_pipeline_and_the_state_
     assert destroyed[2][0] == "mlops-pipeline"
     assert commands.printed[-1] == ("kept on purpose: state bucket mlops-tfstate-eu-west-1 and lock table "
                                     "mlops-tfstate-locks (stack mlops-bootstrap)")
+
+
+def test_an_environment_with_nothing_deployed_is_skipped_without_a_synth(config, session, default_synth):
+    s3 = session.client("s3")
+    s3.create_bucket(Bucket="mlops-tfstate-eu-west-1", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    # What a destroyed environment leaves: empty state objects.
+    for stack in ("mlops-staging-platform", "mlops-staging-endpoint-a"):
+        s3.put_object(Bucket="mlops-tfstate-eu-west-1", Key=f"{stack}/terraform.tfstate",
+                      Body=json.dumps({"version": 4, "resources": []}).encode())
+    commands = RecordingCommands()
+    Teardown(config, commands, lambda environment: session, default_synth.outdir).environment("staging")
+    assert commands.ran == []
+    assert commands.printed == ["staging: no stack holds resources, nothing to destroy"]
