@@ -74,6 +74,6 @@ def run_pipeline(pipeline_name: str, clients: Callable[[str], Any], repo: Path, 
                     if code != 0:
                         raise StageFailed(name, f"{project['name']} ({project['source']['buildspec']}) exited with "
                                                 f"{code}; log: {log}")
-                    return f"{project['name']}: {project['source']['buildspec']} with {variables}"
+                    return f"{project['name']}: {project['source']['buildspec']} with {', '.join(variables)}"
 
                 step(f"pipeline {name}", work)
