@@ -61,6 +61,10 @@ def serving_repository_name(project: str, environment: str) -> str:
     return f"{project}/{environment}/{SERVING_IMAGE}"
 
 
+def pipeline_artifact_bucket_name(project: str, region: str) -> str:
+    return aws_name(project, "pipeline-artifacts", region, max_length=63)
+
+
 def build_repository_name(project: str) -> str:
     """The pipeline's ECR repository, where Build pushes each commit's image; the deploy step copies it into an
     environment's repository once that environment's approval is given."""

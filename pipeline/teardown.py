@@ -25,6 +25,7 @@ from configuration.naming import (
     aws_name,
     build_repository_name,
     endpoint_stack,
+    pipeline_artifact_bucket_name,
     pipeline_stack,
     platform_stack,
     serving_repository_name,
@@ -153,7 +154,7 @@ class Teardown:
         for environment in reversed(self.config.environments):
             self.environment(environment)
         if self.config.pipeline is not None:
-            artifacts = aws_name(project, "pipeline-artifacts", self.config.region, max_length=63)
+            artifacts = pipeline_artifact_bucket_name(project, self.config.region)
             if self.sessions is None:
                 self.commands.say(f"would empty {build_repository_name(project)} and s3://{artifacts}")
             else:

@@ -34,7 +34,7 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name, build_repository_name
+from configuration.naming import aws_name, build_repository_name, pipeline_artifact_bucket_name
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.iam import Statement, assume_role_policy, policy_document
@@ -68,7 +68,7 @@ class PipelineStack(TerraformStack):
             region=config.region, allow_cloudwatch_logs=True,
             allow_service_publishers=("codestar-notifications.amazonaws.com",)))
         self.artifact_bucket = SecureBucket(self, "artifacts", SecureBucketProps(
-            bucket_name=aws_name(project, "pipeline-artifacts", config.region, max_length=63),
+            bucket_name=pipeline_artifact_bucket_name(project, config.region),
             kms_key_arn=self.key.arn, noncurrent_version_days=30))
         logs = CloudwatchLogGroup(self, "build-logs", name=f"/codebuild/{project}-pipeline", retention_in_days=365,
                                   kms_key_id=self.key.arn)
