@@ -36,6 +36,7 @@ from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.load_balancer import LoadBalancers
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Image, Launcher
+from tests.rehearsal.terraform import SetupMissing
 from tests.rehearsal.workspace import PROJECT_ROOT, REGION, Workspace
 
 PYTHON = ".venv/bin/python"
@@ -261,7 +262,11 @@ def main() -> int:
         root.mkdir(parents=True, exist_ok=True)
     root.chmod(0o755)
     print(f"rehearsal work folder: {root} (logs in {root / 'logs'})", flush=True)
-    return Rehearsal(root).main()
+    try:
+        return Rehearsal(root).main()
+    except SetupMissing as missing:
+        print(f"error: this machine cannot rehearse: {missing}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

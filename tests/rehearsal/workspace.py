@@ -60,6 +60,10 @@ class Workspace:
         return self.root / "dropped-attributes.log"
 
     def prepare(self) -> None:
+        if subprocess.run(["unshare", "--mount", "true"], capture_output=True, check=False).returncode != 0:
+            raise terraform.SetupMissing("the rehearsal starts each task in its own mount namespace (read-only "
+                                         "mounts, as ECS gives them): run it as root, e.g. in a container, or with "
+                                         "CAP_SYS_ADMIN (`unshare --mount true` fails here)")
         mirror, self.provider_version = terraform.find_mirror(os.environ.get(terraform.MIRROR_SETTING))
         real_terraform = terraform.find_terraform()
         copy_repository(self.repo)
