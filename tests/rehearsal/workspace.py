@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.rehearsal import terraform
+from tests.support.container_image import PROJECT_ROOT
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
 LINKED = (".venv", "node_modules")  # installed by `make install`; shared, never written by the rehearsal
 
