@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 from pydantic.fields import FieldInfo
 
 from configuration.naming import aws_name
+from configuration.zones import region_zones
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -260,8 +261,8 @@ class EnvironmentConfig(StrictModel):
     az_count: int = 2
     """Availability zones to spread subnets (and NAT gateways) over; at least 2."""
     availability_zones: list[str] | None = None
-    """AZ names to use, one per az_count. When omitted, the region's first zones by letter (`<region>a`,
-    `<region>b`, ...). Pinned at synth, so AWS adding a zone never moves a subnet."""
+    """AZ names to use, one per az_count. When omitted, the region's first zones in letter order (a dated table,
+    configuration/zones.py). Pinned at synth, so AWS adding a zone never moves a subnet."""
     subnet_prefix_length: int | None = None
     """Prefix length of each subnet. When omitted, the VPC is split evenly into one public and one private subnet
     per AZ (rounded up to a power of two)."""
@@ -298,7 +299,6 @@ class EnvironmentConfig(StrictModel):
     global: set this if that one is taken)."""
     model_sync_schedule: str = "rate(1 hour)"
     """When the model sync also runs without an upload, repairing anything a missed event left behind."""
-    """Tagged images kept in the serving image repository; untagged ones expire after 7 days."""
     endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
     """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
 
@@ -389,10 +389,11 @@ class EnvironmentConfig(StrictModel):
         return value
 
     def zone_names(self, region: str) -> list[str]:
-        """The AZs subnets go to, in order."""
+        """The configured zones, else the region's first `az_count` zones in letter order (see zones.py)."""
         if self.availability_zones is not None:
             return list(self.availability_zones)
-        return [f"{region}{chr(ord('a') + index)}" for index in range(self.az_count)]
+        known = region_zones(region) or [f"{region}{letter}" for letter in "abcdef"]
+        return known[: self.az_count]
 
     @property
     def network(self) -> ipaddress.IPv4Network:

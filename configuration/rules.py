@@ -12,6 +12,7 @@ from pathlib import Path
 from configuration.errors import Problem
 from configuration.model import MlopsConfig
 from configuration.naming import derived_listener_priority
+from configuration.zones import ZONES_AS_OF, region_zones
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -102,17 +103,43 @@ def check_subnets_fit(config: MlopsConfig) -> Iterator[Problem]:
 
 
 def check_availability_zones(config: MlopsConfig) -> Iterator[Problem]:
+    known = region_zones(config.region)
     for env_name, env in config.environments.items():
         zones = env.availability_zones
         if zones is None:
+            if known is not None and env.az_count > len(known):
+                yield Problem(f"environments.{env_name}.az_count", env.az_count,
+                              f"region {config.region} has {len(known)} availability zones ({', '.join(known)}, "
+                              f"as of {ZONES_AS_OF}); use at most {len(known)}")
             continue
         path = f"environments.{env_name}.availability_zones"
-        if len(zones) != env.az_count or len(set(zones)) != len(zones):
-            yield Problem(path, zones, f"must list {env.az_count} distinct zones, one per az_count")
+        if len(zones) != env.az_count:
+            yield Problem(path, zones, f"must list {env.az_count} zones, one per az_count")
         for zone in zones:
-            if not (zone.startswith(config.region) and len(zone) == len(config.region) + 1 and zone[-1].isalpha()):
+            if known is not None and zone not in known:
+                yield Problem(path, zone, f"is not an availability zone of region {config.region}; its zones are "
+                                          f"{', '.join(known)} (as of {ZONES_AS_OF})")
+            elif not (zone.startswith(config.region) and len(zone) == len(config.region) + 1 and zone[-1].isalpha()):
                 yield Problem(path, zone, f"is not an availability zone of region {config.region}; use names "
                                           f"such as {config.region}a")
+
+
+def check_distinct_entries(config: MlopsConfig) -> Iterator[Problem]:
+    """A list entry given twice would become two resources with one construct ID (or two identical rules)."""
+    lists: list[tuple[str, list[str]]] = []
+    for env_name, env in config.environments.items():
+        lists += [(f"environments.{env_name}.alb_ingress_cidrs", env.alb_ingress_cidrs),
+                  (f"environments.{env_name}.alarm_emails", env.alarm_emails),
+                  (f"environments.{env_name}.availability_zones", env.availability_zones or [])]
+    if config.pipeline is not None:
+        lists.append(("pipeline.notification_emails", config.pipeline.notification_emails))
+    for path, values in lists:
+        seen: set[str] = set()
+        for value in values:
+            key = value.lower() if "emails" in path else value
+            if key in seen:
+                yield Problem(path, value, "is listed twice; list each entry once")
+            seen.add(key)
 
 
 def check_cidr_overlaps(config: MlopsConfig) -> Iterator[Problem]:
@@ -196,6 +223,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_task_bounds,
     check_subnets_fit,
     check_availability_zones,
+    check_distinct_entries,
     check_cidr_overlaps,
     check_routes_unique,
     check_scheduled_scaling,

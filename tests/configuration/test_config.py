@@ -273,11 +273,59 @@ def test_availability_zones_must_match_az_count_and_region():
     data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16",
                                                   "availability_zones": ["eu-west-1a", "us-east-1b", "eu-west-1c"]}})
     assert problems_of(data) == [
-        "test.yaml: environments.staging.availability_zones: must list 2 distinct zones, one per az_count "
+        "test.yaml: environments.staging.availability_zones: must list 2 zones, one per az_count "
         "(got ['eu-west-1a', 'us-east-1b', 'eu-west-1c'])",
-        "test.yaml: environments.staging.availability_zones: is not an availability zone of region eu-west-1; use "
-        "names such as eu-west-1a (got 'us-east-1b')",
+        "test.yaml: environments.staging.availability_zones: is not an availability zone of region eu-west-1; its "
+        "zones are eu-west-1a, eu-west-1b, eu-west-1c (as of 2025-11) (got 'us-east-1b')",
     ]
+
+
+def test_a_zone_the_region_does_not_have_is_refused():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16",
+                                                  "availability_zones": ["eu-west-1a", "eu-west-1d"]}})
+    assert only_problem(data) == (
+        "test.yaml: environments.staging.availability_zones: is not an availability zone of region eu-west-1; its "
+        "zones are eu-west-1a, eu-west-1b, eu-west-1c (as of 2025-11) (got 'eu-west-1d')")
+
+
+def test_az_count_beyond_the_region_s_zones_is_refused():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", "az_count": 4}})
+    assert only_problem(data) == (
+        "test.yaml: environments.staging.az_count: region eu-west-1 has 3 availability zones (eu-west-1a, "
+        "eu-west-1b, eu-west-1c, as of 2025-11); use at most 3 (got 4)")
+
+
+def test_derived_zones_skip_letters_the_region_lacks():
+    """ap-northeast-1 has no zone b: the first three zones are a, c and d."""
+    data = with_changes(region="ap-northeast-1", environments={"staging": {"vpc_cidr": "10.10.0.0/16",
+                                                                           "az_count": 3}})
+    config = parse_config(data, "test.yaml")
+    assert config.environments["staging"].zone_names("ap-northeast-1") == [
+        "ap-northeast-1a", "ap-northeast-1c", "ap-northeast-1d"]
+
+
+def test_a_region_missing_from_the_zone_table_is_checked_by_name_shape_only():
+    data = with_changes(region="xx-new-1", environments={"staging": {
+        "vpc_cidr": "10.10.0.0/16", "availability_zones": ["xx-new-1a", "xx-new-1zz"]}})
+    assert only_problem(data) == ("test.yaml: environments.staging.availability_zones: is not an availability zone "
+                                  "of region xx-new-1; use names such as xx-new-1a (got 'xx-new-1zz')")
+
+
+@pytest.mark.parametrize("field, entries, twice", [
+    ("alb_ingress_cidrs", ["10.0.0.0/8", "192.168.0.0/16", "10.0.0.0/8"], "10.0.0.0/8"),
+    ("alarm_emails", ["ops@example.com", "OPS@example.com"], "OPS@example.com"),
+    ("availability_zones", ["eu-west-1a", "eu-west-1a"], "eu-west-1a"),
+])
+def test_an_entry_listed_twice_is_a_configuration_error(field, entries, twice):
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16", field: entries}})
+    assert only_problem(data) == (f"test.yaml: environments.staging.{field}: is listed twice; list each entry once "
+                                  f"(got {twice!r})")
+
+
+def test_a_notification_email_listed_twice_is_a_configuration_error():
+    data = with_changes(pipeline={"repository": "acme/models", "notification_emails": ["a@example.com"] * 2})
+    assert only_problem(data) == ("test.yaml: pipeline.notification_emails: is listed twice; list each entry once "
+                                  "(got 'a@example.com')")
 
 
 def test_duplicate_paths_across_endpoints():
@@ -315,10 +363,10 @@ def test_aws_names_are_shortened_deterministically_within_the_limit():
     assert aws_name("mlops", "staging", max_length=32) == "mlops-staging"
 
 
-def test_derived_priority_depends_on_the_name_only():
-    assert derived_listener_priority("a") == derived_listener_priority("a")
-    assert 1000 <= derived_listener_priority("a") <= 49999
-    assert derived_listener_priority("a") != derived_listener_priority("b")
+def test_derived_priority_is_pinned_per_name():
+    """A listener rule's priority must never move between releases: adding, removing or reordering endpoints, or
+    upgrading this tool, must not touch another endpoint's rule. These values are a contract."""
+    assert [derived_listener_priority(name) for name in ("a", "b", "fraud-detector")] == [30499, 1965, 37694]
 
 
 def test_fixture_all_options_is_valid():
