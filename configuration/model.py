@@ -16,6 +16,7 @@ from pydantic.fields import FieldInfo
 
 from configuration.naming import aws_name
 from configuration.zones import region_zones
+from serving.contract import READINESS_PATH
 
 NAME_RE = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 REGION_RE = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
@@ -82,7 +83,7 @@ class EndpointConfig(StrictModel):
     """Fargate task memory in MiB."""
     container_port: int = 8080
     """Port the model server listens on; the target group and health check use the same port."""
-    health_check_path: str = "/v2/health/ready"
+    health_check_path: str = READINESS_PATH
     """HTTP path the load balancer and the container health check probe; must start with `/`."""
     min_tasks: int = 1
     """Lower bound for autoscaling; also the initial desired count."""

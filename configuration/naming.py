@@ -7,6 +7,11 @@ import hashlib
 # AWS limits that fail only at apply time if ignored.
 ALB_NAME_MAX = 32
 TARGET_GROUP_NAME_MAX = 32
+IAM_NAME_MAX = 64
+EVENT_RULE_NAME_MAX = 64
+SCHEDULE_NAME_MAX = 64
+S3_BUCKET_NAME_MAX = 63
+KMS_ALIAS_MAX = 200
 # Listener rule priorities derived from names land in this range, leaving 1-999 for hand-set priorities.
 DERIVED_PRIORITY_MIN = 1000
 DERIVED_PRIORITY_MAX = 49999

@@ -17,9 +17,25 @@ from cdktf_cdktf_provider_aws.appautoscaling_scheduled_action import (
 from cdktf_cdktf_provider_aws.appautoscaling_target import AppautoscalingTarget
 from constructs import Construct
 
-from configuration.model import ScheduledScaling
-
 DIMENSION = "ecs:service:DesiredCount"
+
+
+@dataclass(frozen=True)
+class ScheduledBounds:
+    """New task bounds from a point in time on."""
+
+    name: str
+    """Unique per service; a construct ID and part of the action's name."""
+    schedule: str
+    """`cron(...)`, `rate(...)` or `at(...)` in Application Auto Scaling syntax."""
+    min_tasks: int
+    max_tasks: int
+    timezone: str = "UTC"
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_tasks <= self.max_tasks:
+            raise ValueError(f"ScheduledBounds {self.name!r}: min_tasks {self.min_tasks} must be between 0 and "
+                             f"max_tasks {self.max_tasks}")
 
 
 @dataclass(frozen=True)
@@ -37,7 +53,7 @@ class ServiceAutoscalingProps:
     """`<load balancer arn suffix>/<target group arn suffix>`; request tracking is off when empty."""
     scale_out_cooldown_seconds: int = 60
     scale_in_cooldown_seconds: int = 300
-    scheduled: tuple[ScheduledScaling, ...] = field(default_factory=tuple)
+    scheduled: tuple[ScheduledBounds, ...] = field(default_factory=tuple)
 
 
 class ServiceAutoscaling(Construct):

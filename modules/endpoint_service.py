@@ -38,12 +38,9 @@ from modules.endpoint_routing import EndpointRouting
 from modules.iam import Statement, policy_document
 from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
+from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT, SCRATCH_MOUNT
 
 CONTAINER_NAME = "model-server"
-MODELS_MOUNT = "/mnt/models"
-DATA_MOUNT = "/mnt/data"
-LIVENESS_PATH = "/v2/health/live"
-SCRATCH_MOUNT = "/tmp"  # noqa: S108 - the root file system is read-only; the server writes temporary files here only
 
 
 @dataclass(frozen=True)

@@ -41,15 +41,12 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 )
 from constructs import Construct
 
-from configuration.naming import aws_name
 from modules.iam import assume_role_policy, policy_document
 from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
+from serving.contract import LIVE_POINTER, MODELS_MOUNT, SYNC_ENTRY_POINT, SyncVariable
 
 SYNC_CONTAINER = "model-sync"
-# The image's ENTRYPOINT starts the model server; the sync replaces it (a `command` alone would be appended to it).
-SYNC_ENTRY_POINT = ["python", "-m", "serving.sync"]
-MODELS_MOUNT = "/mnt/models"
 
 
 @dataclass(frozen=True)
@@ -66,6 +63,11 @@ class ModelSyncProps:
     cluster_arn: str
     subnet_ids: list[str]
     image: str
+    events_role_name: str
+    """The role EventBridge and its scheduler start the task with (IAM: at most 64 characters)."""
+    upload_rule_name: str
+    schedule_rule_name: str
+    first_sync_schedule_name: str
     log_retention_days: int = 30
     keep_versions: int = 5
     schedule: str = "rate(1 hour)"
@@ -109,7 +111,7 @@ class ModelSync(Construct):
                         access_point_id=storage.models_access_point.id, iam="ENABLED"))))])
 
         self.events_role = IamRole(
-            self, "events-role", name=aws_name(props.name_prefix, "sync-events", max_length=64),
+            self, "events-role", name=props.events_role_name,
             assume_role_policy=assume_role_policy(["events.amazonaws.com", "scheduler.amazonaws.com"],
                                                   props.account_id),
             description="EventBridge and its scheduler start the model sync task")
@@ -123,13 +125,13 @@ class ModelSync(Construct):
         ))
 
         self.on_upload = CloudwatchEventRule(
-            self, "on-upload", name=aws_name(props.name_prefix, "model-live", max_length=64),
+            self, "on-upload", name=props.upload_rule_name,
             description=f"{props.endpoint}: a model version was made live in s3://{props.bucket_name}/{prefix}",
             event_pattern=json.dumps({
                 "source": ["aws.s3"], "detail-type": ["Object Created"],
-                "detail": {"bucket": {"name": [props.bucket_name]}, "object": {"key": [f"{prefix}LIVE"]}}}))
+                "detail": {"bucket": {"name": [props.bucket_name]}, "object": {"key": [f"{prefix}{LIVE_POINTER}"]}}}))
         self.on_schedule = CloudwatchEventRule(
-            self, "on-schedule", name=aws_name(props.name_prefix, "model-repair", max_length=64),
+            self, "on-schedule", name=props.schedule_rule_name,
             description=f"{props.endpoint}: sync models even without an event", schedule_expression=props.schedule)
         for rule_id, rule in (("upload", self.on_upload), ("schedule", self.on_schedule)):
             CloudwatchEventTarget(
@@ -148,7 +150,7 @@ class ModelSync(Construct):
         # waits for this schedule to exist, and its health check grace period covers the sync.
         first_run = Fn.formatdate("YYYY-MM-DD'T'hh:mm:ss", Fn.timeadd(Fn.timestamp(), "1m"))
         self.initial_sync = SchedulerSchedule(
-            self, "initial-sync", name=aws_name(props.name_prefix, "model-first-sync", max_length=64),
+            self, "initial-sync", name=props.first_sync_schedule_name,
             description=f"{props.endpoint}: copy the live model once, right after the endpoint is created",
             schedule_expression=f"at({first_run})", schedule_expression_timezone="UTC",
             flexible_time_window=SchedulerScheduleFlexibleTimeWindow(mode="OFF"),
@@ -171,14 +173,15 @@ class ModelSync(Construct):
         return {
             "name": SYNC_CONTAINER,
             "image": props.image,
-            "entryPoint": SYNC_ENTRY_POINT,
+            "entryPoint": list(SYNC_ENTRY_POINT),
             "cpu": 0,
             "essential": True,
             "readonlyRootFilesystem": True,
             "portMappings": [],
             "environment": [{"name": name, "value": value} for name, value in sorted({
-                "SYNC_BUCKET": props.bucket_name, "SYNC_PREFIX": prefix, "SYNC_MODELS_DIR": MODELS_MOUNT,
-                "SYNC_KEEP_VERSIONS": str(props.keep_versions), "AWS_DEFAULT_REGION": props.region}.items())],
+                SyncVariable.BUCKET: props.bucket_name, SyncVariable.PREFIX: prefix,
+                SyncVariable.MODELS_DIR: MODELS_MOUNT, SyncVariable.KEEP_VERSIONS: str(props.keep_versions),
+                "AWS_DEFAULT_REGION": props.region}.items())],
             "environmentFiles": [],
             "mountPoints": [{"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": False}],
             "volumesFrom": [],

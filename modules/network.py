@@ -25,10 +25,10 @@ from cdktf_cdktf_provider_aws.vpc_endpoint import VpcEndpoint
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
 
-from configuration.naming import aws_name
 from modules.iam import assume_role_policy, policy_document
 
 ANYWHERE = "0.0.0.0/0"
+IAM_NAME_PREFIX_MAX = 38
 # Interface endpoints a Fargate task needs to pull from ECR and ship logs without a NAT gateway
 # (image layers come from S3, through the gateway endpoint).
 INTERFACE_ENDPOINT_SERVICES = ("ecr.api", "ecr.dkr", "logs")
@@ -46,6 +46,8 @@ class NetworkProps:
     """One per AZ, in AZ order; same length as public_subnet_cidrs."""
     availability_zones: tuple[str, ...]
     """AZ names, one per subnet pair. Named, not looked up: a lookup would move subnets when AWS adds a zone."""
+    flow_log_role_name_prefix: str
+    """Name prefix of the flow log role; Terraform appends a unique suffix. IAM allows 38 characters."""
     nat_gateways: Literal["one_per_az", "single"] = "one_per_az"
     """`one_per_az`: each private subnet leaves through the NAT gateway of its own AZ. `single`: all share one."""
     enable_vpc_endpoints: bool = False
@@ -60,6 +62,9 @@ class NetworkProps:
             raise ValueError("NetworkProps needs as many public and private subnet CIDRs as availability zones, and "
                              f"at least 2; got {len(self.public_subnet_cidrs)} public, "
                              f"{len(self.private_subnet_cidrs)} private, {len(self.availability_zones)} zones")
+        if len(self.flow_log_role_name_prefix) > IAM_NAME_PREFIX_MAX:
+            raise ValueError(f"NetworkProps.flow_log_role_name_prefix {self.flow_log_role_name_prefix!r} is longer "
+                             f"than the {IAM_NAME_PREFIX_MAX} characters IAM allows for a name prefix")
 
 
 class Network(Construct):
@@ -126,8 +131,7 @@ class Network(Construct):
                                    retention_in_days=props.flow_logs_retention_days,
                                    kms_key_id=props.flow_logs_kms_key_arn)
         account = DataAwsCallerIdentity(self, "account").account_id
-        # IAM allows 38 characters for a name prefix; Terraform appends a unique suffix.
-        role = IamRole(self, "flow-log-role", name_prefix=aws_name(props.name_prefix, "flow-logs", max_length=37) + "-",
+        role = IamRole(self, "flow-log-role", name_prefix=props.flow_log_role_name_prefix,
                        assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com", account))
         IamRolePolicy(self, "flow-log-policy", role=role.id, policy=policy_document({
             "Effect": "Allow",

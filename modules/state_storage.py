@@ -14,7 +14,6 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
 )
 from constructs import Construct
 
-from configuration.naming import aws_name
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 
@@ -27,6 +26,9 @@ class StateStorageProps:
     bucket_name: str
     lock_table_name: str
     region: str
+    key_alias: str
+    """The state key's alias (without `alias/`)."""
+    access_log_bucket_name: str
     noncurrent_version_days: int = 90
     """Old state versions are kept this long (and the newest 10 always), for recovery after a bad apply."""
 
@@ -37,11 +39,11 @@ class StateStorage(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: StateStorageProps):
         super().__init__(scope, construct_id)
         self.key = EncryptionKey(self, "key", EncryptionKeyProps(
-            alias=aws_name(props.bucket_name, max_length=200), description=f"Terraform state in {props.bucket_name}",
+            alias=props.key_alias, description=f"Terraform state in {props.bucket_name}",
             region=props.region))
         account = DataAwsCallerIdentity(self, "account").account_id
         self.access_log_bucket = SecureBucket(self, "access-logs", SecureBucketProps(
-            bucket_name=aws_name(props.bucket_name, "logs", max_length=63),
+            bucket_name=props.access_log_bucket_name,
             log_delivery_service="logging.s3.amazonaws.com",
             log_delivery_source_account=account,
         ))

@@ -12,7 +12,6 @@ from cdktf_cdktf_provider_aws.security_group import SecurityGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from constructs import Construct
 
-from configuration.naming import aws_name
 from modules.iam import assume_role_policy
 from modules.model_storage import NFS_PORT
 
@@ -33,8 +32,13 @@ def allow_task_egress(scope: Construct, id_prefix: str, security_group_id: str, 
 @dataclass(frozen=True)
 class TaskIdentityProps:
     name_prefix: str
+    """`<project>-<env>-<endpoint>`: security group names."""
     vpc_id: str
     account_id: str
+    execution_role_name: str
+    task_role_name: str
+    sync_role_name: str
+    """Role names (IAM: at most 64 characters)."""
 
 
 class TaskIdentity(Construct):
@@ -44,16 +48,15 @@ class TaskIdentity(Construct):
     def __init__(self, scope: Construct, construct_id: str, props: TaskIdentityProps):
         super().__init__(scope, construct_id)
         trust = assume_role_policy(ECS_TASKS, props.account_id)
-        self.execution_role = IamRole(self, "execution-role", name=aws_name(props.name_prefix, "execution",
-                                                                            max_length=64),
+        self.execution_role = IamRole(self, "execution-role", name=props.execution_role_name,
                                       assume_role_policy=trust, description="ECS pulls the image and writes logs")
-        self.task_role = IamRole(self, "task-role", name=aws_name(props.name_prefix, "task", max_length=64),
+        self.task_role = IamRole(self, "task-role", name=props.task_role_name,
                                  assume_role_policy=trust, description="The model server at run time")
         group = SecurityGroup(self, "security-group", name=f"{props.name_prefix}-service", vpc_id=props.vpc_id,
                               description=f"{props.name_prefix} tasks: load balancer in, EFS and HTTPS out",
                               tags={"Name": f"{props.name_prefix}-service"})
         self.security_group_id: str = group.id
-        self.sync_role = IamRole(self, "sync-role", name=aws_name(props.name_prefix, "model-sync", max_length=64),
+        self.sync_role = IamRole(self, "sync-role", name=props.sync_role_name,
                                  assume_role_policy=trust, description="The model sync task: S3 to EFS")
         sync_group = SecurityGroup(self, "sync-security-group", name=f"{props.name_prefix}-model-sync",
                                    vpc_id=props.vpc_id,

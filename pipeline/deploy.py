@@ -28,7 +28,7 @@ from configuration.naming import build_repository_name, endpoint_stack, platform
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run_step
 from pipeline.images import Fetch, copy_image, fetch_url
 from pipeline.stacks_state import orphan_endpoints
-from serving.sync import remote_state
+from serving.contract import read_remote_store
 
 CDKTF = str(PROJECT_ROOT / "node_modules" / ".bin" / "cdktf")
 AUTOMATION_ENV = {"CI": "1", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
@@ -64,8 +64,8 @@ def endpoints_without_a_model(config: MlopsConfig, environment: str, s3: Any) ->
         return list(config.endpoints)
     missing = []
     for endpoint in config.endpoints:
-        versions, live = remote_state(s3, bucket, f"{endpoint}/")
-        if not versions or (live is not None and live not in versions):
+        store = read_remote_store(s3, bucket, f"{endpoint}/")
+        if store.live not in store.versions:  # none at all, or LIVE naming an incomplete version
             missing.append(endpoint)
     return missing
 

@@ -21,8 +21,16 @@ from pathlib import Path
 from typing import Any
 
 from configuration import ConfigError, MlopsConfig, load_config
-from serving.repository import LIVE_POINTER, METADATA_FILE, MODEL_FILE, version_key
-from serving.sync import remote_state
+from pipeline.onnx_signature import NotAModel
+from pipeline.onnx_signature import signature_of as read_signature
+from serving.contract import (
+    METADATA_FILE,
+    MODEL_FILE,
+    is_version_name,
+    live_object_key,
+    read_remote_store,
+    version_object_key,
+)
 
 
 class CommandError(Exception):
@@ -50,14 +58,11 @@ def resolve(config: MlopsConfig, environment: str, endpoint: str) -> Target:
 
 
 def signature_of(model_file: Path) -> dict[str, Any]:
-    """Inputs and outputs as the server will see them; also proves the file is a model the runtime can load."""
-    from serving.runtime.onnx import OnnxRuntimeModel
-
+    """Inputs and outputs as the server will see them, read from the file without the model runtime."""
     try:
-        model = OnnxRuntimeModel.load(model_file)
-    except Exception as exc:  # onnxruntime raises several types for files it cannot read
-        raise CommandError(f"{model_file} is not a model ONNX Runtime can load: {exc}") from None
-    return {"inputs": [spec.as_dict() for spec in model.inputs], "outputs": [spec.as_dict() for spec in model.outputs]}
+        return read_signature(model_file)
+    except NotAModel as exc:
+        raise CommandError(str(exc)) from None
 
 
 def _signature_differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -81,12 +86,12 @@ def promote(s3: Any, target: Target, model_file: Path, version: str | None = Non
         raise CommandError(f"model file {model_file} does not exist")
     signature = signature_of(model_file)
     content = model_file.read_bytes()
-    versions, live = remote_state(s3, target.bucket, target.prefix)
+    store = read_remote_store(s3, target.bucket, target.prefix)
+    versions, live = store.versions, store.live
     version = version or next_version(list(versions))
-    if version in versions or version.startswith(".") or "/" in version or version == LIVE_POINTER:
+    if version in versions or not is_version_name(version):
         raise CommandError(f"version {version!r} already exists in {target.where} or is not a valid name; versions "
                            "are immutable: promote under a new version")
-    live = live or (sorted(versions, key=version_key)[-1] if versions else None)
     if live is not None and live in versions:
         differences = _signature_differences(versions[live].metadata, signature)
         if differences and not force:
@@ -104,37 +109,36 @@ def promote(s3: Any, target: Target, model_file: Path, version: str | None = Non
         **signature,
         "predict_output": predict_output or output_names[0],
     }
-    plan = [f"put {target.where}{version}/{MODEL_FILE} ({len(content)} bytes)",
-            f"put {target.where}{version}/{METADATA_FILE}",
-            f"put {target.where}{LIVE_POINTER} = {version} (was {live or 'none'})"]
+    model_key = version_object_key(target.prefix, version, MODEL_FILE)
+    metadata_key = version_object_key(target.prefix, version, METADATA_FILE)
+    plan = [f"put s3://{target.bucket}/{model_key} ({len(content)} bytes)",
+            f"put s3://{target.bucket}/{metadata_key}",
+            f"put s3://{target.bucket}/{live_object_key(target.prefix)} = {version} (was {live or 'none'})"]
     if not dry_run:
         # The version is complete before LIVE names it; LIVE's change starts the sync.
-        s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{version}/{MODEL_FILE}", Body=content,
-                      ChecksumAlgorithm="SHA256")
-        s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{version}/{METADATA_FILE}",
+        s3.put_object(Bucket=target.bucket, Key=model_key, Body=content, ChecksumAlgorithm="SHA256")
+        s3.put_object(Bucket=target.bucket, Key=metadata_key,
                       Body=json.dumps(metadata, indent=2, sort_keys=True).encode(), ContentType="application/json")
         _set_live(s3, target, version)
     return {"version": version, "previous_live": live, "metadata": metadata, "plan": plan, "dry_run": dry_run}
 
 
 def _set_live(s3: Any, target: Target, version: str) -> None:
-    s3.put_object(Bucket=target.bucket, Key=f"{target.prefix}{LIVE_POINTER}", Body=(version + "\n").encode(),
+    s3.put_object(Bucket=target.bucket, Key=live_object_key(target.prefix), Body=(version + "\n").encode(),
                   ContentType="text/plain")
 
 
 def list_versions(s3: Any, target: Target) -> dict[str, Any]:
-    versions, live = remote_state(s3, target.bucket, target.prefix)
-    ordered = sorted(versions, key=version_key)
-    live = live or (ordered[-1] if ordered else None)
+    store = read_remote_store(s3, target.bucket, target.prefix)
+    versions, ordered, live = store.versions, store.ordered, store.live
     return {"bucket": target.bucket, "endpoint": target.endpoint, "live": live, "versions": [
         {"version": v, "sha256": versions[v].metadata.get("sha256"), "name": versions[v].metadata.get("name"),
          "live": v == live} for v in ordered]}
 
 
 def rollback(s3: Any, target: Target, to: str | None = None, dry_run: bool = False) -> dict[str, Any]:
-    versions, live = remote_state(s3, target.bucket, target.prefix)
-    ordered = sorted(versions, key=version_key)
-    live = live or (ordered[-1] if ordered else None)
+    store = read_remote_store(s3, target.bucket, target.prefix)
+    versions, ordered, live = store.versions, store.ordered, store.live
     if live is None:
         raise CommandError(f"{target.where} holds no version to roll back from")
     if to is None:
@@ -149,7 +153,7 @@ def rollback(s3: Any, target: Target, to: str | None = None, dry_run: bool = Fal
     if not dry_run:
         _set_live(s3, target, to)
     return {"live": to, "previous_live": live, "dry_run": dry_run,
-            "plan": [f"put {target.where}{LIVE_POINTER} = {to} (was {live})"]}
+            "plan": [f"put s3://{target.bucket}/{live_object_key(target.prefix)} = {to} (was {live})"]}
 
 
 def _parser() -> argparse.ArgumentParser:

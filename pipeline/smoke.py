@@ -18,15 +18,15 @@ import urllib.request
 from typing import Any
 
 from configuration import MlopsConfig, load_config
-from configuration.naming import ALB_NAME_MAX, aws_name
+from configuration.resolved import resolve_endpoint, resolve_environment
 from pipeline.commands import Commands, StepFailed, run_step
-from stacks.routes import route_prefix
+from serving.contract import READINESS_PATH
 
 ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
 
 
 def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any) -> str:
-    name = aws_name(config.project, environment, max_length=ALB_NAME_MAX)
+    name = resolve_environment(config, environment).load_balancer_name
     try:
         (balancer,) = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
     except elbv2.exceptions.LoadBalancerNotFoundException:
@@ -73,10 +73,9 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, comma
           wait_seconds: float = 10.0) -> None:
     """`balancer_url`: the load balancer's (or a stand-in's) address; None with a domain (each endpoint's own)."""
     for endpoint in config.endpoints:
-        settings = config.endpoint_for(environment, endpoint)
         base_url, host = endpoint_address(config, environment, endpoint, balancer_url)
-        root = f"{base_url}{route_prefix(settings.path)}"
-        checks = [("GET", f"{root}/v2/health/ready"), ("GET", f"{root}/v2/models/{endpoint}"),
+        root = f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}"
+        checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
                   ("POST", f"{root}/v2/models/{endpoint}/infer")]
         if commands.dry_run:
             for method, url in checks:
@@ -115,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         balancer_url = args.base_url.rstrip("/") if args.base_url else None
         if balancer_url is None and config.environments[args.env].domain is None:
             if args.dry_run:
-                balancer_url = f"http://<{aws_name(config.project, args.env, max_length=ALB_NAME_MAX)} dns name>"
+                balancer_url = f"http://<{resolve_environment(config, args.env).load_balancer_name} dns name>"
             else:
                 from pipeline.aws import environment_session
 

@@ -21,8 +21,6 @@ from typing import Any
 
 from configuration import MlopsConfig, load_config
 from configuration.naming import (
-    ALB_NAME_MAX,
-    aws_name,
     build_repository_name,
     endpoint_stack,
     pipeline_artifact_bucket_name,
@@ -31,6 +29,7 @@ from configuration.naming import (
     serving_repository_name,
     state_key,
 )
+from configuration.resolved import resolve_environment
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, run_step
 from pipeline.deploy import AUTOMATION_ENV, CDKTF
 from pipeline.stacks_state import environment_deployed, orphan_endpoints
@@ -144,7 +143,8 @@ class Teardown:
             empty_repository(session.client("ecr"), serving_repository_name(project, environment), self.commands)
             empty_bucket(session.client("s3"), self.config.model_bucket_name(environment), self.commands)
             allow_load_balancer_deletion(session.client("elbv2"),
-                                         aws_name(project, environment, max_length=ALB_NAME_MAX), self.commands)
+                                         resolve_environment(self.config, environment).load_balancer_name,
+                                         self.commands)
         # One destroy of the environment's stacks: cdktf takes the endpoints first, then their platform.
         self._destroy([*(endpoint_stack(project, environment, e) for e in self.config.endpoints),
                        platform_stack(project, environment)])

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import __version__
 from serving.capture import CaptureWriter
+from serving.contract import LIVENESS_PATH, READINESS_PATH
 from serving.dataplane import DataPlane
 from serving.errors import InvalidRequest, PayloadTooLarge, ServingError
 from serving.metrics import Metrics
@@ -216,15 +217,15 @@ def create_app(settings: ServingSettings) -> ASGIApp:
     async def server_metadata() -> Response:
         return _dump(plane.server_metadata())
 
-    @app.get("/v2/health/live", tags=["v2"], summary="Liveness")
+    @app.get(LIVENESS_PATH, tags=["v2"], summary="Liveness")
     async def health_live() -> Response:
         return _dump({"live": plane.live()})
 
-    @app.get("/v2/health/ready", tags=["v2"], summary="Readiness: a model is loaded and the server is not stopping")
+    @app.get(READINESS_PATH, tags=["v2"], summary="Readiness: a model is loaded and the server is not stopping")
     async def health_ready() -> Response:
         return ready_response()
 
-    if settings.health_path not in ("/v2/health/ready", "/v2/health/live"):
+    if settings.health_path not in (READINESS_PATH, LIVENESS_PATH):
         app.add_api_route(settings.health_path, health_ready, methods=["GET"], tags=["health"],
                           summary="The load balancer's health check (readiness)")
 

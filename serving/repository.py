@@ -1,9 +1,9 @@
 """The model repository on EFS and the live model.
 
-Layout: `<models_dir>/<version>/model.onnx` and `<models_dir>/<version>/metadata.json` (name, version, inputs,
-outputs, sha256). An optional `<models_dir>/LIVE` file names the version to serve; without it, the newest complete
-version is served (versions compare as numbers when they are numbers). The delivery step writes a version folder
-completely before renaming it into place, and moves `LIVE` last.
+The layout and the rule for which version is live are the contract's (`serving/contract.py`): versioned folders
+with the model file and `metadata.json` (name, version, inputs, outputs, sha256), and `LIVE` naming the version to
+serve, else the newest complete one. The sync writes a version folder completely before renaming it into place,
+and moves `LIVE` last.
 
 `ModelManager.poll_once` looks for a different target version, verifies its checksum and signature, loads it beside
 the live one, warms it up and swaps the reference atomically. A version that fails is logged, reported and not
@@ -23,12 +23,10 @@ from typing import Any
 
 import numpy as np
 
+from serving.contract import LIVE_POINTER, METADATA_FILE, MODEL_FILE, local_live_version
 from serving.datatypes import V2_TO_NUMPY
 from serving.runtime import RUNTIMES, ModelRuntime, TensorSpec
 
-MODEL_FILE = "model.onnx"
-METADATA_FILE = "metadata.json"
-LIVE_POINTER = "LIVE"
 log = logging.getLogger("serving.repository")
 
 
@@ -46,32 +44,6 @@ class LoadedModel:
     predict_output: str
     """The output `/predict` returns as `predictions`."""
     loaded_at: float = field(default_factory=time.time)
-
-
-def version_key(version: str) -> tuple[int, int, str]:
-    """Numbers sort as numbers and after names; names sort as text."""
-    return (1, int(version), "") if version.isdigit() else (0, 0, version)
-
-
-def complete_versions(models_dir: Path) -> list[str]:
-    """Version folders holding both files, oldest first. Hidden folders (in-flight copies) are ignored."""
-    if not models_dir.is_dir():
-        return []
-    found = [entry.name for entry in models_dir.iterdir()
-             if entry.is_dir() and not entry.name.startswith(".")
-             and (entry / METADATA_FILE).is_file() and (entry / MODEL_FILE).is_file()]
-    return sorted(found, key=version_key)
-
-
-def target_version(models_dir: Path) -> str | None:
-    """The version that should be live: the LIVE pointer's, else the newest complete one."""
-    pointer = models_dir / LIVE_POINTER
-    if pointer.is_file():
-        named = pointer.read_text().strip()
-        if named:
-            return named
-    versions = complete_versions(models_dir)
-    return versions[-1] if versions else None
 
 
 def fingerprint(folder: Path) -> tuple[float, int]:
@@ -161,7 +133,7 @@ class ModelManager:
     def poll_once(self) -> bool:
         """Load the target version if it differs from the live one. Returns True when the live model changed."""
         with self._lock:
-            version = target_version(self.models_dir)
+            version = local_live_version(self.models_dir)
             if version is None or (self.current is not None and self.current.version == version):
                 return False
             folder = self.models_dir / version

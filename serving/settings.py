@@ -2,25 +2,29 @@
 
 from __future__ import annotations
 
+import difflib
 import socket
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.contract import DATA_MOUNT, MODELS_MOUNT, READINESS_PATH, SERVER_VARIABLE_PREFIX
 
 
 class ServingSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="SERVING_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=SERVER_VARIABLE_PREFIX, extra="forbid", frozen=True)
 
     model_name: str = "model"
     """Name the model is served under (`/v2/models/<name>`); the endpoint's name on ECS."""
-    models_dir: Path = Path("/mnt/models")
+    models_dir: Path = Path(MODELS_MOUNT)
     """Model repository: `<models_dir>/<version>/` with the model file and `metadata.json`."""
-    capture_dir: Path = Path("/mnt/data")
+    capture_dir: Path = Path(DATA_MOUNT)
     """Where captured requests go: `<capture_dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`."""
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
     port: int = Field(default=8080, ge=1, le=65535)
-    health_path: str = "/v2/health/ready"
+    health_path: str = READINESS_PATH
     """The load balancer's health check path (the target group's); answers like `/v2/health/ready`."""
     route_prefix: str = ""
     """Path prefix the load balancer routes by (e.g. `/a`): every route is served with and without it."""
@@ -57,3 +61,39 @@ class ServingSettings(BaseSettings):
     @property
     def prefix(self) -> str:
         return self.route_prefix.rstrip("/")
+
+
+def variable_names(settings: type[BaseSettings]) -> set[str]:
+    """The environment variables a settings class reads."""
+    prefix = settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name in settings.model_fields}
+
+
+def required_variable_names(settings: type[BaseSettings]) -> set[str]:
+    prefix = settings.model_config.get("env_prefix", "")
+    return {f"{prefix}{name}".upper() for name, field in settings.model_fields.items() if field.is_required()}
+
+
+def refuse_unknown_variables(settings: type[BaseSettings], environ: Mapping[str, str]) -> None:
+    """A misspelled variable would otherwise be ignored and its setting fall back to the default, silently.
+    Raises ValueError naming each unknown variable and the closest known one."""
+    prefix = str(settings.model_config.get("env_prefix", ""))
+    known = variable_names(settings)
+    unknown = sorted(name for name in environ if name.upper().startswith(prefix) and name.upper() not in known)
+    if unknown:
+        hints = []
+        for name in unknown:
+            close = difflib.get_close_matches(name.upper(), sorted(known), n=1)
+            hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        raise ValueError(f"unknown setting(s): {', '.join(hints)}; the {prefix}* variables are: "
+                         f"{', '.join(sorted(known))}")
+
+
+def settings_problems(error: ValidationError, prefix: str) -> Iterator[str]:
+    """One line per invalid or missing variable: its name, what is wrong, the value given."""
+    for problem in error.errors():
+        variable = prefix + "_".join(str(part) for part in problem["loc"]).upper()
+        if problem["type"] == "missing":
+            yield f"{variable}: required, not set"
+        else:
+            yield f"{variable}: {problem['msg']} (got {problem.get('input')!r})"

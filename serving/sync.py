@@ -26,7 +26,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from serving.repository import LIVE_POINTER, METADATA_FILE, MODEL_FILE, complete_versions, version_key
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.contract import (
+    LIVE_POINTER,
+    METADATA_FILE,
+    MODEL_FILE,
+    MODELS_MOUNT,
+    SYNC_VARIABLE_PREFIX,
+    StoredVersion,
+    live_object_key,
+    local_complete_versions,
+    read_remote_store,
+    version_key,
+)
+from serving.settings import refuse_unknown_variables, settings_problems
 
 log = logging.getLogger("serving.sync")
 STALE_TEMPORARY_SECONDS = 3600  # temporary folders of crashed runs older than this are removed
@@ -37,39 +52,11 @@ class SyncError(Exception):
 
 
 @dataclass
-class RemoteVersion:
-    version: str
-    metadata: dict[str, Any]
-    model_key: str
-
-
-@dataclass
 class SyncResult:
     live: str | None = None
     previous: str | None = None
     downloaded: list[str] = field(default_factory=list)
     pruned: list[str] = field(default_factory=list)
-
-
-def remote_state(s3: Any, bucket: str, prefix: str) -> tuple[dict[str, RemoteVersion], str | None]:
-    """Complete versions under the prefix (both objects present, metadata readable) and the LIVE pointer's value."""
-    keys: set[str] = set()
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        keys.update(entry["Key"] for entry in page.get("Contents", []))
-    versions: dict[str, RemoteVersion] = {}
-    for key in sorted(keys):
-        parts = key[len(prefix):].split("/")
-        if len(parts) != 2 or parts[1] != METADATA_FILE:
-            continue
-        version = parts[0]
-        metadata = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        model_key = f"{prefix}{version}/{metadata.get('file', MODEL_FILE)}"
-        if model_key in keys:
-            versions[version] = RemoteVersion(version, metadata, model_key)
-    live = None
-    if f"{prefix}{LIVE_POINTER}" in keys:
-        live = s3.get_object(Bucket=bucket, Key=f"{prefix}{LIVE_POINTER}")["Body"].read().decode().strip() or None
-    return versions, live
 
 
 def previous_version(versions: list[str], live: str) -> str | None:
@@ -93,7 +80,7 @@ def _fsync_directory(path: Path) -> None:
         os.close(descriptor)
 
 
-def _download(s3: Any, bucket: str, remote: RemoteVersion, models_dir: Path) -> bool:
+def _download(s3: Any, bucket: str, remote: StoredVersion, models_dir: Path) -> bool:
     """Place one version; True when this run placed it, False when it was already there."""
     target = models_dir / remote.version
     expected = remote.metadata.get("sha256")
@@ -178,12 +165,12 @@ def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int
     if keep_versions < 2:
         raise SyncError("keep_versions must be at least 2: the live version and the one before it")
     models_dir.mkdir(parents=True, exist_ok=True)
-    versions, live = remote_state(s3, bucket, prefix)
-    if not versions:
+    store = read_remote_store(s3, bucket, prefix)
+    versions, live = store.versions, store.live
+    if live is None:
         raise SyncError(f"s3://{bucket}/{prefix} holds no complete model version")
-    live = live or sorted(versions, key=version_key)[-1]
     if live not in versions:
-        raise SyncError(f"s3://{bucket}/{prefix}{LIVE_POINTER} names version {live}, which has no complete upload")
+        raise SyncError(f"s3://{bucket}/{live_object_key(prefix)} names version {live}, which has no complete upload")
     result = SyncResult(live=live, previous=previous_version(list(versions), live))
     if _download(s3, bucket, versions[live], models_dir):
         result.downloaded.append(live)
@@ -195,7 +182,7 @@ def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int
         except SyncError as exc:  # a broken older version must not fail the sync of a good live one
             log.warning("previous version not copied", extra={"fields": {"reason": str(exc)}})
     protected = {live, result.previous}
-    local = [v for v in complete_versions(models_dir) if v not in protected]
+    local = [v for v in local_complete_versions(models_dir) if v not in protected]
     while len(local) + len(protected - {None}) > keep_versions and local:
         oldest = local.pop(0)
         _remove(models_dir / oldest, models_dir)
@@ -204,24 +191,42 @@ def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int
     return result
 
 
+class SyncSettings(BaseSettings):
+    """The sync task's settings, from `SYNC_*` variables (the endpoint stack sets them; see serving/contract.py)."""
+
+    model_config = SettingsConfigDict(env_prefix=SYNC_VARIABLE_PREFIX, extra="forbid", frozen=True)
+
+    bucket: str
+    """The environment's model bucket."""
+    prefix: str
+    """The endpoint's folder in it, e.g. `a/`."""
+    models_dir: Path = Path(MODELS_MOUNT)
+    """Where versions are placed: the endpoint's models access point, mounted read-write."""
+    keep_versions: int = Field(default=5, ge=2)
+    """Versions kept on the volume; never the live one or the one before it."""
+    log_level: str = "INFO"
+
+
 def main() -> int:
-    """The ECS task's entry point: settings from SYNC_* environment variables."""
+    """The ECS task's entry point."""
     import boto3
 
     from serving.logs import configure_logging
 
-    configure_logging(os.environ.get("SYNC_LOG_LEVEL", "INFO"))
     try:
-        bucket = os.environ["SYNC_BUCKET"]
-        prefix = os.environ["SYNC_PREFIX"]
-        models_dir = Path(os.environ.get("SYNC_MODELS_DIR", "/mnt/models"))
-        keep = int(os.environ.get("SYNC_KEEP_VERSIONS", "5"))
-    except (KeyError, ValueError) as exc:
-        print(f"missing or invalid setting: {exc}; set SYNC_BUCKET, SYNC_PREFIX (and SYNC_MODELS_DIR, "
-              "SYNC_KEEP_VERSIONS)", file=sys.stderr)
+        refuse_unknown_variables(SyncSettings, os.environ)
+        settings = SyncSettings()
+    except ValidationError as exc:
+        for line in settings_problems(exc, SYNC_VARIABLE_PREFIX):
+            print(line, file=sys.stderr)
         return 2
+    except ValueError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level)
     try:
-        result = sync(boto3.client("s3"), bucket, prefix, models_dir, keep)
+        result = sync(boto3.client("s3"), settings.bucket, settings.prefix, settings.models_dir,
+                      settings.keep_versions)
     except SyncError as exc:
         log.error("model sync failed; the live version is unchanged", extra={"fields": {"reason": str(exc)}})
         return 1

@@ -11,6 +11,7 @@ from cdktf import App
 
 from configuration import MlopsConfig
 from configuration.naming import bootstrap_stack, endpoint_stack, pipeline_stack, platform_stack
+from configuration.resolved import resolve_environment
 from stacks.bootstrap import BootstrapStack
 from stacks.endpoint import EndpointStack
 from stacks.pipeline import PipelineStack
@@ -30,10 +31,11 @@ def build_app(config: MlopsConfig, image_tag: str = "latest", outdir: str | None
     app = App(context=cdktf_context(), outdir=outdir) if outdir else App(context=cdktf_context())
     BootstrapStack(app, bootstrap_stack(config.project), config)
     for environment in config.environments:
-        platform = PlatformStack(app, platform_stack(config.project, environment), config, environment)
-        for endpoint in config.endpoints:
-            EndpointStack(app, endpoint_stack(config.project, environment, endpoint), config, environment,
-                          endpoint, platform, image_tag)
+        resolved = resolve_environment(config, environment)
+        platform = PlatformStack(app, platform_stack(config.project, environment), config, resolved)
+        for endpoint in resolved.endpoints.values():
+            EndpointStack(app, endpoint_stack(config.project, environment, endpoint.name), config, endpoint,
+                          platform, image_tag)
     if config.pipeline is not None:
         PipelineStack(app, pipeline_stack(config.project), config)
     return app

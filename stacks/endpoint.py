@@ -12,41 +12,42 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import TARGET_GROUP_NAME_MAX, aws_name, derived_listener_priority
-from modules.autoscaling import ServiceAutoscaling, ServiceAutoscalingProps
+from configuration.naming import EVENT_RULE_NAME_MAX, IAM_NAME_MAX, SCHEDULE_NAME_MAX, aws_name
+from configuration.resolved import ResolvedEndpoint
+from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
-from modules.endpoint_service import DATA_MOUNT, MODELS_MOUNT, EndpointService, EndpointServiceProps
+from modules.endpoint_service import EndpointService, EndpointServiceProps
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonitoringProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
+from serving.contract import DATA_MOUNT, MODELS_MOUNT, ServerVariable
 from stacks.common import add_aws_provider, use_remote_state
 from stacks.platform import PlatformStack
-from stacks.routes import route_prefix
-
-# Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not
-# the server, closes them (otherwise a request can race a closing connection and get a 502).
-KEEP_ALIVE_MARGIN_SECONDS = 5
 
 
 class EndpointStack(TerraformStack):
     """Attributes: `identity`, `storage`, `routing`, `monitoring`, `service`, `autoscaling`, `model_sync`."""
 
-    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str, endpoint: str,
+    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
         super().__init__(scope, stack_name)
-        settings = config.endpoint_for(environment, endpoint)
+        settings = resolved.settings
+        environment, endpoint = resolved.environment, resolved.name
         env = config.environments[environment]
         add_aws_provider(self, config, environment, endpoint)
         use_remote_state(self, config, stack_name)
-        name_prefix = f"{config.project}-{environment}-{endpoint}"
+        name_prefix = resolved.name_prefix
         account = DataAwsCallerIdentity(self, "account").account_id
         network = platform.network
         balancer = platform.load_balancer
 
         image = f"{platform.repository.url}:{image_tag}"
         self.identity = TaskIdentity(self, "identity", TaskIdentityProps(
-            name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account))
+            name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account,
+            execution_role_name=aws_name(name_prefix, "execution", max_length=IAM_NAME_MAX),
+            task_role_name=aws_name(name_prefix, "task", max_length=IAM_NAME_MAX),
+            sync_role_name=aws_name(name_prefix, "model-sync", max_length=IAM_NAME_MAX)))
         self.storage = ModelStorage(self, "storage", ModelStorageProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
             kms_key_arn=platform.key.arn, client_security_group_id=self.identity.security_group_id,
@@ -54,10 +55,10 @@ class EndpointStack(TerraformStack):
             model_writer_security_group_id=self.identity.sync_security_group_id,
             throughput_mode=settings.efs_throughput_mode))
         self.routing = EndpointRouting(self, "routing", EndpointRoutingProps(
-            target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
+            target_group_name=resolved.target_group_name,
             vpc_id=network.vpc_id, listener_arn=balancer.listener.arn, container_port=settings.container_port,
             health_check_path=settings.health_check_path,
-            priority=settings.listener_rule_priority or derived_listener_priority(endpoint),
+            priority=resolved.listener_priority,
             host=settings.host, path=settings.path,
             deregistration_delay_seconds=settings.deregistration_delay_seconds))
         target_group = self.routing.target_group
@@ -74,7 +75,12 @@ class EndpointStack(TerraformStack):
             bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
             cluster_arn=platform.cluster.arn, subnet_ids=network.private_subnet_ids, image=image,
             log_retention_days=settings.log_retention_days, keep_versions=settings.model_versions_kept,
-            schedule=env.model_sync_schedule), self.identity, self.storage)
+            schedule=env.model_sync_schedule,
+            events_role_name=aws_name(name_prefix, "sync-events", max_length=IAM_NAME_MAX),
+            upload_rule_name=aws_name(name_prefix, "model-live", max_length=EVENT_RULE_NAME_MAX),
+            schedule_rule_name=aws_name(name_prefix, "model-repair", max_length=EVENT_RULE_NAME_MAX),
+            first_sync_schedule_name=aws_name(name_prefix, "model-first-sync", max_length=SCHEDULE_NAME_MAX)),
+            self.identity, self.storage)
 
         self.service = EndpointService(self, "service", EndpointServiceProps(
             name=endpoint, name_prefix=name_prefix,
@@ -83,7 +89,7 @@ class EndpointStack(TerraformStack):
             image=image, repository_arn=platform.repository.arn,
             kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
             container_port=settings.container_port, health_check_path=settings.health_check_path,
-            desired_count=settings.min_tasks, fargate_spot_percent=settings.fargate_spot_percent or 0,
+            desired_count=settings.min_tasks, fargate_spot_percent=resolved.fargate_spot_percent,
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
             health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
             stop_timeout_seconds=settings.stop_timeout_seconds,
@@ -92,16 +98,16 @@ class EndpointStack(TerraformStack):
             rollback_alarm_names=[self.monitoring.alarms[ROLLBACK_ALARM].alarm_name],
             start_after=(self.model_sync.initial_sync,),
             environment={
-                "SERVING_MODEL_NAME": endpoint,
-                "SERVING_MODELS_DIR": MODELS_MOUNT,
-                "SERVING_CAPTURE_DIR": DATA_MOUNT,
-                "SERVING_PORT": str(settings.container_port),
-                "SERVING_HEALTH_PATH": settings.health_check_path,
-                "SERVING_ROUTE_PREFIX": route_prefix(settings.path),
-                "SERVING_CAPTURE_SAMPLE_PERCENT": f"{settings.capture_sample_percent:g}",
-                "SERVING_KEEP_ALIVE_SECONDS": str(env.alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS),
-                "SERVING_DRAIN_SECONDS": str(max(1, settings.stop_timeout_seconds - 5)),
-                "SERVING_ENVIRONMENT": environment,
+                ServerVariable.MODEL_NAME: endpoint,
+                ServerVariable.MODELS_DIR: MODELS_MOUNT,
+                ServerVariable.CAPTURE_DIR: DATA_MOUNT,
+                ServerVariable.PORT: str(settings.container_port),
+                ServerVariable.HEALTH_PATH: settings.health_check_path,
+                ServerVariable.ROUTE_PREFIX: resolved.route_prefix,
+                ServerVariable.CAPTURE_SAMPLE_PERCENT: f"{settings.capture_sample_percent:g}",
+                ServerVariable.KEEP_ALIVE_SECONDS: str(resolved.server_keep_alive_seconds),
+                ServerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
+                ServerVariable.ENVIRONMENT: environment,
             },
         ), self.identity, self.storage, self.routing)
         self.autoscaling = ServiceAutoscaling(self, "autoscaling", ServiceAutoscalingProps(
@@ -110,7 +116,9 @@ class EndpointStack(TerraformStack):
             cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
             requests_per_target=settings.requests_per_target,
             request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}",
-            scheduled=tuple(settings.scheduled_scaling)))
+            scheduled=tuple(ScheduledBounds(name=action.name, schedule=action.schedule, min_tasks=action.min_tasks,
+                                            max_tasks=action.max_tasks, timezone=action.timezone)
+                            for action in settings.scheduled_scaling)))
         if settings.host is not None and platform.hosted_zone_id is not None:
             Route53Record(self, "alias-record", zone_id=platform.hosted_zone_id, name=settings.host, type="A",
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,
@@ -118,7 +126,7 @@ class EndpointStack(TerraformStack):
 
         scheme = "https" if balancer.https else "http"
         host = settings.host or balancer.dns_name
-        TerraformOutput(self, "url", value=f"{scheme}://{host}{route_prefix(settings.path)}",
+        TerraformOutput(self, "url", value=f"{scheme}://{host}{resolved.route_prefix}",
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)

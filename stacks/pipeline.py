@@ -34,18 +34,19 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name, build_repository_name, pipeline_artifact_bucket_name
+from configuration.naming import IAM_NAME_MAX, aws_name, build_repository_name, pipeline_artifact_bucket_name
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
+from modules.build_step import BuildStep, BuildStepProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.iam import Statement, assume_role_policy, policy_document
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
-from pipeline.infrastructure import BuildStep, BuildStepProps
 from stacks.common import add_aws_provider, use_remote_state
 
 SOURCE_ARTIFACT = "source"
 SOURCE_NAMESPACE = "SourceVariables"
 COMMIT = f"#{{{SOURCE_NAMESPACE}.CommitId}}"
+BUILDSPEC_DIR = "pipeline/buildspecs"  # the buildspecs in the checked-out source: thin, their logic is pipeline/*.py
 
 
 class PipelineStack(TerraformStack):
@@ -80,7 +81,8 @@ class PipelineStack(TerraformStack):
 
         def step(step_id: str, name: str, description: str, buildspec: str, **options) -> BuildStep:
             return BuildStep(self, step_id, BuildStepProps(
-                name=name, description=description, buildspec=buildspec, account_id=account,
+                name=name, description=description, buildspec=f"{BUILDSPEC_DIR}/{buildspec}",
+                role_name=aws_name(name, "build", max_length=IAM_NAME_MAX), account_id=account,
                 artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
                 kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
 

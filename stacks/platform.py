@@ -14,13 +14,14 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import ALB_NAME_MAX, aws_name, serving_repository_name
+from configuration.naming import aws_name
+from configuration.resolved import ResolvedEnvironment
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
 from modules.cluster import Cluster, ClusterProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.load_balancer import LoadBalancer, LoadBalancerProps
-from modules.network import Network, NetworkProps
+from modules.network import IAM_NAME_PREFIX_MAX, Network, NetworkProps
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, use_remote_state
@@ -30,13 +31,13 @@ class PlatformStack(TerraformStack):
     """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `model_bucket`, `alarm_topic`,
     `hosted_zone_id` (None without a Route 53 domain), `environment`."""
 
-    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, environment: str):
+    def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEnvironment):
         super().__init__(scope, stack_name)
-        env = config.environments[environment]
-        self.environment = environment
+        env = resolved.settings
+        environment = self.environment = resolved.name
         add_aws_provider(self, config, environment)
         use_remote_state(self, config, stack_name)
-        name_prefix = f"{config.project}-{environment}"
+        name_prefix = resolved.name_prefix
         account = DataAwsCallerIdentity(self, "account").account_id
 
         self.key = EncryptionKey(self, "key", EncryptionKeyProps(
@@ -44,18 +45,18 @@ class PlatformStack(TerraformStack):
             region=config.region, allow_cloudwatch_logs=True,
             allow_service_publishers=("cloudwatch.amazonaws.com", "events.amazonaws.com",
                                       "codestar-notifications.amazonaws.com")))
-        public_cidrs, private_cidrs = env.subnet_cidrs()
         self.network = Network(self, "network", NetworkProps(
             name_prefix=name_prefix,
             region=config.region,
             vpc_cidr=env.vpc_cidr,
-            public_subnet_cidrs=tuple(public_cidrs),
-            private_subnet_cidrs=tuple(private_cidrs),
-            availability_zones=tuple(env.zone_names(config.region)),
+            public_subnet_cidrs=resolved.public_subnet_cidrs,
+            private_subnet_cidrs=resolved.private_subnet_cidrs,
+            availability_zones=resolved.availability_zones,
             nat_gateways=env.nat_gateways,
             enable_vpc_endpoints=env.enable_vpc_endpoints,
             flow_logs_retention_days=env.flow_logs_retention_days,
             flow_logs_kms_key_arn=self.key.arn,
+            flow_log_role_name_prefix=aws_name(name_prefix, "flow-logs", max_length=IAM_NAME_PREFIX_MAX - 1) + "-",
         ))
 
         certificate_arn = None
@@ -71,7 +72,7 @@ class PlatformStack(TerraformStack):
                 log_delivery_service="logdelivery.elasticloadbalancing.amazonaws.com",
                 log_delivery_source_account=account)).name
         self.load_balancer = LoadBalancer(self, "load-balancer", LoadBalancerProps(
-            name=aws_name(name_prefix, max_length=ALB_NAME_MAX),
+            name=resolved.load_balancer_name,
             vpc_id=self.network.vpc_id,
             public_subnet_ids=self.network.public_subnet_ids,
             ingress_cidrs=tuple(env.alb_ingress_cidrs),
@@ -83,12 +84,12 @@ class PlatformStack(TerraformStack):
         ))
         self.cluster = Cluster(self, "cluster", ClusterProps(name=name_prefix, kms_key_arn=self.key.arn))
         self.repository = ImageRepository(self, "serving-image", ImageRepositoryProps(
-            name=serving_repository_name(config.project, environment), kms_key_arn=self.key.arn,
+            name=resolved.serving_repository_name, kms_key_arn=self.key.arn,
             keep_images=env.ecr_keep_images))
         # Model versions are promoted here (python -m pipeline.models); EventBridge carries each change of an
         # endpoint's LIVE object to that endpoint's sync task.
         self.model_bucket = SecureBucket(self, "model-bucket", SecureBucketProps(
-            bucket_name=config.model_bucket_name(environment), kms_key_arn=self.key.arn))
+            bucket_name=resolved.model_bucket_name, kms_key_arn=self.key.arn))
         S3BucketNotification(self, "model-bucket-events", bucket=self.model_bucket.bucket.id, eventbridge=True)
         self.alarm_topic = AlarmTopic(self, "alarms", AlarmTopicProps(
             name=f"{name_prefix}-alarms", kms_key_arn=self.key.arn, emails=tuple(env.alarm_emails)))

@@ -20,7 +20,7 @@ from skl2onnx.common.data_types import FloatTensorType
 from sklearn.datasets import load_breast_cancer
 from sklearn.ensemble import RandomForestClassifier
 
-from serving.repository import METADATA_FILE, MODEL_FILE
+from serving.contract import METADATA_FILE, MODEL_FILE
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "models"
 FEATURES = 30

@@ -85,7 +85,7 @@ def test_versions_are_immutable(s3):
     (["list", "--env", "qa", "--endpoint", "a"], "error: unknown environment 'qa'; configured: staging"),
     (["list", "--env", "staging", "--endpoint", "c"], "error: unknown endpoint 'c'; configured: a, b"),
     (["promote", "--env", "staging", "--endpoint", "a", "--model-file", str(Path(__file__))],
-     "is not a model ONNX Runtime can load"),
+     "is not a valid ONNX model"),
 ])
 def test_errors_are_one_clear_line(s3, monkeypatch, capsys, argv, message):
     monkeypatch.setattr("pipeline.models.load_config", lambda: CONFIG)

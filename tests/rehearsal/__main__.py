@@ -150,11 +150,11 @@ class Rehearsal:
                                                  f"{self.answer(config, environment, endpoint)} after 180 s")
 
     def answer(self, config: Any, environment: str, endpoint: str) -> dict[str, Any]:
+        from configuration.resolved import resolve_endpoint
         from pipeline.smoke import example_request, load_balancer_url
-        from stacks.routes import route_prefix
 
         base = load_balancer_url(config, environment, self.client("elbv2"))
-        root = f"{base}{route_prefix(config.endpoint_for(environment, endpoint).path)}"
+        root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
         metadata = json.loads(opener.open(f"{root}/v2/models/{endpoint}", timeout=10).read())
         request = urllib.request.Request(f"{root}/v2/models/{endpoint}/infer", method="POST",

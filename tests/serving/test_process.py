@@ -218,3 +218,11 @@ def test_bad_settings_exit_with_the_variable_named(models_dir: Path):
                                env={**os.environ, "SERVING_PORT": "99999"}, timeout=60, check=False)
     assert completed.returncode == 2
     assert completed.stderr.startswith("SERVING_PORT: Input should be less than or equal to 65535 (got '99999')")
+
+
+def test_a_misspelled_setting_stops_the_server_instead_of_falling_back_to_the_default():
+    completed = subprocess.run([sys.executable, "-m", "serving"], cwd=PROJECT_ROOT, capture_output=True, text=True,
+                               env={**os.environ, "SERVING_MODEL_DIR": "/mnt/models"}, timeout=60, check=False)
+    assert completed.returncode == 2
+    assert completed.stderr.startswith("unknown setting(s): SERVING_MODEL_DIR (did you mean SERVING_MODELS_DIR?); "
+                                       "the SERVING_* variables are: SERVING_ACCESS_LOG, ")

@@ -7,7 +7,8 @@ import os
 import time
 from pathlib import Path
 
-from serving.repository import ModelManager, complete_versions, target_version, version_key
+from serving.contract import local_complete_versions, local_live_version, version_key
+from serving.repository import ModelManager
 from tests.serving.conftest import add_version
 
 
@@ -16,15 +17,15 @@ def test_versions_sort_as_numbers_and_incomplete_or_hidden_folders_are_ignored(m
     add_version(models_dir, "2")
     (models_dir / "11").mkdir()  # no files yet
     add_version(models_dir, ".12.partial")  # an in-flight copy
-    assert complete_versions(models_dir) == ["1", "2", "10"]
-    assert target_version(models_dir) == "10"
+    assert local_complete_versions(models_dir) == ["1", "2", "10"]
+    assert local_live_version(models_dir) == "10"
     assert sorted(["b", "10", "9", "a"], key=version_key) == ["a", "b", "9", "10"]
 
 
 def test_live_pointer_wins_over_the_newest(models_dir: Path):
     add_version(models_dir, "2")
     (models_dir / "LIVE").write_text("1\n")
-    assert target_version(models_dir) == "1"
+    assert local_live_version(models_dir) == "1"
 
 
 def test_manager_swaps_to_a_new_version(models_dir: Path):

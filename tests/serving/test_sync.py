@@ -4,14 +4,16 @@ overlapping runs, pruning; and end to end, a running server picking up a promote
 from __future__ import annotations
 
 import json
+import os
 import threading
 from pathlib import Path
 
 import pytest
 
 from pipeline.models import run
-from serving.repository import ModelManager, complete_versions
-from serving.sync import SyncError, sync
+from serving.contract import local_complete_versions
+from serving.repository import ModelManager
+from serving.sync import SyncError, main, sync
 from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL
 
 
@@ -29,7 +31,7 @@ def test_promote_sync_serve(s3, tmp_path: Path):
     promote(s3)
     result = sync(s3, BUCKET, "a/", models)
     assert (result.live, result.downloaded) == ("1", ["1"])
-    assert (models / "LIVE").read_text() == "1\n" and complete_versions(models) == ["1"]
+    assert (models / "LIVE").read_text() == "1\n" and local_complete_versions(models) == ["1"]
     manager = ModelManager(models)
     assert manager.poll_once() and manager.current.version == "1"
     assert sync(s3, BUCKET, "a/", models).downloaded == []  # idempotent
@@ -63,7 +65,7 @@ def test_a_corrupt_upload_is_rejected_and_live_stays(s3, tmp_path: Path):
     with pytest.raises(SyncError, match="upload is corrupt or incomplete"):
         sync(s3, BUCKET, "a/", models)
     assert (models / "LIVE").read_text() == "1\n"
-    assert complete_versions(models) == ["1"] and leftovers(models) == []
+    assert local_complete_versions(models) == ["1"] and leftovers(models) == []
 
 
 def test_live_naming_a_missing_version_fails_cleanly(s3, tmp_path: Path):
@@ -92,7 +94,7 @@ def test_overlapping_syncs_agree(s3, tmp_path: Path):
         for thread in threads:
             thread.join(60)
         assert errors == []
-        assert complete_versions(models) == ["1", "2"] and (models / "LIVE").read_text() == "2\n"
+        assert local_complete_versions(models) == ["1", "2"] and (models / "LIVE").read_text() == "2\n"
         assert leftovers(models) == []
 
 
@@ -101,11 +103,11 @@ def test_old_versions_are_pruned_but_never_live_or_previous(s3, tmp_path: Path):
     for _ in range(6):
         promote(s3)
         sync(s3, BUCKET, "a/", models, keep_versions=3)
-    assert complete_versions(models) == ["4", "5", "6"]
+    assert local_complete_versions(models) == ["4", "5", "6"]
     run(["rollback", "--env", "staging", "--endpoint", "a", "--to", "2"], s3=s3, config=CONFIG)
     result = sync(s3, BUCKET, "a/", models, keep_versions=2)
     assert (result.live, result.previous) == ("2", "1")
-    assert complete_versions(models) == ["1", "2"]  # live and previous kept, the rest pruned
+    assert local_complete_versions(models) == ["1", "2"]  # live and previous kept, the rest pruned
 
 
 def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request(s3, tmp_path: Path):
@@ -125,3 +127,20 @@ def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request
         assert load.errors == [] and set(load.statuses) == {200}
     finally:
         server.stop()
+
+
+@pytest.mark.parametrize("environment, message", [
+    ({"SYNC_BUCKET": "b"}, "SYNC_PREFIX: required, not set\n"),
+    ({"SYNC_BUCKET": "b", "SYNC_PREFIX": "a/", "SYNC_KEEP_VERSIONS": "1"},
+     "SYNC_KEEP_VERSIONS: Input should be greater than or equal to 2 (got '1')\n"),
+    ({"SYNC_BUCKET": "b", "SYNC_PREFIX": "a/", "SYNC_MODEL_DIR": "/x"},
+     "unknown setting(s): SYNC_MODEL_DIR (did you mean SYNC_MODELS_DIR?); the SYNC_* variables are: SYNC_BUCKET, "
+     "SYNC_KEEP_VERSIONS, SYNC_LOG_LEVEL, SYNC_MODELS_DIR, SYNC_PREFIX\n"),
+])
+def test_the_sync_task_refuses_bad_settings_naming_the_variable(monkeypatch, capsys, environment, message):
+    for name in [name for name in os.environ if name.startswith("SYNC_")]:
+        monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert main() == 2
+    assert capsys.readouterr().err == message

@@ -1,7 +1,7 @@
-"""The delivery pipeline's constructs: a CodeBuild step (project + its own role) and the pipeline's IAM scopes.
+"""One step of a CodePipeline: a CodeBuild project with its own role, its logs and the pipeline's artifacts.
 
-Buildspecs live beside this file (`pipeline/buildspecs/*.yml`) and stay thin: the logic is in `pipeline.build`,
-`pipeline.deploy` and `pipeline.smoke`, which run (with `--dry-run`) in the tests here.
+The buildspec is a file of the source the pipeline checks out; what the step may do beyond logs, artifacts and the
+pipeline's key is given as statements, so each step's role holds only what that step needs.
 """
 
 from __future__ import annotations
@@ -23,11 +23,9 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.iam_role_policy_attachment import IamRolePolicyAttachment
 from constructs import Construct
 
-from configuration.naming import aws_name
 from modules.iam import Statement, assume_role_policy, policy_document
 
 BUILD_IMAGE = "aws/codebuild/standard:7.0"  # Ubuntu 22.04: Python 3.11, Node 22, Docker
-BUILDSPEC_DIR = "pipeline/buildspecs"
 
 
 @dataclass(frozen=True)
@@ -36,7 +34,9 @@ class BuildStepProps:
     """Project name, e.g. `mlops-deploy-staging`."""
     description: str
     buildspec: str
-    """File name under pipeline/buildspecs/."""
+    """Path of the buildspec in the checked-out source, e.g. `pipeline/buildspecs/deploy.yml`."""
+    role_name: str
+    """The step's own role (IAM: at most 64 characters)."""
     account_id: str
     artifact_bucket_name: str
     artifact_bucket_arn: str
@@ -58,7 +58,7 @@ class BuildStep(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: BuildStepProps):
         super().__init__(scope, construct_id)
-        self.role = IamRole(self, "role", name=aws_name(props.name, "build", max_length=64),
+        self.role = IamRole(self, "role", name=props.role_name,
                             assume_role_policy=assume_role_policy("codebuild.amazonaws.com", props.account_id),
                             description=f"CodeBuild: {props.description}")
         IamRolePolicy(self, "policy", role=self.role.id, policy=policy_document(
@@ -79,7 +79,7 @@ class BuildStep(Construct):
         self.project = CodebuildProject(
             self, "project", name=props.name, description=props.description, service_role=self.role.arn,
             build_timeout=props.timeout_minutes, encryption_key=props.kms_key_arn,
-            source=CodebuildProjectSource(type="CODEPIPELINE", buildspec=f"{BUILDSPEC_DIR}/{props.buildspec}"),
+            source=CodebuildProjectSource(type="CODEPIPELINE", buildspec=props.buildspec),
             artifacts=CodebuildProjectArtifacts(type="CODEPIPELINE"),
             cache=CodebuildProjectCache(type="S3", location=f"{props.artifact_bucket_name}/cache/{props.name}"),
             environment=CodebuildProjectEnvironment(

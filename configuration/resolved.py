@@ -1,0 +1,99 @@
+"""The configuration resolved for one environment and its endpoints: every value derived from it, computed once.
+
+The stacks, the validation rules and the delivery steps read names, routes, priorities and server timings from here
+instead of working them out again, so a derivation changes in one place. `resolve_environment` needs a configuration
+that passed the schema; the rules (configuration/rules.py) use it too.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from configuration.model import EndpointConfig, EnvironmentConfig, MlopsConfig
+from configuration.naming import (
+    ALB_NAME_MAX,
+    TARGET_GROUP_NAME_MAX,
+    aws_name,
+    derived_listener_priority,
+    serving_repository_name,
+)
+
+KEEP_ALIVE_MARGIN_SECONDS = 5
+"""Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not the
+server, closes them (otherwise a request can race a closing connection and get a 502)."""
+DRAIN_MARGIN_SECONDS = 5
+"""Seconds of the container's stop timeout left after draining requests, for the capture flush."""
+
+
+def route_prefix(path: str | None) -> str:
+    """The path prefix a server is mounted under: `/a/*` -> `/a`; host-only routes serve from `/`."""
+    if path is None or not path.endswith("/*"):
+        return ""
+    return path[:-2]
+
+
+@dataclass(frozen=True)
+class ResolvedEndpoint:
+    environment: str
+    name: str
+    settings: EndpointConfig
+    """The endpoint's fields with the environment's overrides applied and name/environment defaults filled in."""
+    name_prefix: str
+    """`<project>-<env>-<endpoint>`: task family, log groups, roles."""
+    target_group_name: str
+    listener_priority: int
+    """The configured priority, else one derived from the endpoint's name alone (stable as endpoints come and go)."""
+    route_prefix: str
+    fargate_spot_percent: int
+    server_keep_alive_seconds: int
+    server_drain_seconds: int
+
+
+@dataclass(frozen=True)
+class ResolvedEnvironment:
+    name: str
+    settings: EnvironmentConfig
+    name_prefix: str
+    """`<project>-<env>`: cluster, key alias, alarm topic."""
+    load_balancer_name: str
+    """The platform's load balancer; the delivery steps find it by this name."""
+    availability_zones: tuple[str, ...]
+    public_subnet_cidrs: tuple[str, ...]
+    private_subnet_cidrs: tuple[str, ...]
+    model_bucket_name: str
+    serving_repository_name: str
+    endpoints: dict[str, ResolvedEndpoint]
+
+
+def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> ResolvedEndpoint:
+    settings = config.endpoint_for(environment, endpoint)
+    env = config.environments[environment]
+    return ResolvedEndpoint(
+        environment=environment,
+        name=endpoint,
+        settings=settings,
+        name_prefix=f"{config.project}-{environment}-{endpoint}",
+        target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
+        listener_priority=settings.listener_rule_priority or derived_listener_priority(endpoint),
+        route_prefix=route_prefix(settings.path),
+        fargate_spot_percent=settings.fargate_spot_percent or 0,
+        server_keep_alive_seconds=env.alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
+        server_drain_seconds=max(1, settings.stop_timeout_seconds - DRAIN_MARGIN_SECONDS),
+    )
+
+
+def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnvironment:
+    env = config.environments[environment]
+    public, private = env.subnet_cidrs()
+    return ResolvedEnvironment(
+        name=environment,
+        settings=env,
+        name_prefix=f"{config.project}-{environment}",
+        load_balancer_name=aws_name(config.project, environment, max_length=ALB_NAME_MAX),
+        availability_zones=tuple(env.zone_names(config.region)),
+        public_subnet_cidrs=tuple(public),
+        private_subnet_cidrs=tuple(private),
+        model_bucket_name=config.model_bucket_name(environment),
+        serving_repository_name=serving_repository_name(config.project, environment),
+        endpoints={name: resolve_endpoint(config, environment, name) for name in config.endpoints},
+    )

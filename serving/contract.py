@@ -1,0 +1,174 @@
+"""What the programs of this project must agree on, written once.
+
+The endpoint stacks start the server and the model sync with these variables and mounts; the server and the sync
+read them; the delivery steps write the model store that the sync copies and the server serves. Each side imports
+this module instead of spelling a name again, and `tests/infra/test_task_contract.py` holds the task definitions to
+the programs' settings.
+
+Standard library only: the stacks, the delivery steps (which must not load the model runtime) and the server all
+import it, and `tests/test_dependencies.py` keeps it that way.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+# --- the container ------------------------------------------------------------------------------------------------
+
+SERVER_PROGRAM = ("python", "-m", "serving")
+"""The serving image's ENTRYPOINT: what a task runs when it names no entry point of its own."""
+SYNC_ENTRY_POINT = ("python", "-m", "serving.sync")
+"""The model sync's entry point: it replaces the image's, never appends to it."""
+
+MODELS_MOUNT = "/mnt/models"
+"""The endpoint's model store on EFS: read-only for the server, read-write for the sync."""
+DATA_MOUNT = "/mnt/data"
+"""Captured requests on EFS (read-write for the server)."""
+SCRATCH_MOUNT = "/tmp"  # noqa: S108 - the root file system is read-only; the server writes temporary files here only
+"""The only writable path of the server's otherwise read-only root file system."""
+
+LIVENESS_PATH = "/v2/health/live"
+"""Answers 200 while the process runs (also before the first model): the container health check."""
+READINESS_PATH = "/v2/health/ready"
+"""Answers 200 once a model is live and the server is not draining: the load balancer's default health check."""
+
+
+# --- the variables a task sets ---------------------------------------------------------------------------------------
+
+SERVER_VARIABLE_PREFIX = "SERVING_"
+SYNC_VARIABLE_PREFIX = "SYNC_"
+
+
+class ServerVariable:
+    """Variables the endpoint stack sets for the server (fields of `serving.settings.ServingSettings`)."""
+
+    MODEL_NAME = "SERVING_MODEL_NAME"
+    MODELS_DIR = "SERVING_MODELS_DIR"
+    CAPTURE_DIR = "SERVING_CAPTURE_DIR"
+    PORT = "SERVING_PORT"
+    HEALTH_PATH = "SERVING_HEALTH_PATH"
+    ROUTE_PREFIX = "SERVING_ROUTE_PREFIX"
+    CAPTURE_SAMPLE_PERCENT = "SERVING_CAPTURE_SAMPLE_PERCENT"
+    KEEP_ALIVE_SECONDS = "SERVING_KEEP_ALIVE_SECONDS"
+    DRAIN_SECONDS = "SERVING_DRAIN_SECONDS"
+    ENVIRONMENT = "SERVING_ENVIRONMENT"
+
+
+class SyncVariable:
+    """Variables the model sync task sets (fields of `serving.sync.SyncSettings`)."""
+
+    BUCKET = "SYNC_BUCKET"
+    PREFIX = "SYNC_PREFIX"
+    MODELS_DIR = "SYNC_MODELS_DIR"
+    KEEP_VERSIONS = "SYNC_KEEP_VERSIONS"
+
+
+def variables_of(namespace: type) -> dict[str, str]:
+    """Attribute -> variable name of a ServerVariable/SyncVariable-like class."""
+    return {key: value for key, value in vars(namespace).items() if key.isupper()}
+
+
+# --- the model store ------------------------------------------------------------------------------------------------
+# One layout in S3 (`<endpoint>/` in the environment's model bucket) and on EFS (the models mount):
+#   <version>/model.onnx, <version>/metadata.json   one complete version (name, version, inputs, outputs, sha256)
+#   LIVE                                            the version to serve, one line
+# Writers put a version's files before LIVE names it. Readers serve the version LIVE names, else the newest complete
+# version. A name starting with "." is an in-flight copy and never a version.
+
+MODEL_FILE = "model.onnx"
+METADATA_FILE = "metadata.json"
+LIVE_POINTER = "LIVE"
+
+
+def version_key(version: str) -> tuple[int, int, str]:
+    """Order of versions: numbers sort as numbers and after names; names sort as text."""
+    return (1, int(version), "") if version.isdigit() else (0, 0, version)
+
+
+def is_version_name(name: str) -> bool:
+    return bool(name) and not name.startswith(".") and "/" not in name and name != LIVE_POINTER
+
+
+def live_version(pointer: str | None, complete: Iterable[str]) -> str | None:
+    """The version that should be live: the one LIVE names, else the newest complete one (None when there is
+    none). Callers decide what a LIVE naming an incomplete version means for them."""
+    named = (pointer or "").strip()
+    if named:
+        return named
+    ordered = sorted(complete, key=version_key)
+    return ordered[-1] if ordered else None
+
+
+def version_object_key(prefix: str, version: str, file_name: str) -> str:
+    return f"{prefix}{version}/{file_name}"
+
+
+def live_object_key(prefix: str) -> str:
+    return f"{prefix}{LIVE_POINTER}"
+
+
+def local_complete_versions(models_dir: Path) -> list[str]:
+    """Version folders on a volume holding both files, oldest first. Hidden folders (in-flight copies) are not
+    versions."""
+    if not models_dir.is_dir():
+        return []
+    found = [entry.name for entry in models_dir.iterdir()
+             if entry.is_dir() and is_version_name(entry.name)
+             and (entry / METADATA_FILE).is_file() and (entry / MODEL_FILE).is_file()]
+    return sorted(found, key=version_key)
+
+
+def local_live_version(models_dir: Path) -> str | None:
+    pointer = models_dir / LIVE_POINTER
+    named = pointer.read_text() if pointer.is_file() else None
+    return live_version(named, local_complete_versions(models_dir))
+
+
+@dataclass(frozen=True)
+class StoredVersion:
+    version: str
+    metadata: dict[str, Any]
+    model_key: str
+
+
+@dataclass(frozen=True)
+class RemoteStore:
+    """One endpoint's model store in S3, as read by `read_remote_store`."""
+
+    versions: dict[str, StoredVersion]
+    """Complete versions (metadata readable, model object present), by name."""
+    pointer: str | None
+    """What LIVE says, if it exists."""
+
+    @property
+    def ordered(self) -> list[str]:
+        return sorted(self.versions, key=version_key)
+
+    @property
+    def live(self) -> str | None:
+        return live_version(self.pointer, self.versions)
+
+
+def read_remote_store(s3: Any, bucket: str, prefix: str) -> RemoteStore:
+    """List the store under `prefix` with an S3 client (boto3's, passed in: this module imports no SDK)."""
+    keys: set[str] = set()
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.update(entry["Key"] for entry in page.get("Contents", []))
+    versions: dict[str, StoredVersion] = {}
+    for key in sorted(keys):
+        parts = key[len(prefix):].split("/")
+        if len(parts) != 2 or parts[1] != METADATA_FILE or not is_version_name(parts[0]):
+            continue
+        version = parts[0]
+        metadata = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+        model_key = version_object_key(prefix, version, str(metadata.get("file", MODEL_FILE)))
+        if model_key in keys:
+            versions[version] = StoredVersion(version, metadata, model_key)
+    pointer = None
+    if live_object_key(prefix) in keys:
+        pointer = s3.get_object(Bucket=bucket, Key=live_object_key(prefix))["Body"].read().decode().strip() or None
+    return RemoteStore(versions, pointer)

@@ -1,0 +1,115 @@
+"""Where the endpoint stacks meet the programs they start: every task definition starts the program it is meant to
+(its command derived from serving/Dockerfile and the task definition by Docker's rules), and every variable it sets
+is one that program reads, and every setting the program requires is set. Both sides are read, not assumed: the
+task definitions from the synthesized stacks, the variables from the programs' settings classes."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic_settings import BaseSettings
+
+from modules.endpoint_service import CONTAINER_NAME
+from modules.model_sync import SYNC_CONTAINER
+from serving.contract import (
+    SERVER_PROGRAM,
+    SERVER_VARIABLE_PREFIX,
+    SYNC_ENTRY_POINT,
+    SYNC_VARIABLE_PREFIX,
+    ServerVariable,
+    SyncVariable,
+    variables_of,
+)
+from serving.settings import ServingSettings, required_variable_names, variable_names
+from serving.sync import SyncSettings
+from tests.infra.synth import resources
+from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
+
+# The program each container exists to run.
+PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT)}
+# What each program reads its settings with, and the prefix of the variables it owns.
+SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[type[BaseSettings], str]] = {
+    SERVER_PROGRAM: (ServingSettings, SERVER_VARIABLE_PREFIX),
+    SYNC_ENTRY_POINT: (SyncSettings, SYNC_VARIABLE_PREFIX),
+}
+
+
+def containers(synthesized):
+    for stack_name, stack in synthesized.stacks.items():
+        for task_id, task in resources(stack, "aws_ecs_task_definition").items():
+            for container in json.loads(task["container_definitions"]):
+                yield f"{stack_name}/{task_id}/{container['name']}", container
+
+
+@pytest.mark.parametrize("synth_fixture", ["default_synth", "options_synth"])
+def test_every_container_runs_its_own_program(synth_fixture, request):
+    image = read_dockerfile()
+    seen = set()
+    for where, container in containers(request.getfixturevalue(synth_fixture)):
+        assert container["name"] in PROGRAM_OF_CONTAINER, f"{where}: no known program for this container"
+        assert effective_command(image, container) == PROGRAM_OF_CONTAINER[container["name"]], where
+        seen.add(container["name"])
+    assert seen == set(PROGRAM_OF_CONTAINER)
+
+
+def test_docker_rules_entry_point_replaces_the_image_cmd_and_command_appends_to_the_entry_point():
+    image = ImageConfig(entrypoint=("python", "-m", "serving"), cmd=("--default",))
+    assert effective_command(image, {}) == ["python", "-m", "serving", "--default"]
+    # The defect this file guards against: a `command` alone is appended to the server's entry point.
+    assert effective_command(image, {"command": ["python", "-m", "serving.sync"]}) == [
+        "python", "-m", "serving", "python", "-m", "serving.sync"]
+    assert effective_command(image, {"entryPoint": ["python", "-m", "serving.sync"]}) == [
+        "python", "-m", "serving.sync"]
+    assert effective_command(image, {"entryPoint": ["sh"], "command": ["-c", "true"]}) == ["sh", "-c", "true"]
+
+
+def test_the_serving_image_is_read_from_its_final_stage():
+    image = read_dockerfile()
+    assert image.entrypoint == ("python", "-m", "serving") and image.cmd == ()
+    assert image.workdir == "/app" and image.user == "1000:1000"
+    assert image.copies == (("serving/", "/app/serving/"),)
+    assert image.env["SERVING_PORT"] == "8080" and image.env["PATH"].startswith("/venv/bin:")
+    # The task definition's environment wins over the image's ENV.
+    assert effective_environment(image, {"environment": [{"name": "SERVING_PORT", "value": "9000"}]})[
+        "SERVING_PORT"] == "9000"
+
+
+def variable_problems(image: ImageConfig, container: dict, where: str) -> list[str]:
+    """Variables of the program's prefix that it does not read, and required settings left unset."""
+    program = tuple(effective_command(image, container))
+    settings, prefix = SETTINGS_OF_PROGRAM[program]
+    environment = effective_environment(image, container)
+    known = variable_names(settings)
+    problems = [f"{where}: sets {name}, which {' '.join(program)} does not read"
+                for name in sorted(environment) if name.startswith(prefix) and name not in known]
+    problems += [f"{where}: {' '.join(program)} requires {name}, which is not set"
+                 for name in sorted(required_variable_names(settings) - set(environment))]
+    return problems
+
+
+@pytest.mark.parametrize("synth_fixture", ["default_synth", "options_synth"])
+def test_every_variable_a_task_sets_is_read_by_its_program_and_every_required_one_is_set(synth_fixture, request):
+    image = read_dockerfile()
+    problems = [problem for where, container in containers(request.getfixturevalue(synth_fixture))
+                for problem in variable_problems(image, container, where)]
+    assert not problems, "\n".join(problems)
+
+
+def test_a_misspelled_or_missing_variable_is_caught():
+    image = read_dockerfile()
+    server = {"name": CONTAINER_NAME, "environment": [{"name": "SERVING_MODEL_DIR", "value": "/mnt/models"}]}
+    sync = {"name": SYNC_CONTAINER, "entryPoint": list(SYNC_ENTRY_POINT),
+            "environment": [{"name": "SYNC_BUCKET", "value": "b"}]}
+    assert variable_problems(image, server, "server") == [
+        "server: sets SERVING_MODEL_DIR, which python -m serving does not read"]
+    assert variable_problems(image, sync, "sync") == [
+        "sync: python -m serving.sync requires SYNC_PREFIX, which is not set"]
+
+
+@pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings)])
+def test_the_contract_names_only_variables_the_program_reads(names, settings):
+    assert set(variables_of(names).values()) <= variable_names(settings)
+    # and the attribute says which setting: SERVING_MODELS_DIR is ServerVariable.MODELS_DIR
+    prefix = settings.model_config["env_prefix"]
+    assert all(value == prefix + attribute for attribute, value in variables_of(names).items())
