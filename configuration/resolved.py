@@ -23,6 +23,7 @@ KEEP_ALIVE_MARGIN_SECONDS = 5
 server, closes them (otherwise a request can race a closing connection and get a 502)."""
 DRAIN_MARGIN_SECONDS = 5
 """Seconds of the container's stop timeout left after draining requests, for the capture flush."""
+CPU_UNITS_PER_VCPU = 1024
 
 
 def route_prefix(path: str | None) -> str:
@@ -47,6 +48,8 @@ class ResolvedEndpoint:
     fargate_spot_percent: int
     server_keep_alive_seconds: int
     server_drain_seconds: int
+    server_workers: int
+    """One server process per whole vCPU of the task (at least one): a process serves from one core."""
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,7 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         fargate_spot_percent=settings.fargate_spot_percent or 0,
         server_keep_alive_seconds=env.alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
         server_drain_seconds=max(1, settings.stop_timeout_seconds - DRAIN_MARGIN_SECONDS),
+        server_workers=max(1, settings.cpu // CPU_UNITS_PER_VCPU),
     )
 
 

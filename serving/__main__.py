@@ -28,8 +28,7 @@ def main() -> int:
         return 2
     from serving.server import run
 
-    run(settings)
-    return 0
+    return run(settings)
 
 
 if __name__ == "__main__":

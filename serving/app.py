@@ -1,4 +1,5 @@
-"""The HTTP app: `create_app(settings)` builds everything (no module-level state) and returns an ASGI app.
+"""The HTTP app: `create_app(settings, service)` returns an ASGI app serving the model service (serving/service.py),
+which it starts and stops in its lifespan; no module-level state.
 
 Routes: the Open Inference Protocol (V2) REST paths, `POST /predict` for humans, the load balancer's health check
 path, `GET /status` for operators and OpenAPI docs at `/docs`. Every route is also served under the route prefix the
@@ -8,7 +9,6 @@ orjson: no per-request pydantic models on the hot path.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
@@ -23,12 +23,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import __version__
-from serving.capture import CaptureWriter
 from serving.contract import LIVENESS_PATH, READINESS_PATH
 from serving.dataplane import DataPlane
-from serving.errors import InvalidRequest, PayloadTooLarge, ServingError
-from serving.metrics import Metrics
-from serving.repository import ModelManager
+from serving.errors import ServingError
+from serving.http import error_payload, read_body, serving_error, unexpected_error
+from serving.service import ModelService, assemble
 from serving.settings import ServingSettings
 
 log = logging.getLogger("serving.app")
@@ -61,22 +60,6 @@ class PredictRequest(BaseModel):
                                              0.07871, 1.095, 0.9053, 8.589, 153.4, 0.006399, 0.04904, 0.05373,
                                              0.01587, 0.03003, 0.006193, 25.38, 17.33, 184.6, 2019.0, 0.1622,
                                              0.6656, 0.7119, 0.2654, 0.4601, 0.1189]]])
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 as soon as it passes `limit` bytes (declared or streamed). The body is
-    parsed as JSON whatever the Content-Type says (curl's `-d` sends form-urlencoded)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"request body of {declared} bytes is larger than the limit of {limit}")
-    chunks = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"request body is larger than the limit of {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _json(payload: bytes, status: int = 200) -> Response:
@@ -136,7 +119,7 @@ class InferenceFastPath:
             await self.app(scope, receive, send)
             return
         try:
-            body = await self._body(scope, receive)
+            body = await read_body(scope["headers"], receive, self.limit)
             name, version = route
             if name == "":
                 payload = await self.plane.predict(body)
@@ -144,69 +127,45 @@ class InferenceFastPath:
                 payload = await self.plane.infer(name, version, body)
             status = 200
         except ServingError as exc:
-            payload, status = orjson.dumps({"error": exc.message}), exc.status
+            status, payload = serving_error(exc)
+        except Exception as exc:
+            status, payload = unexpected_error(exc, self.plane.metrics, scope["path"])
         await send({"type": "http.response.start", "status": status, "headers": [
             (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
         await send({"type": "http.response.body", "body": payload})
 
-    async def _body(self, scope: Scope, receive: Receive) -> bytes:
-        for key, value in scope["headers"]:
-            if key == b"content-length" and value.isdigit() and int(value) > self.limit:
-                raise PayloadTooLarge(f"request body of {int(value)} bytes is larger than the limit of {self.limit}")
-        chunks = []
-        size = 0
-        more = True
-        while more:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise InvalidRequest("the client went away before sending the whole body")
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.limit:
-                raise PayloadTooLarge(f"request body is larger than the limit of {self.limit} bytes")
-            chunks.append(chunk)
-            more = message.get("more_body", False)
-        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
-
-def create_app(settings: ServingSettings) -> ASGIApp:
-    manager = ModelManager(settings.models_dir, settings.intra_op_threads)
-    capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
-                            settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled)
-    metrics = Metrics(settings.metrics_namespace, settings.model_name, settings.environment)
-    plane = DataPlane(settings.model_name, manager, capture, metrics)
+def create_app(settings: ServingSettings, service: ModelService | None = None) -> ASGIApp:
+    """The app for `service` (assembled from `settings` when omitted)."""
+    service = service or assemble(settings)
+    plane = service.plane
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        capture.start()
-        tasks = [asyncio.create_task(_poll(manager, settings.poll_interval_seconds), name="model-poller"),
-                 asyncio.create_task(_emit_metrics(plane, settings.metrics_interval_seconds), name="metrics")]
+        await service.start()
         try:
             yield
         finally:
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            # Every request has finished by now (uvicorn drains before the lifespan ends): write what was captured.
-            capture.close()
-            metrics.set_capture_dropped(capture.dropped)
-            current = manager.current
-            metrics.flush(current.version if current else None)
-            log.info("server stopped", extra={"fields": {"captured": capture.written, "capture_dropped":
-                                                         capture.dropped}})
+            # Every request has finished by now (uvicorn drains before the lifespan ends).
+            await service.stop()
 
     app = FastAPI(title="ecs-mlops model server", version=__version__, lifespan=lifespan,
                   description="Open Inference Protocol (KServe V2) REST API, plus `/predict` for simple clients.")
-    app.state.dataplane = plane
-    app.state.settings = settings
+
+    def error(status: int, payload: bytes) -> Response:
+        return _json(payload, status)
 
     @app.exception_handler(ServingError)
-    async def serving_error(_: Request, exc: ServingError) -> Response:
-        return _dump({"error": exc.message}, exc.status)
+    async def on_serving_error(_: Request, exc: ServingError) -> Response:
+        return error(*serving_error(exc))
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> Response:
-        return _dump({"error": str(exc.detail)}, exc.status_code)
+    async def on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+        return error(*error_payload(exc.status_code, str(exc.detail)))
+
+    @app.exception_handler(Exception)
+    async def on_unexpected_error(request: Request, exc: Exception) -> Response:
+        return error(*unexpected_error(exc, plane.metrics, request.url.path))
 
     def ready_response() -> Response:
         if plane.ready():
@@ -247,12 +206,12 @@ def create_app(settings: ServingSettings) -> ASGIApp:
     @app.post("/v2/models/{name}/infer", tags=["v2"], summary="Inference")
     @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on a version")
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
-        body = await read_body(request, settings.max_request_bytes)
+        body = await read_body(request.scope["headers"], request.receive, settings.max_request_bytes)
         return _json(await plane.infer(name, version, body))
 
     @app.post("/predict", tags=["simple"], summary="Predict: instances in, predictions out")
     async def predict(request: Request) -> Response:
-        body = await read_body(request, settings.max_request_bytes)
+        body = await read_body(request.scope["headers"], request.receive, settings.max_request_bytes)
         return _json(await plane.predict(body))
 
     @app.get("/status", tags=["operations"], summary="Live version, rejected versions, capture counters")
@@ -280,21 +239,3 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
                 JSON: {"schema": {"$ref": f"#/components/schemas/{model.__name__}"}}}}
     app.openapi_schema = schema
     return schema
-
-
-async def _poll(manager: ModelManager, interval: float) -> None:
-    """Load the first version as soon as possible, then look for a new one every `interval` seconds."""
-    while True:
-        try:
-            await asyncio.to_thread(manager.poll_once)
-        except Exception:  # a poll must never kill the poller; the next one tries again
-            log.exception("model repository poll failed")
-        await asyncio.sleep(interval)
-
-
-async def _emit_metrics(plane: DataPlane, interval: float) -> None:
-    while True:
-        await asyncio.sleep(interval)
-        plane.metrics.set_capture_dropped(plane.capture.dropped)
-        current = plane.manager.current
-        plane.metrics.flush(current.version if current else None)

@@ -2,13 +2,16 @@
 
 It knows nothing of HTTP: the app maps its methods to routes and its errors (`serving.errors`) to status codes.
 Every client mistake raises InvalidRequest, ModelNotFound or PayloadTooLarge with a message saying what is wrong;
-a client error never becomes a 5xx.
+a client error never becomes a 5xx. A model that raises on an accepted request raises ModelFailed (500), counted
+as a server error and logged; the model keeps serving other requests.
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -18,13 +21,14 @@ from serving import __version__
 from serving.batching import MicroBatcher
 from serving.capture import CaptureWriter
 from serving.datatypes import V2_TO_NUMPY, v2_datatype
-from serving.errors import InvalidRequest, ModelNotFound, ModelNotReady
+from serving.errors import InvalidRequest, ModelFailed, ModelNotFound, ModelNotReady
 from serving.metrics import Metrics
 from serving.repository import LoadedModel, ModelManager
 from serving.runtime import TensorSpec
 
 PLATFORM = "onnxruntime"
 DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
+log = logging.getLogger("serving.dataplane")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -139,12 +143,15 @@ class DataPlane:
         except (InvalidRequest, ModelNotFound):
             self.metrics.record_client_error()
             raise
-        results = await self.batcher.run(model, inputs)
-        response: dict[str, Any] = {"model_name": name, "model_version": model.version}
-        if request_id is not None:
-            response["id"] = request_id
-        response["outputs"] = [_encode_output(output, results[output]) for output in wanted]
-        payload = orjson.dumps(response, option=DUMP_OPTIONS)
+
+        def respond(results: dict[str, np.ndarray]) -> bytes:
+            response: dict[str, Any] = {"model_name": name, "model_version": model.version}
+            if request_id is not None:
+                response["id"] = request_id
+            response["outputs"] = [_encode_output(output, results[output]) for output in wanted]
+            return orjson.dumps(response, option=DUMP_OPTIONS)
+
+        payload = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
         self._observe(body, payload, model.version, started, request_id)
         return payload
 
@@ -165,11 +172,24 @@ class DataPlane:
         except (InvalidRequest, ModelNotFound):
             self.metrics.record_client_error()
             raise
-        results = await self.batcher.run(model, {spec.name: array})
-        payload = orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
-                                "model_version": model.version}, option=DUMP_OPTIONS)
+        payload = await self._run(
+            model, lambda: self.batcher.run(model, {spec.name: array}),
+            lambda results: orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
+                                          "model_version": model.version}, option=DUMP_OPTIONS))
         self._observe(body, payload, model.version, started, None)
         return payload
+
+    async def _run(self, model: LoadedModel, call: Callable[[], Awaitable[dict[str, np.ndarray]]],
+                   respond: Callable[[dict[str, np.ndarray]], bytes]) -> bytes:
+        """The model call and the response encoding; whatever they raise is the server's fault, not the client's."""
+        try:
+            return respond(await call())
+        except Exception as exc:
+            self.metrics.record_server_error()
+            log.error("model call failed", exc_info=exc, extra={"fields": {"version": model.version}})
+            reason = str(exc).splitlines()[0][:200] if str(exc) else ""
+            raise ModelFailed(f"model version {model.version} failed on this request: {type(exc).__name__}"
+                              f"{': ' + reason if reason else ''}") from exc
 
     def _v2_inputs(self, request: dict[str, Any], model: LoadedModel) -> dict[str, np.ndarray]:
         entries = request.get("inputs")

@@ -25,3 +25,9 @@ class PayloadTooLarge(ServingError):
 
 class ModelNotReady(ServingError):
     status = 503
+
+
+class ModelFailed(ServingError):
+    """The model raised on a request it accepted: a server error, counted as one."""
+
+    status = 500

@@ -37,6 +37,7 @@ class Metrics:
         self._latency: Counter[float] = Counter()
         self._predictions = 0
         self._client_errors = 0
+        self._server_errors = 0
         self._capture_dropped = 0
         self._dropped_reported = 0
 
@@ -50,6 +51,10 @@ class Metrics:
         with self._lock:
             self._client_errors += 1
 
+    def record_server_error(self) -> None:
+        with self._lock:
+            self._server_errors += 1
+
     def set_capture_dropped(self, total: int) -> None:
         """The capture writer's running total; the interval's share is emitted."""
         with self._lock:
@@ -61,18 +66,21 @@ class Metrics:
             latency, self._latency = self._latency, Counter()
             predictions, self._predictions = self._predictions, 0
             client_errors, self._client_errors = self._client_errors, 0
+            server_errors, self._server_errors = self._server_errors, 0
             dropped_total = self._capture_dropped
         dropped = dropped_total - self._dropped_reported
         self._dropped_reported = dropped_total
-        if not predictions and not client_errors and not dropped:
+        if not predictions and not client_errors and not server_errors and not dropped:
             return None
         metrics = [{"Name": "Predictions", "Unit": "Count"}, {"Name": "ClientErrors", "Unit": "Count"},
+                   {"Name": "ServerErrors", "Unit": "Count"},
                    {"Name": "CaptureDropped", "Unit": "Count"}]
         document: dict[str, Any] = {
             **self.dimensions,
             "ModelVersion": model_version or "none",
             "Predictions": predictions,
             "ClientErrors": client_errors,
+            "ServerErrors": server_errors,
             "CaptureDropped": dropped,
         }
         if latency:

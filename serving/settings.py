@@ -49,6 +49,8 @@ class ServingSettings(BaseSettings):
     fast_path: bool = True
     """Serve the inference routes straight from ASGI in front of FastAPI (same data plane, same responses)."""
     workers: int = Field(default=1, ge=1)
+    """Server processes on the port, each with its own model copy and capture file; the endpoint stack sets one per
+    vCPU of the task (one process serves from one core)."""
     log_level: str = "INFO"
     access_log: bool = False
     metrics_interval_seconds: float = Field(default=60.0, gt=0)

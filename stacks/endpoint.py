@@ -107,6 +107,7 @@ class EndpointStack(TerraformStack):
                 ServerVariable.CAPTURE_SAMPLE_PERCENT: f"{settings.capture_sample_percent:g}",
                 ServerVariable.KEEP_ALIVE_SECONDS: str(resolved.server_keep_alive_seconds),
                 ServerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
+                ServerVariable.WORKERS: str(resolved.server_workers),
                 ServerVariable.ENVIRONMENT: environment,
             },
         ), self.identity, self.storage, self.routing)

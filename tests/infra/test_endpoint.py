@@ -197,6 +197,7 @@ def test_target_group_port_and_path_are_the_containers(staging):
     assert group["target_type"] == "ip" and group["deregistration_delay"] == "30"
     assert environment["SERVING_ROUTE_PREFIX"] == "/a"
     assert environment["SERVING_KEEP_ALIVE_SECONDS"] == "65"  # longer than the load balancer's 60 s idle timeout
+    assert environment["SERVING_WORKERS"] == "1"  # 512 CPU units: half a vCPU, one process
 
 
 # --- routing and service ----------------------------------------------------------------------------------------------
@@ -360,6 +361,7 @@ def test_all_options_endpoint(options_synth):
     environment = {e["name"]: e["value"] for e in container(stack)["environment"]}
     assert environment["SERVING_ROUTE_PREFIX"] == "" and environment["SERVING_CAPTURE_SAMPLE_PERCENT"] == "10"
     assert environment["SERVING_KEEP_ALIVE_SECONDS"] == "125"
+    assert environment["SERVING_WORKERS"] == "2"  # 2048 CPU units: two vCPUs, a server process on each
     assert only(stack, "aws_lb_target_group")[1]["port"] == 9000
 
 

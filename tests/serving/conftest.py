@@ -14,6 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from serving.app import create_app
+from serving.service import ModelService, assemble
 from serving.settings import ServingSettings
 
 EXAMPLE_MODELS = Path(__file__).resolve().parents[2] / "serving" / "example" / "models"
@@ -68,12 +69,20 @@ def wait_ready(client: TestClient, path: str = "/v2/health/ready", timeout: floa
     raise AssertionError("the server did not become ready")
 
 
+class ServedClient(TestClient):
+    """An in-process client of an app, with the model service behind it (its metrics, manager, capture)."""
+
+    def __init__(self, service: ModelService, **options: Any):
+        super().__init__(create_app(service.settings, service), **options)
+        self.service = service
+
+
 @pytest.fixture
 def client_for(settings_for) -> Iterator:
     clients: list[TestClient] = []
 
-    def make(**changes: Any) -> TestClient:
-        client = TestClient(create_app(settings_for(**changes)))
+    def make(raise_server_exceptions: bool = True, **changes: Any) -> ServedClient:
+        client = ServedClient(assemble(settings_for(**changes)), raise_server_exceptions=raise_server_exceptions)
         client.__enter__()
         clients.append(client)
         wait_ready(client)
@@ -85,5 +94,5 @@ def client_for(settings_for) -> Iterator:
 
 
 @pytest.fixture
-def client(client_for) -> TestClient:
+def client(client_for) -> ServedClient:
     return client_for()

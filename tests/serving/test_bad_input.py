@@ -1,12 +1,16 @@
-"""Every client mistake gets a 4xx with a JSON error that says what is wrong; never a 5xx."""
+"""Every client mistake gets a 4xx with a JSON error that says what is wrong, never a 5xx; a failure of the model
+or the server gets a 500 with a JSON error; both are counted, on both front ends (fast path and FastAPI routes)."""
 
 from __future__ import annotations
 
+import dataclasses
+import io
 import json
 
 import pytest
 
-from tests.serving.conftest import ROW, infer_body
+from serving.http import INTERNAL_ERROR
+from tests.serving.conftest import ROW, ServedClient, infer_body
 
 INFER = "/v2/models/example/infer"
 
@@ -76,7 +80,57 @@ def test_unknown_model_metadata_is_404(client):
     assert client.get("/nope").json() == {"error": "Not Found"}
 
 
-def test_client_errors_are_counted_not_predictions(client):
-    client.post(INFER, content=b"{")
-    assert client.app  # the client kept working
+def counters(client: ServedClient) -> dict[str, int]:
+    """The metrics the next EMF document would carry (read by flushing into a buffer)."""
+    metrics = client.service.metrics
+    metrics.stream = io.StringIO()
+    document = metrics.flush("test") or {}
+    return {name: document.get(name, 0) for name in ("Predictions", "ClientErrors", "ServerErrors")}
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "fastapi-routes"])
+def test_client_errors_are_counted_not_predictions(client_for, fast_path):
+    client = client_for(fast_path=fast_path)
+    counters(client)  # start from zero: the warm-up reads nothing, but be sure
+    assert client.post(INFER, content=b"{").status_code == 400
     assert client.post("/predict", json={"instances": [ROW]}).status_code == 200
+    assert counters(client) == {"Predictions": 1, "ClientErrors": 1, "ServerErrors": 0}
+
+
+class FailingRuntime:
+    """A model that raises on every call, as a model whose runtime breaks on some input would."""
+
+    def __init__(self, real):
+        self.inputs, self.outputs = real.inputs, real.outputs
+
+    def predict(self, inputs):
+        raise RuntimeError("[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code\nsecond line")
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "fastapi-routes"])
+def test_a_model_failure_is_a_counted_500_with_an_error_body(client_for, fast_path):
+    client = client_for(fast_path=fast_path)
+    manager = client.service.manager
+    manager.current = dataclasses.replace(manager.current, runtime=FailingRuntime(manager.current.runtime))
+    counters(client)
+    for path, body in ((INFER, infer_body()), ("/predict", {"instances": [ROW]})):
+        response = client.post(path, json=body)
+        assert response.status_code == 500
+        assert response.json() == {"error": "model version 1 failed on this request: RuntimeError: "
+                                            "[ONNXRuntimeError] : 6 : RUNTIME_EXCEPTION : Non-zero status code"}
+    assert counters(client) == {"Predictions": 0, "ClientErrors": 0, "ServerErrors": 2}
+    assert client.get("/v2/health/ready").status_code == 200  # one bad call does not take the server down
+
+
+@pytest.mark.parametrize("fast_path", [True, False], ids=["fast-path", "fastapi-routes"])
+def test_an_unexpected_failure_is_a_counted_500_without_internals(client_for, fast_path, monkeypatch):
+    client = client_for(fast_path=fast_path, raise_server_exceptions=False)
+
+    async def broken(body):
+        raise KeyError("an internal detail")
+
+    monkeypatch.setattr(client.service.plane, "predict", broken)
+    counters(client)
+    response = client.post("/predict", json={"instances": [ROW]})
+    assert (response.status_code, response.json()) == (500, {"error": INTERNAL_ERROR})
+    assert counters(client)["ServerErrors"] == 1

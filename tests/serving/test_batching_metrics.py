@@ -59,16 +59,20 @@ def test_emf_document():
     for latency in (0.5, 0.5, 2.0, 150.0):
         metrics.record_prediction(latency)
     metrics.record_client_error()
+    metrics.record_server_error()
+    metrics.record_server_error()
     metrics.set_capture_dropped(3)
     metrics.flush("7")
     document = json.loads(stream.getvalue())
     assert document["Model"] == "a" and document["Environment"] == "staging" and document["ModelVersion"] == "7"
-    assert (document["Predictions"], document["ClientErrors"], document["CaptureDropped"]) == (4, 1, 3)
+    assert (document["Predictions"], document["ClientErrors"], document["ServerErrors"],
+            document["CaptureDropped"]) == (4, 1, 2, 3)
     assert sum(document["Latency"]["Counts"]) == 4 and len(document["Latency"]["Values"]) == 3
     directive = document["_aws"]["CloudWatchMetrics"][0]
     assert directive["Namespace"] == "EcsMlops/Serving"
     assert ["Model", "Environment"] in directive["Dimensions"]
-    assert {m["Name"] for m in directive["Metrics"]} == {"Latency", "Predictions", "ClientErrors", "CaptureDropped"}
+    assert {m["Name"] for m in directive["Metrics"]} == {"Latency", "Predictions", "ClientErrors", "ServerErrors",
+                                                      "CaptureDropped"}
     metrics.set_capture_dropped(3)
     assert metrics.flush("7") is None  # nothing new: no document
 

@@ -226,3 +226,34 @@ def test_a_misspelled_setting_stops_the_server_instead_of_falling_back_to_the_de
     assert completed.returncode == 2
     assert completed.stderr.startswith("unknown setting(s): SERVING_MODEL_DIR (did you mean SERVING_MODELS_DIR?); "
                                        "the SERVING_* variables are: SERVING_ACCESS_LOG, ")
+
+
+def worker_processes(server: Server) -> list:
+    """The server's worker processes (multiprocessing's resource tracker is a child too)."""
+    import psutil
+
+    return [child for child in psutil.Process(server.process.pid).children()
+            if not any("resource_tracker" in part for part in child.cmdline())]
+
+
+def test_two_workers_share_the_port_each_capturing_to_its_own_file_and_drain_on_sigterm(server_for, tmp_path: Path):
+    server = server_for(SERVING_WORKERS="2", SERVING_DRAIN_SECONDS="5")
+    workers = worker_processes(server)
+    assert len(workers) == 2, workers
+    with Load(server, threads=6) as load:
+        assert load.wait_for(lambda: len(load.acknowledged) > 300)
+        server.process.send_signal(signal.SIGTERM)  # as ECS does: to the container's first process only
+        assert server.process.wait(30) == 0
+    files = list((tmp_path / "capture").rglob("*.jsonl"))
+    worker_pids = {str(worker.pid) for worker in workers}
+    assert files and {path.stem.rsplit("-", 1)[1] for path in files} <= worker_pids  # <instance>-<worker pid>
+    captured = {json.loads(line)["eventMetadata"]["inferenceId"]
+                for path in files for line in path.read_text().splitlines()}
+    assert set(load.acknowledged) <= captured
+
+
+def test_a_worker_that_dies_stops_the_server(server_for):
+    server = server_for(SERVING_WORKERS="2")
+    first, _ = worker_processes(server)
+    first.kill()
+    assert server.process.wait(30) == 1  # ECS replaces the task rather than leave it on fewer cores

@@ -1,0 +1,70 @@
+"""The model service, assembled in one place: model repository, capture writer, metrics and the data plane, plus the
+background work they need (the repository poller, the metrics emitter). The HTTP app receives it; the server starts
+and stops it through the app's lifespan, and reaches its data plane directly (readiness on SIGTERM)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from serving.capture import CaptureWriter
+from serving.dataplane import DataPlane
+from serving.metrics import Metrics
+from serving.repository import ModelManager
+from serving.settings import ServingSettings
+
+log = logging.getLogger("serving.service")
+
+
+@dataclass
+class ModelService:
+    settings: ServingSettings
+    manager: ModelManager
+    capture: CaptureWriter
+    metrics: Metrics
+    plane: DataPlane
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    async def start(self) -> None:
+        """Capture starts accepting; the first model version loads as soon as the poller finds it."""
+        self.capture.start()
+        self._tasks = [asyncio.create_task(self._poll(), name="model-poller"),
+                       asyncio.create_task(self._emit_metrics(), name="metrics")]
+
+    async def stop(self) -> None:
+        """After the last request: stop the background work, write every captured record, emit the last metrics."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.capture.close()
+        self._flush_metrics()
+        log.info("server stopped", extra={"fields": {"captured": self.capture.written,
+                                                     "capture_dropped": self.capture.dropped}})
+
+    def _flush_metrics(self) -> None:
+        self.metrics.set_capture_dropped(self.capture.dropped)
+        current = self.manager.current
+        self.metrics.flush(current.version if current else None)
+
+    async def _poll(self) -> None:
+        """Load the first version as soon as possible, then look for a new one every poll interval."""
+        while True:
+            try:
+                await asyncio.to_thread(self.manager.poll_once)
+            except Exception:  # a poll must never kill the poller; the next one tries again
+                log.exception("model repository poll failed")
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+
+    async def _emit_metrics(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.metrics_interval_seconds)
+            self._flush_metrics()
+
+
+def assemble(settings: ServingSettings) -> ModelService:
+    manager = ModelManager(settings.models_dir, settings.intra_op_threads)
+    capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
+                            settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled)
+    metrics = Metrics(settings.metrics_namespace, settings.model_name, settings.environment)
+    return ModelService(settings, manager, capture, metrics, DataPlane(settings.model_name, manager, capture, metrics))
