@@ -183,6 +183,26 @@ def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]
             for begin, end in zip(bounds, bounds[1:], strict=False)]
 
 
+def plain_record(item: CaptureItem, model_name: str, event_id: str) -> dict[str, Any]:
+    """The record `encode_records` writes for `item`, built the plain way: the format's reference, which the fast
+    encoder is held to (tests/serving/test_capture_records.py), and its readable definition."""
+    request, response, inference_id, moment, version, latency_ms = item
+    milliseconds = round(moment * 1000.0)
+    seconds, fraction = divmod(milliseconds, 1000)
+    inference_time = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S") + f".{fraction:03d}Z"
+    latency = min(max(round(latency_ms * 1000.0), 0), 10 ** (_LATENCY_DIGITS + 3) - 1) / 1000
+
+    def channel(body: bytes, mode: str) -> dict[str, str]:
+        return {"observedContentType": CONTENT_TYPE, "mode": mode, "data": body.decode("utf-8", "replace"),
+                "encoding": "JSON"}
+
+    return {"captureData": {"endpointInput": channel(request, "INPUT"), "endpointOutput": channel(response, "OUTPUT")},
+            "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time, "latencyMs": latency,
+                              "inferenceId": event_id if inference_id is None else inference_id,
+                              "modelName": model_name, "modelVersion": version},
+            "eventVersion": EVENT_VERSION}
+
+
 def capture_record(item: CaptureItem, model_name: str) -> bytes:
     """One record's JSON line (for tests and tools: the writer encodes whole chunks)."""
     return encode_records(item, model_name)[0].lines

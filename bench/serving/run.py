@@ -13,7 +13,12 @@ core 0 evenly between them and 1 - (requests/s with capture) / (requests/s witho
 request costs more with capture, whatever the machine's speed at that moment. A control pair of two identical
 servers without capture shows the method's own error.
 
-    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16] [--capture-rounds 16]
+Workers (`SERVING_WORKERS`, one per vCPU on ECS) are measured apart too: `/predict` with one worker and with two,
+neither pinned, loaded in alternating slices by a wrk that is not pinned either (2 threads, 64 connections): on
+this 2-core machine the load generator shares the cores with the workers, so the gain shown is a floor of what a
+2-vCPU task gives behind a load balancer.
+
+    .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16] [--capture-rounds 16] [--worker-rounds 16]
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ class Case:
     script: str
     path: str
     ready_path: str
+    cpus: str = "0"
+    """The cores the server may run on (taskset list)."""
     port: int = 0
     process: subprocess.Popen | None = None
     ready_seconds: float = 0.0
@@ -59,13 +66,13 @@ class Case:
         return f"http://127.0.0.1:{self.port}"
 
 
-def wrk_command(case: Case, seconds: int) -> list[str]:
-    return ["taskset", "-c", "1", "wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", "-s", str(HERE / case.script),
-            case.url + case.path]
+def wrk_command(case: Case, seconds: int, cpus: str = "1", threads: int = 1, connections: int = 32) -> list[str]:
+    return ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
+            str(HERE / case.script), case.url + case.path]
 
 
-def wrk(case: Case, seconds: int) -> dict[str, float]:
-    return parse_wrk(case, subprocess.run(wrk_command(case, seconds), capture_output=True, text=True,
+def wrk(case: Case, seconds: int, **options: object) -> dict[str, float]:
+    return parse_wrk(case, subprocess.run(wrk_command(case, seconds, **options), capture_output=True, text=True,
                                           check=True).stdout)
 
 
@@ -81,7 +88,7 @@ def parse_wrk(case: Case, out: str) -> dict[str, float]:
 def start(case: Case, timeout: float = 30.0) -> None:
     """Start the case's process and time it from start to its first 200 on the ready path."""
     started = time.perf_counter()
-    case.process = subprocess.Popen(["taskset", "-c", "0", *case.command], cwd=ROOT, env=case.env,
+    case.process = subprocess.Popen(["taskset", "-c", case.cpus, *case.command], cwd=ROOT, env=case.env,
                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while time.perf_counter() - started < timeout:
         if case.process.poll() is not None:
@@ -110,6 +117,16 @@ def simultaneous_cost(plain: Case, other: Case, seconds: int, rounds: int) -> li
     return costs
 
 
+def all_cores_of() -> str:
+    return ",".join(str(core) for core in sorted(os.sched_getaffinity(0)))
+
+
+def resident_mib(pid: int) -> float:
+    """RSS of the server and its worker processes."""
+    process = psutil.Process(pid)
+    return sum(p.memory_info().rss for p in (process, *process.children(recursive=True))) / 2**20
+
+
 def stop(case: Case) -> None:
     if case.process is not None and case.process.poll() is None:
         case.process.terminate()
@@ -134,6 +151,10 @@ def build_cases(capture_dir: Path) -> list[Case]:
         Case("V2 infer, capture 100%", server, server_env, "infer.lua", infer, "/v2/health/ready"),
         Case(TWIN, server, no_capture, "predict.lua", "/predict", "/v2/health/ready"),
     ]
+    all_cores = all_cores_of()
+    cases += [Case(f"/predict, {count} worker{'s' if count > 1 else ''}, any core", server,
+                   {**no_capture, "SERVING_WORKERS": str(count)}, "predict.lua", "/predict", "/v2/health/ready",
+                   cpus=all_cores) for count in (1, 2)]
     for index, case in enumerate(cases):
         case.port = FIRST_PORT + index
         if case.command is floor:
@@ -157,6 +178,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--rounds", type=int, default=16, help="rounds of the table (0: no table)")
     parser.add_argument("--capture-rounds", type=int, default=16, help="rounds of each capture-cost pair")
+    parser.add_argument("--worker-rounds", type=int, default=16, help="rounds of the one vs two workers pair")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -165,19 +187,26 @@ def main() -> None:
     try:
         for case in cases:
             start(case)
+        pinned = [case for case in cases if case.cpus == "0"]
+        unpinned = [case for case in cases if case.cpus != "0"]
         for round_index in range(args.rounds):
             # Rotate who goes first, so no case always follows the same neighbour. The twin is loaded too, so that
             # the control pair has the same history as the pairs it controls.
-            shift = round_index % len(cases)
-            for case in cases[shift:] + cases[:shift]:
+            shift = round_index % len(pinned)
+            for case in pinned[shift:] + pinned[:shift]:
                 case.samples.append(wrk(case, args.seconds))
+        for round_index in range(args.worker_rounds):
+            for case in unpinned if round_index % 2 == 0 else unpinned[::-1]:
+                case.samples.append(wrk(case, args.seconds, cpus=all_cores_of(), threads=2, connections=64))
         by_name = {case.name: case for case in cases}
-        costs = {f"capture on {kind}": simultaneous_cost(by_name[kind], by_name[f"{kind}, capture 100%"],
-                                                         args.seconds, args.capture_rounds)
-                 for kind in ("/predict", "V2 infer")}
-        costs["control: two /predict servers without capture"] = simultaneous_cost(
-            by_name["/predict"], by_name[TWIN], args.seconds, args.capture_rounds)
-        rss = {case.name: psutil.Process(case.process.pid).memory_info().rss / 2**20 for case in cases}
+        costs = {}
+        if args.capture_rounds:
+            costs = {f"capture on {kind}": simultaneous_cost(by_name[kind], by_name[f"{kind}, capture 100%"],
+                                                             args.seconds, args.capture_rounds)
+                     for kind in ("/predict", "V2 infer")}
+            costs["control: two /predict servers without capture"] = simultaneous_cost(
+                by_name["/predict"], by_name[TWIN], args.seconds, args.capture_rounds)
+        rss = {case.name: resident_mib(case.process.pid) for case in cases}
     finally:
         for case in cases:
             stop(case)
@@ -187,8 +216,13 @@ def main() -> None:
                            "p99_ms": statistics.median(s["p99_ms"] for s in case.samples),
                            "ready_s": case.ready_seconds, "rss_mib": rss[case.name]}
                for case in cases if case.name != TWIN and case.samples}
-    if summary:
-        print_table(summary)
+    if any(name in summary for name in (FLOOR, "/predict")):
+        print_table({name: result for name, result in summary.items() if by_name[name].cpus == "0"})
+    one, two = (summary.get(case.name) for case in unpinned)
+    if one and two:
+        print(f"workers, any core, wrk on the same cores: 1 worker {one['rps']:.0f} req/s (p99 {one['p99_ms']:.2f} ms, "
+              f"{one['rss_mib']:.0f} MiB), 2 workers {two['rps']:.0f} req/s (p99 {two['p99_ms']:.2f} ms, "
+              f"{two['rss_mib']:.0f} MiB): x{two['rps'] / one['rps']:.2f}")
     for name, per_round in costs.items():
         quartiles = statistics.quantiles(per_round, n=4)
         print(f"{name}: median {100 * statistics.median(per_round):.1f}% of throughput "
