@@ -2,19 +2,16 @@
 configuration per test session (the default configuration and the all-options fixture)."""
 
 import os
-from pathlib import Path
 
 import pytest
 
 from configuration import load_config
+from tests.support.paths import DEFAULT_CONFIG, FIXTURES
 
 # jsii prints a Node end-of-life banner on every start; the Makefile sets the same.
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "20")
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_CONFIG = PROJECT_ROOT / "config" / "mlops.yaml"
-FIXTURES = Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture
@@ -24,7 +21,7 @@ def s3(monkeypatch):
     import boto3
     from moto import mock_aws
 
-    from tests.delivery_helpers import BUCKET
+    from tests.support.delivery import BUCKET
 
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

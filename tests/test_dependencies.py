@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 LOCK = json.loads((PROJECT_ROOT / "Pipfile.lock").read_text())
 

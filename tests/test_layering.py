@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 CONTRACT = "serving.contract"

@@ -12,7 +12,7 @@ import yaml
 from configuration import ConfigError, load_config
 from configuration.loader import parse_config
 from configuration.naming import aws_name, derived_listener_priority
-from tests.conftest import DEFAULT_CONFIG, FIXTURES
+from tests.support.paths import DEFAULT_CONFIG, FIXTURES
 
 BASE: dict[str, Any] = {
     "project": "mlops",

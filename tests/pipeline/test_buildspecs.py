@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 BUILDSPECS = sorted((PROJECT_ROOT / "pipeline" / "buildspecs").glob("*.yml"))
 

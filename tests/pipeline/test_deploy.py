@@ -15,8 +15,8 @@ from configuration.loader import parse_config
 from pipeline.commands import StepFailed
 from pipeline.deploy import DeployClients, deploy, endpoints_without_a_model
 from pipeline.images import copy_image
-from tests.conftest import DEFAULT_CONFIG
 from tests.support.commands import RecordingCommands
+from tests.support.paths import DEFAULT_CONFIG
 from tests.support.registry import BlobStore, layer_of
 
 TAG = "0a1b2c3"

@@ -16,7 +16,8 @@ from configuration import load_config
 from pipeline.build import build
 from pipeline.commands import Commands, StepFailed
 from pipeline.smoke import load_balancer_url, smoke
-from tests.conftest import DEFAULT_CONFIG, PROJECT_ROOT
+from tests.support.paths import DEFAULT_CONFIG
+from tests.support.repository_copy import copy_repository
 
 
 @pytest.fixture(scope="module")
@@ -62,8 +63,10 @@ def test_build_skips_a_tag_that_exists(config, monkeypatch):
 
 
 def test_deploy_dry_run_synthesizes_for_real_and_prints_each_step_in_order(tmp_path):
+    repo = tmp_path / "repo"  # the synth writes cdktf.out/ in the copy, never in the checkout
+    copy_repository(repo)
     completed = subprocess.run(
-        [sys.executable, "-m", "pipeline.deploy", "--env", "staging", "--dry-run"], cwd=PROJECT_ROOT,
+        [sys.executable, "-m", "pipeline.deploy", "--env", "staging", "--dry-run"], cwd=repo,
         capture_output=True, text=True, timeout=600, check=False,
         env={**os.environ, "IMAGE_TAG": "0a1b2c3"})
     assert completed.returncode == 0, completed.stderr[-3000:]
@@ -75,7 +78,7 @@ def test_deploy_dry_run_synthesizes_for_real_and_prints_each_step_in_order(tmp_p
     assert lines[3] == "would copy image mlops/model-server:0a1b2c3 to mlops/staging/model-server"
     assert lines[4].startswith("would promote each endpoint's initial_model")
     assert " deploy mlops-staging-endpoint-a mlops-staging-endpoint-b --auto-approve --skip-synth" in lines[5]
-    stack = (PROJECT_ROOT / "cdktf.out" / "stacks" / "mlops-staging-endpoint-a" / "cdk.tf.json").read_text()
+    stack = (repo / "cdktf.out" / "stacks" / "mlops-staging-endpoint-a" / "cdk.tf.json").read_text()
     assert ":0a1b2c3" in stack  # the synth really ran, with the image tag
 
 
@@ -103,8 +106,8 @@ def test_smoke_passes_against_a_running_server_and_fails_against_none(tmp_path):
     import shutil
 
     from configuration.loader import parse_config
-    from tests.serving.conftest import EXAMPLE_MODELS
-    from tests.serving.test_process import Server
+    from tests.support.serving_data import EXAMPLE_MODELS
+    from tests.support.serving_process import Server
 
     models_dir = tmp_path / "models"
     shutil.copytree(EXAMPLE_MODELS, models_dir)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import main, run
-from tests.conftest import PROJECT_ROOT
-from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL, other_signature_model
+from pipeline.models import CommandError, main, run
+from tests.support.delivery import BUCKET, CONFIG, EXAMPLE_MODEL, other_signature_model
+from tests.support.paths import PROJECT_ROOT
 
 
 def cli(s3, *argv: str) -> dict:
@@ -51,7 +51,7 @@ def test_rollback_makes_the_previous_version_live(s3):
         "live": "1", "previous_live": "2", "dry_run": False,
         "plan": [f"put s3://{BUCKET}/a/LIVE = 1 (was 2)"]}
     assert s3.get_object(Bucket=BUCKET, Key="a/LIVE")["Body"].read() == b"1\n"
-    with pytest.raises(Exception, match="is the oldest"):
+    with pytest.raises(CommandError, match="is the oldest"):
         cli(s3, "rollback", "--env", "staging", "--endpoint", "a")
     cli(s3, "rollback", "--env", "staging", "--endpoint", "a", "--to", "2")
     assert s3.get_object(Bucket=BUCKET, Key="a/LIVE")["Body"].read() == b"2\n"
@@ -66,7 +66,7 @@ def test_dry_run_changes_nothing(s3):
 def test_signature_change_is_refused_unless_forced(s3, tmp_path: Path):
     promote(s3)
     other = other_signature_model(tmp_path / "other.onnx")
-    with pytest.raises(Exception, match="signature differs from live version 1") as caught:
+    with pytest.raises(CommandError, match="signature differs from live version 1") as caught:
         cli(s3, "promote", "--env", "staging", "--endpoint", "a", "--model-file", str(other))
     assert "Pass --force" in str(caught.value)
     assert cli(s3, "promote", "--env", "staging", "--endpoint", "a", "--model-file", str(other),
@@ -75,7 +75,7 @@ def test_signature_change_is_refused_unless_forced(s3, tmp_path: Path):
 
 def test_versions_are_immutable(s3):
     promote(s3, "--version", "3")
-    with pytest.raises(Exception, match="already exists"):
+    with pytest.raises(CommandError, match="already exists"):
         promote(s3, "--version", "3")
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from pipeline.onnx_signature import NotAModel, signature_of
 from serving.runtime.onnx import OnnxRuntimeModel
-from tests.delivery_helpers import EXAMPLE_MODEL
+from tests.support.delivery import EXAMPLE_MODEL
 
 
 def test_the_file_s_signature_is_the_runtime_s():

@@ -12,8 +12,8 @@ from moto import mock_aws
 
 from configuration import load_config
 from pipeline.teardown import Teardown, state_only_configuration
-from tests.conftest import DEFAULT_CONFIG
 from tests.support.commands import RecordingCommands
+from tests.support.paths import DEFAULT_CONFIG
 
 
 @pytest.fixture(scope="module")

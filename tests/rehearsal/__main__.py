@@ -37,7 +37,8 @@ from tests.rehearsal.load_balancer import LoadBalancers
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Image, Launcher
 from tests.rehearsal.terraform import SetupMissing
-from tests.rehearsal.workspace import PROJECT_ROOT, REGION, Workspace
+from tests.rehearsal.workspace import REGION, Workspace
+from tests.support.paths import PROJECT_ROOT
 
 PYTHON = ".venv/bin/python"
 HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |^error:|Error:|exists already|"

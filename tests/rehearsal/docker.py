@@ -10,7 +10,8 @@ import os
 import sys
 from pathlib import Path
 
-from tests.support.container_image import PROJECT_ROOT, read_dockerfile
+from tests.support.container_image import read_dockerfile
+from tests.support.paths import PROJECT_ROOT
 from tests.support.registry import BlobStore, layer_of
 
 TAGS_FILE_VARIABLE = "REHEARSAL_DOCKER_TAGS"

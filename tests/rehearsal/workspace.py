@@ -5,7 +5,6 @@ touch the checkout), the emulated account's process, and the environment every s
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -14,32 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.rehearsal import terraform
-from tests.support.container_image import PROJECT_ROOT
+from tests.support.repository_copy import copy_repository, free_port
 
 REGION = "eu-west-1"
-LINKED = (".venv", "node_modules")  # installed by `make install`; shared, never written by the rehearsal
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def copy_repository(target: Path) -> None:
-    """The tracked files as they are in the working tree (uncommitted changes included), plus links to the
-    installed environments."""
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=PROJECT_ROOT, capture_output=True, check=True).stdout.split(b"\0")
-    for name in filter(None, (item.decode() for item in listed)):
-        source = PROJECT_ROOT / name
-        if source.is_file():
-            destination = target / name
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            destination.write_bytes(source.read_bytes())
-            destination.chmod(source.stat().st_mode)
-    for name in LINKED:
-        (target / name).symlink_to(PROJECT_ROOT / name)
 
 
 @dataclass

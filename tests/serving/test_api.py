@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.serving.conftest import BENIGN_ROW, ROW, infer_body
+from tests.support.serving_data import BENIGN_ROW, ROW, infer_body
 
 
 @pytest.fixture(params=[True, False], ids=["fast-path", "fastapi-routes"])

@@ -10,7 +10,8 @@ import json
 import pytest
 
 from serving.http import INTERNAL_ERROR
-from tests.serving.conftest import ROW, ServedClient, infer_body
+from tests.serving.conftest import ServedClient
+from tests.support.serving_data import ROW, infer_body
 
 INFER = "/v2/models/example/infer"
 

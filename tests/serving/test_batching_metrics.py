@@ -12,7 +12,7 @@ import numpy as np
 from serving.batching import MicroBatcher, batchable
 from serving.metrics import Metrics, _bucket
 from serving.repository import ModelManager
-from tests.serving.conftest import BENIGN_ROW, ROW
+from tests.support.serving_data import BENIGN_ROW, ROW
 
 
 def loaded(models_dir: Path):

@@ -16,7 +16,7 @@ import pytest
 
 from serving.capture import CaptureWriter
 from serving.capture_records import CaptureItem, capture_record, encode_records
-from tests.serving.conftest import ROW, infer_body
+from tests.support.serving_data import ROW, infer_body
 
 MOMENT = 1795790000.123  # 2026-11-27T14:33:20.123Z
 

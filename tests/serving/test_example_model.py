@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from serving.example.train_model import train, write_version
-from tests.serving.conftest import EXAMPLE_MODELS
+from tests.support.serving_data import EXAMPLE_MODELS
 
 
 def test_training_is_deterministic_and_matches_the_committed_model(tmp_path: Path):

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from serving.contract import local_complete_versions, local_live_version, version_key
 from serving.repository import ModelManager
-from tests.serving.conftest import add_version
+from tests.support.serving_data import add_version
 
 
 def test_versions_sort_as_numbers_and_incomplete_or_hidden_folders_are_ignored(models_dir: Path):

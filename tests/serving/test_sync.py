@@ -14,7 +14,7 @@ from pipeline.models import run
 from serving.contract import local_complete_versions
 from serving.repository import ModelManager
 from serving.sync import SyncError, main, sync
-from tests.delivery_helpers import BUCKET, CONFIG, EXAMPLE_MODEL
+from tests.support.delivery import BUCKET, CONFIG, EXAMPLE_MODEL
 
 
 def promote(s3, *extra: str) -> str:
@@ -111,7 +111,7 @@ def test_old_versions_are_pruned_but_never_live_or_previous(s3, tmp_path: Path):
 
 
 def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request(s3, tmp_path: Path):
-    from tests.serving.test_process import Load, Server
+    from tests.support.serving_process import Load, Server
 
     models = tmp_path / "models"
     promote(s3)

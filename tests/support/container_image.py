@@ -17,7 +17,8 @@ from typing import Any
 
 from dockerfile_parse import DockerfileParser
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.paths import PROJECT_ROOT
+
 SERVING_DOCKERFILE = PROJECT_ROOT / "serving" / "Dockerfile"
 # What the base image (python:3.11-slim) sets before the Dockerfile's own ENV extends it.
 BASE_IMAGE_ENV = {"PATH": "/usr/local/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",

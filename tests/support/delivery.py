@@ -9,6 +9,7 @@ import onnx
 from onnx import TensorProto, helper
 
 from configuration.loader import parse_config
+from tests.support.serving_data import EXAMPLE_MODELS
 
 CONFIG = parse_config({
     "project": "mlops", "region": "eu-west-1",
@@ -16,7 +17,7 @@ CONFIG = parse_config({
     "endpoints": {"a": {"path": "/a/*"}, "b": {"path": "/b/*"}},
 }, "test-config")
 BUCKET = CONFIG.model_bucket_name("staging")
-EXAMPLE_MODEL = Path(__file__).resolve().parents[1] / "serving" / "example" / "models" / "1" / "model.onnx"
+EXAMPLE_MODEL = EXAMPLE_MODELS / "1" / "model.onnx"
 
 
 def other_signature_model(path: Path) -> Path:
