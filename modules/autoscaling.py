@@ -55,6 +55,18 @@ class ServiceAutoscalingProps:
     scale_in_cooldown_seconds: int = 300
     scheduled: tuple[ScheduledBounds, ...] = field(default_factory=tuple)
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_tasks <= self.max_tasks or self.max_tasks < 1:
+            raise ValueError(f"ServiceAutoscalingProps: min_tasks {self.min_tasks} and max_tasks {self.max_tasks} "
+                             "need 0 <= min_tasks <= max_tasks and max_tasks >= 1")
+        for name, value in (("cpu_target_percent", self.cpu_target_percent),
+                            ("memory_target_percent", self.memory_target_percent)):
+            if not 1 <= value <= 100:
+                raise ValueError(f"ServiceAutoscalingProps.{name} {value}: a percentage, 1 to 100")
+        names = [action.name for action in self.scheduled]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ServiceAutoscalingProps.scheduled: names must be unique (got {names})")
+
 
 class ServiceAutoscaling(Construct):
     """Attributes: `target`, `policies` (metric name -> policy)."""

@@ -25,6 +25,10 @@ class EncryptionKeyProps:
     """Service principals (e.g. `cloudwatch.amazonaws.com`) that publish to SNS topics encrypted with the key."""
     extra_statements: tuple[Statement, ...] = field(default_factory=tuple)
     deletion_window_days: int = 30
+
+    def __post_init__(self) -> None:
+        if not 7 <= self.deletion_window_days <= 30:
+            raise ValueError(f"EncryptionKeyProps.deletion_window_days {self.deletion_window_days}: AWS allows 7 to 30")
     """Days a scheduled deletion can still be cancelled (AWS allows 7-30)."""
 
 

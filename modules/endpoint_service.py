@@ -76,6 +76,14 @@ class EndpointServiceProps:
     start_after: tuple[Any, ...] = ()
     """Resources that must exist before the service starts (e.g. the first model sync's schedule)."""
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.fargate_spot_percent <= 100:
+            raise ValueError(f"EndpointServiceProps.fargate_spot_percent {self.fargate_spot_percent}: 0 to 100")
+        if self.desired_count < 0:
+            raise ValueError(f"EndpointServiceProps.desired_count {self.desired_count}: at least 0")
+        if not self.health_check_path.startswith("/"):
+            raise ValueError(f"EndpointServiceProps.health_check_path {self.health_check_path!r}: must start with /")
+
 
 class EndpointService(Construct):
     """Attributes: `service`, `service_name`, `task_definition`, `log_group`, `container_definition` (the dict

@@ -72,6 +72,11 @@ class ModelSyncProps:
     keep_versions: int = 5
     schedule: str = "rate(1 hour)"
 
+    def __post_init__(self) -> None:
+        if self.keep_versions < 2:
+            raise ValueError(f"ModelSyncProps.keep_versions {self.keep_versions}: keep at least 2, the live version "
+                             "and the one before it")
+
 
 class ModelSync(Construct):
     """Attributes: `task_definition`, `log_group`, `on_upload` (the S3 event rule), `on_schedule`, `initial_sync`

@@ -22,6 +22,13 @@ class ImageRepositoryProps:
     """Tagged images kept (the newest); older ones expire."""
     untagged_expire_days: int = 7
 
+    def __post_init__(self) -> None:
+        if self.keep_images < 2:
+            raise ValueError(f"ImageRepositoryProps.keep_images {self.keep_images}: keep at least 2, the running image "
+                             "and the one a rollback returns to")
+        if self.untagged_expire_days < 1:
+            raise ValueError(f"ImageRepositoryProps.untagged_expire_days {self.untagged_expire_days}: at least 1")
+
 
 class ImageRepository(Construct):
     """Attributes: `repository`, `url`, `arn`, `name`."""

@@ -56,6 +56,14 @@ class SecureBucketProps:
     prevent_destroy: bool = False
     """Make Terraform refuse to destroy the bucket (for data that must outlive a mistaken destroy)."""
 
+    def __post_init__(self) -> None:
+        if (self.log_delivery_service is None) != (self.log_delivery_source_account is None):
+            raise ValueError("SecureBucketProps: log_delivery_service and log_delivery_source_account go together "
+                             f"(got {self.log_delivery_service!r} and {self.log_delivery_source_account!r})")
+        if self.log_delivery_service is not None and self.kms_key_arn is not None:
+            raise ValueError("SecureBucketProps: a log delivery target cannot use a KMS key (log delivery writes "
+                             "with S3-managed keys only); leave kms_key_arn unset")
+
 
 class SecureBucket(Construct):
     """Attributes: `bucket` (the S3Bucket), `name`, `arn`."""

@@ -1,0 +1,48 @@
+"""modules/endpoint_routing.py: an IP target group checked on the container's health path, and the listener rule
+that forwards the endpoint's host and/or path to it."""
+
+from __future__ import annotations
+
+import pytest
+
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
+from tests.infra.synth import only, ref
+from tests.support.construct_synth import arn, synth_stack
+
+LISTENER = arn("elasticloadbalancing", "listener/app/lb/1/2")
+
+
+def routing(**options) -> dict:
+    values = {"target_group_name": "p-dev-a", "vpc_id": "vpc-1", "listener_arn": LISTENER, "container_port": 8080,
+              "health_check_path": "/v2/health/ready", "priority": 30499, "path": "/a/*", **options}
+    return synth_stack(lambda s: EndpointRouting(s, "routing", EndpointRoutingProps(**values)))
+
+
+def test_path_route_forwards_to_a_target_group_checked_on_the_container_port_and_path():
+    stack = routing()
+    group_id, group = only(stack, "aws_lb_target_group")
+    assert (group["name"], group["target_type"], group["port"], group["protocol"]) == ("p-dev-a", "ip", 8080, "HTTP")
+    assert group["deregistration_delay"] == "30"
+    assert group["health_check"]["path"] == "/v2/health/ready" and group["health_check"]["port"] == "traffic-port"
+    _, rule = only(stack, "aws_lb_listener_rule")
+    assert rule["listener_arn"] == LISTENER and rule["priority"] == 30499
+    assert rule["condition"] == [{"path_pattern": {"values": ["/a/*"]}}]
+    assert rule["action"] == [{"type": "forward", "target_group_arn": ref("aws_lb_target_group", group_id, "arn")}]
+
+
+def test_host_and_path_both_condition_the_rule():
+    stack = routing(host="a.example.com", path="/v2/*", deregistration_delay_seconds=45)
+    assert only(stack, "aws_lb_listener_rule")[1]["condition"] == [
+        {"host_header": {"values": ["a.example.com"]}}, {"path_pattern": {"values": ["/v2/*"]}}]
+    assert only(stack, "aws_lb_target_group")[1]["deregistration_delay"] == "45"
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"path": None}, "a listener rule needs a host, a path or both"),
+    ({"target_group_name": "x" * 33}, "is longer than AWS's 32 characters"),
+])
+def test_props_are_validated(changes, message):
+    values = {"target_group_name": "t", "vpc_id": "v", "listener_arn": LISTENER, "container_port": 1,
+              "health_check_path": "/", "priority": 1, "path": "/a/*", **changes}
+    with pytest.raises(ValueError, match=message):
+        EndpointRoutingProps(**values)
