@@ -7,7 +7,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from cdktf import Testing, TerraformStack
+from cdktf import TerraformStack, Testing
 
 ARN = "arn:aws:{service}:eu-west-1:111111111111:{resource}"
 

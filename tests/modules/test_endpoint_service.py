@@ -1,0 +1,75 @@
+"""modules/endpoint_service.py: the model server's task definition and Fargate service behind the target group."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from modules.endpoint_service import CONTAINER_NAME, EndpointService, EndpointServiceProps
+from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT
+from tests.infra.synth import only, ref, resources
+from tests.support.construct_synth import arn, synth_stack
+from tests.support.endpoint_parts import CLUSTER, KEY, endpoint_parts
+
+BASE = {"name": "a", "name_prefix": "p-dev-a", "region": "eu-west-1", "subnet_ids": ["subnet-a"],
+        "cluster_arn": CLUSTER, "load_balancer_security_group_id": "sg-lb", "image": "repo:tag",
+        "repository_arn": arn("ecr", "repository/p/dev/model-server"), "kms_key_arn": KEY, "cpu": 512,
+        "memory_mib": 1024, "container_port": 8080, "health_check_path": "/v2/health/ready", "desired_count": 2}
+
+
+def service_stack(**options) -> dict:
+    def build(stack):
+        parts = endpoint_parts(stack)
+        EndpointService(stack, "service", EndpointServiceProps(**BASE, **options), parts.identity, parts.storage,
+                        parts.routing)
+    return synth_stack(build)
+
+
+def service_of(stack) -> dict:
+    return only(stack, "aws_ecs_service")[1]
+
+
+def test_defaults_all_on_fargate_rolling_with_circuit_breaker_and_scale_left_to_autoscaling():
+    stack = service_stack()
+    service = service_of(stack)
+    assert service["capacity_provider_strategy"] == [{"capacity_provider": "FARGATE", "base": 1, "weight": 100}]
+    assert service["deployment_circuit_breaker"] == {"enable": True, "rollback": True}
+    assert (service["deployment_minimum_healthy_percent"], service["deployment_maximum_percent"]) == (100, 200)
+    assert service["lifecycle"] == {"ignore_changes": ["desired_count"]} and service["wait_for_steady_state"] is True
+    assert "alarms" not in service
+    group_id, _ = only(stack, "aws_lb_target_group")
+    assert service["load_balancer"] == [{"target_group_arn": ref("aws_lb_target_group", group_id, "arn"),
+                                         "container_name": CONTAINER_NAME, "container_port": 8080}]
+    rule_id, _ = only(stack, "aws_lb_listener_rule")
+    assert f"aws_lb_listener_rule.{rule_id}" in service["depends_on"]
+    assert sum(dep.startswith("aws_efs_mount_target.") for dep in service["depends_on"]) == 2
+
+
+def test_the_container_reads_models_writes_data_and_is_checked_on_liveness():
+    stack = service_stack(environment={"SERVING_PORT": "8080"}, stop_timeout_seconds=60)
+    task = next(t for t in resources(stack, "aws_ecs_task_definition").values() if t["family"] == "p-dev-a")
+    (container,) = json.loads(task["container_definitions"])
+    mounts = {mount["containerPath"]: mount["readOnly"] for mount in container["mountPoints"]}
+    assert mounts[MODELS_MOUNT] is True and mounts[DATA_MOUNT] is False
+    assert container["readonlyRootFilesystem"] is True and container["stopTimeout"] == 60
+    assert f"http://127.0.0.1:8080{LIVENESS_PATH}" in container["healthCheck"]["command"][-1]
+    assert container["environment"] == [{"name": "SERVING_PORT", "value": "8080"}]
+
+
+def test_spot_share_and_rollback_alarms():
+    service = service_of(service_stack(fargate_spot_percent=25, rollback_alarm_names=["p-dev-a-target-5xx"]))
+    assert service["capacity_provider_strategy"] == [
+        {"capacity_provider": "FARGATE", "base": 1, "weight": 75},
+        {"capacity_provider": "FARGATE_SPOT", "base": 0, "weight": 25}]
+    assert service["alarms"] == {"alarm_names": ["p-dev-a-target-5xx"], "enable": True, "rollback": True}
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"fargate_spot_percent": 101}, "fargate_spot_percent 101: 0 to 100"),
+    ({"desired_count": -1}, "desired_count -1: at least 0"),
+    ({"health_check_path": "health"}, "must start with /"),
+])
+def test_props_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        EndpointServiceProps(**{**BASE, **changes})
