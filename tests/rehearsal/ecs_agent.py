@@ -223,7 +223,10 @@ class EcsAgent:
     def _schedules(self) -> None:
         scheduler = self.client("scheduler")
         for summary in scheduler.list_schedules()["Schedules"]:
-            schedule = scheduler.get_schedule(Name=summary["Name"])
+            try:
+                schedule = scheduler.get_schedule(Name=summary["Name"])
+            except scheduler.exceptions.ResourceNotFoundException:
+                continue  # deleted between the list and the get (a destroy running): nothing left to start
             expression = schedule["ScheduleExpression"]
             if not expression.startswith("at(") or schedule["Arn"] + expression in self.fired_schedules:
                 continue
