@@ -9,21 +9,13 @@ from __future__ import annotations
 import os
 import sys
 
-from pydantic import ValidationError
-
-from serving.contract import SERVER_VARIABLE_PREFIX
-from serving.settings import ServingSettings, refuse_unknown_variables, settings_problems
+from serving.settings import ServingSettings, SettingsError, read_settings
 
 
 def main() -> int:
     try:
-        refuse_unknown_variables(ServingSettings, os.environ)
-        settings = ServingSettings()
-    except ValidationError as exc:
-        for line in settings_problems(exc, SERVER_VARIABLE_PREFIX):
-            print(line, file=sys.stderr)
-        return 2
-    except ValueError as exc:
+        settings = read_settings(ServingSettings, os.environ)
+    except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
     from serving.server import run

@@ -6,6 +6,7 @@ import difflib
 import socket
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import TypeVar
 
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -63,6 +64,28 @@ class ServingSettings(BaseSettings):
     @property
     def prefix(self) -> str:
         return self.route_prefix.rstrip("/")
+
+
+Settings = TypeVar("Settings", bound=BaseSettings)
+
+
+class SettingsError(Exception):
+    """Settings a program cannot start with; `lines` name each variable, what is wrong and the value given."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def read_settings(settings: type[Settings], environ: Mapping[str, str]) -> Settings:
+    """The program's settings from its variables; raises SettingsError for an unknown, invalid or missing one."""
+    try:
+        refuse_unknown_variables(settings, environ)
+        return settings()
+    except ValidationError as exc:
+        raise SettingsError(list(settings_problems(exc, str(settings.model_config.get("env_prefix", ""))))) from None
+    except ValueError as exc:
+        raise SettingsError([str(exc)]) from None
 
 
 def variable_names(settings: type[BaseSettings]) -> set[str]:

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving.contract import (
@@ -41,7 +41,7 @@ from serving.contract import (
     read_remote_store,
     version_key,
 )
-from serving.settings import refuse_unknown_variables, settings_problems
+from serving.settings import SettingsError, read_settings
 
 log = logging.getLogger("serving.sync")
 STALE_TEMPORARY_SECONDS = 3600  # temporary folders of crashed runs older than this are removed
@@ -214,13 +214,8 @@ def main() -> int:
     from serving.logs import configure_logging
 
     try:
-        refuse_unknown_variables(SyncSettings, os.environ)
-        settings = SyncSettings()
-    except ValidationError as exc:
-        for line in settings_problems(exc, SYNC_VARIABLE_PREFIX):
-            print(line, file=sys.stderr)
-        return 2
-    except ValueError as exc:
+        settings = read_settings(SyncSettings, os.environ)
+    except SettingsError as exc:
         print(exc, file=sys.stderr)
         return 2
     configure_logging(settings.log_level)
