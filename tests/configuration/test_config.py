@@ -343,7 +343,10 @@ def test_duplicate_hosts_across_endpoints():
 def test_same_path_on_different_hosts_is_fine():
     data = with_changes(endpoints={"a": {"host": "a.example.com", "path": "/v2/*"},
                                    "b": {"host": "b.example.com", "path": "/v2/*"}})
-    parse_config(data, "test.yaml")
+    config = parse_config(data, "test.yaml")
+    routes = {name: (config.endpoint_for("staging", name).host, config.endpoint_for("staging", name).path)
+              for name in config.endpoints}
+    assert routes == {"a": ("a.example.com", "/v2/*"), "b": ("b.example.com", "/v2/*")}
 
 
 def test_duplicate_listener_rule_priorities():
@@ -487,3 +490,28 @@ def test_a_valid_override_changes_only_its_environment():
                                             "prod": {"vpc_cidr": "10.20.0.0/16",
                                                      "endpoints": {"a": {"min_tasks": 2, "host": None}}}}}, "x")
     assert config.endpoint_for("prod", "a").min_tasks == 2 and config.endpoint_for("staging", "a").min_tasks == 1
+
+
+# --- the resolved view -----------------------------------------------------------------------------------------------
+
+def test_resolved_values_are_derived_once_from_the_configuration():
+    from configuration.resolved import resolve_environment
+
+    config = load_config(FIXTURES / "all-options.yaml")
+    env_name = next(iter(config.environments))
+    resolved = resolve_environment(config, env_name)
+    env = config.environments[env_name]
+    assert resolved.load_balancer_name == aws_name(config.project, env_name, max_length=32)
+    assert resolved.availability_zones == tuple(env.zone_names(config.region))
+    churn = resolved.endpoints["churn"]
+    assert churn.listener_priority == 10  # configured; fraud has none and gets its name's derived priority
+    assert resolved.endpoints["fraud"].listener_priority == derived_listener_priority("fraud")
+    assert churn.route_prefix == "" and churn.server_workers == 2 and churn.fargate_spot_percent == 25
+    assert churn.server_keep_alive_seconds == env.alb_idle_timeout_seconds + 5
+    assert churn.server_drain_seconds == 55  # stop timeout 60 - 5 for the capture flush
+
+
+def test_route_prefix_of_a_path_route():
+    from configuration.resolved import route_prefix
+
+    assert [route_prefix(path) for path in ("/a/*", "/v2/models", None)] == ["/a", "", ""]
