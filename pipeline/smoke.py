@@ -3,8 +3,10 @@
 For every endpoint: readiness, the model's metadata, and one prediction built from that metadata (zeros of the
 declared shape), routed exactly as clients are. With a domain, that is the endpoint's own HTTPS address (its host,
 else the environment's domain), with the certificate verified; without one, the load balancer's address with the
-endpoint's host header. Retries for a while: a deploy has just replaced the tasks. The load balancer is found by
-its name (derived from the configuration) in the environment's own account (through its deploy role).
+endpoint's host header. Then `GET /status`: the image answering must be the commit deployed (IMAGE_TAG), so a
+rolled-back deployment, answering from the old image, fails the step. Retries for a while: a deploy has just
+replaced the tasks. The load balancer is found by its name (derived from the configuration) in the environment's
+own account (through its deploy role).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import Any
 
 from configuration import MlopsConfig, load_config
 from configuration.resolved import resolve_endpoint, resolve_environment
-from pipeline.commands import Commands, StepFailed, run_step
+from pipeline.commands import Commands, StepFailed, image_tag, run_step
 from serving.contract import READINESS_PATH
 
 ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
@@ -70,17 +72,20 @@ def _call(url: str, host: str | None, body: dict[str, Any] | None = None) -> tup
 
 
 def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, commands: Commands, attempts: int = 30,
-          wait_seconds: float = 10.0) -> None:
-    """`balancer_url`: the load balancer's (or a stand-in's) address; None with a domain (each endpoint's own)."""
+          wait_seconds: float = 10.0, expected_image_tag: str | None = None) -> None:
+    """`balancer_url`: the load balancer's (or a stand-in's) address; None with a domain (each endpoint's own).
+    `expected_image_tag`: the commit deployed; an endpoint still (or again, after a rollback) answering from another
+    image fails the step."""
     for endpoint in config.endpoints:
         base_url, host = endpoint_address(config, environment, endpoint, balancer_url)
         root = f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
-                  ("POST", f"{root}/v2/models/{endpoint}/infer")]
+                  ("POST", f"{root}/v2/models/{endpoint}/infer"), ("GET", f"{root}/status")]
         if commands.dry_run:
             for method, url in checks:
                 commands.say(f"would call: {method} {url}" + (f" (Host: {host})" if host else ""))
             continue
+        answering = None
         for attempt in range(1, attempts + 1):
             try:
                 status, _ = _call(checks[0][1], host)
@@ -89,12 +94,21 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, comma
                     if status == 200:
                         status, result = _call(checks[2][1], host, example_request(metadata))
                         if status == 200 and result.get("outputs"):
-                            commands.say(f"{endpoint}: ready, model version {result['model_version']} answers")
-                            break
+                            status, server = _call(checks[3][1], host)
+                            answering = server.get("image_tag")
+                            if expected_image_tag is None or answering == expected_image_tag:
+                                commands.say(f"{endpoint}: ready, image {answering} and model version "
+                                             f"{result['model_version']} answer")
+                                break
+                            status = f"image {answering} answers, not {expected_image_tag}"
                 commands.say(f"{endpoint}: attempt {attempt}: status {status}")
             except (OSError, ValueError) as exc:
                 commands.say(f"{endpoint}: attempt {attempt}: {exc}")
             if attempt == attempts:
+                if answering is not None and expected_image_tag is not None:
+                    raise StepFailed(f"endpoint {endpoint} answers from image {answering}, not from "
+                                     f"{expected_image_tag} (the commit deployed): its deployment was rolled back "
+                                     "or has not finished")
                 raise StepFailed(f"endpoint {endpoint} did not answer a prediction at {root}")
             time.sleep(wait_seconds)
 
@@ -120,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
 
                 elbv2 = environment_session(config, args.env).client("elbv2")
                 balancer_url = load_balancer_url(config, args.env, elbv2)
-        smoke(config, args.env, balancer_url, Commands(args.dry_run))
+        smoke(config, args.env, balancer_url, Commands(args.dry_run), expected_image_tag=image_tag())
 
     return run_step(step)
 

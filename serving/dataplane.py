@@ -64,8 +64,9 @@ def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
 
 class DataPlane:
     def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics,
-                 batcher: MicroBatcher | None = None):
+                 batcher: MicroBatcher | None = None, image_tag: str = "local"):
         self.model_name = model_name
+        self.image_tag = image_tag
         self.manager = manager
         self.capture = capture
         self.metrics = metrics
@@ -116,10 +117,12 @@ class DataPlane:
         return current is not None and not self.shutting_down
 
     def status(self) -> dict[str, Any]:
-        """What an operator wants to know: live version, rejected versions and why, capture counters."""
+        """What an operator (and the pipeline's smoke test) wants to know: the image and live model version that
+        answer, rejected versions and why, capture counters."""
         current = self.manager.current
         return {
             "model_name": self.model_name,
+            "image_tag": self.image_tag,
             "live_version": current.version if current else None,
             "rejected_versions": {v.version: v.reason for v in self.manager.failed.values()},
             "capture": {"enabled": self.capture.enabled, "failed": self.capture.failed,

@@ -67,4 +67,5 @@ def assemble(settings: ServingSettings) -> ModelService:
     capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
                             settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled)
     metrics = Metrics(settings.metrics_namespace, settings.model_name, settings.environment)
-    return ModelService(settings, manager, capture, metrics, DataPlane(settings.model_name, manager, capture, metrics))
+    plane = DataPlane(settings.model_name, manager, capture, metrics, image_tag=settings.image_tag)
+    return ModelService(settings, manager, capture, metrics, plane)

@@ -58,6 +58,9 @@ class ServingSettings(BaseSettings):
     metrics_namespace: str = "EcsMlops/Serving"
     environment: str = "local"
     """Environment name, a metrics dimension."""
+    image_tag: str = "local"
+    """The tag of the image this server runs (the commit); the endpoint stack sets it. Reported by `GET /status`, so
+    the pipeline's smoke test can tell which version answers."""
     instance_id: str = Field(default_factory=socket.gethostname)
     """Names this task's capture files, so concurrent tasks never append to the same file."""
 

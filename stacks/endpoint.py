@@ -108,6 +108,7 @@ class EndpointStack(TerraformStack):
                 ServerVariable.KEEP_ALIVE_SECONDS: str(resolved.server_keep_alive_seconds),
                 ServerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
                 ServerVariable.WORKERS: str(resolved.server_workers),
+                ServerVariable.IMAGE_TAG: image_tag,
                 ServerVariable.ENVIRONMENT: environment,
             },
         ), self.identity, self.storage, self.routing)

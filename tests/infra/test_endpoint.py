@@ -168,7 +168,10 @@ def test_container_runs_the_platform_image_at_the_given_tag(staging):
 
 def test_image_tag_is_passed_into_synth(default_config, tmp_path_factory):
     synth = synthesize(default_config, tmp_path_factory.mktemp("tagged") / "cdktf.out", image_tag="0a1b2c3")
-    assert container(synth.stack(STAGING_A))["image"].endswith(":0a1b2c3")
+    definition = container(synth.stack(STAGING_A))
+    assert definition["image"].endswith(":0a1b2c3")
+    # The server reports the tag it runs (GET /status), so Smoke can tell which version answers.
+    assert {"name": "SERVING_IMAGE_TAG", "value": "0a1b2c3"} in definition["environment"]
 
 
 def test_container_definition_spells_out_what_ecs_would_fill_in(staging):

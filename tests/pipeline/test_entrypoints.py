@@ -96,9 +96,11 @@ def test_smoke_dry_run_prints_the_calls(config):
         "would call: GET http://alb.example/a/v2/health/ready",
         "would call: GET http://alb.example/a/v2/models/a",
         "would call: POST http://alb.example/a/v2/models/a/infer",
+        "would call: GET http://alb.example/a/status",
         "would call: GET http://alb.example/b/v2/health/ready",
         "would call: GET http://alb.example/b/v2/models/b",
         "would call: POST http://alb.example/b/v2/models/b/infer",
+        "would call: GET http://alb.example/b/status",
     ]
 
 
@@ -114,12 +116,21 @@ def test_smoke_passes_against_a_running_server_and_fails_against_none(tmp_path):
     config = parse_config({"project": "mlops", "region": "eu-west-1",
                            "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
                            "endpoints": {"a": {"path": "/a/*"}}}, "inline")
-    server = Server(models_dir, tmp_path / "capture", SERVING_MODEL_NAME="a", SERVING_ROUTE_PREFIX="/a")
+    server = Server(models_dir, tmp_path / "capture", SERVING_MODEL_NAME="a", SERVING_ROUTE_PREFIX="/a",
+                    SERVING_IMAGE_TAG="0a1b2c3")
     try:
         server.wait_ready()
         commands = Commands(dry_run=False, out=io.StringIO())
-        smoke(config, "staging", f"http://127.0.0.1:{server.port}", commands, attempts=3, wait_seconds=0.1)
-        assert commands.printed == ["a: ready, model version 1 answers"]
+        smoke(config, "staging", f"http://127.0.0.1:{server.port}", commands, attempts=3, wait_seconds=0.1,
+              expected_image_tag="0a1b2c3")
+        assert commands.printed == ["a: ready, image 0a1b2c3 and model version 1 answer"]
+        # A rolled-back deployment answers from the previous image: Smoke of the new commit fails, naming both.
+        commands = Commands(dry_run=False, out=io.StringIO())
+        with pytest.raises(StepFailed, match="endpoint a answers from image 0a1b2c3, not from 9f9f9f9 \\(the commit "
+                                             "deployed\\): its deployment was rolled back or has not finished"):
+            smoke(config, "staging", f"http://127.0.0.1:{server.port}", commands, attempts=2, wait_seconds=0.05,
+                  expected_image_tag="9f9f9f9")
+        assert commands.printed[0] == "a: attempt 1: status image 0a1b2c3 answers, not 9f9f9f9"
     finally:
         server.stop()
     with pytest.raises(StepFailed, match="endpoint a did not answer a prediction"):
@@ -159,7 +170,7 @@ def test_with_a_domain_smoke_calls_each_endpoints_own_https_name_with_no_host_ov
     commands = dry()
     smoke(config, "prod", None, commands)
     assert commands.printed[0] == "would call: GET https://a.ml.acme.example/v2/health/ready"
-    assert commands.printed[3] == "would call: GET https://ml.acme.example/b/v2/health/ready"
+    assert commands.printed[4] == "would call: GET https://ml.acme.example/b/v2/health/ready"
 
 
 def test_smoke_verifies_the_certificate(tmp_path):

@@ -89,9 +89,11 @@ def test_openapi_documents_every_route_and_the_request_bodies(client):
     assert "RequestInput" in schema["components"]["schemas"]
 
 
-def test_status_reports_live_version_and_counters(client):
+def test_status_reports_the_image_live_version_and_counters(client_for):
+    client = client_for(image_tag="0a1b2c3")
     client.post("/predict", json={"instances": [ROW]})
     status = client.get("/status").json()
+    assert status["image_tag"] == "0a1b2c3"
     assert status["live_version"] == "1" and status["rejected_versions"] == {}
     assert status["batching"]["rows"] >= 1
 
