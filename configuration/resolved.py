@@ -41,6 +41,8 @@ class ResolvedEndpoint:
     """The endpoint's fields with the environment's overrides applied and name/environment defaults filled in."""
     name_prefix: str
     """`<project>-<env>-<endpoint>`: task family, log groups, roles."""
+    service_name: str
+    """The ECS service: the endpoint's name."""
     target_group_name: str
     listener_priority: int
     """The configured priority, else one derived from the endpoint's name alone (stable as endpoints come and go)."""
@@ -57,7 +59,8 @@ class ResolvedEnvironment:
     name: str
     settings: EnvironmentConfig
     name_prefix: str
-    """`<project>-<env>`: cluster, key alias, alarm topic."""
+    """`<project>-<env>`: key alias, alarm topic."""
+    cluster_name: str
     load_balancer_name: str
     """The platform's load balancer; the delivery steps find it by this name."""
     availability_zones: tuple[str, ...]
@@ -76,6 +79,7 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         name=endpoint,
         settings=settings,
         name_prefix=f"{config.project}-{environment}-{endpoint}",
+        service_name=endpoint,
         target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
         listener_priority=settings.listener_rule_priority or derived_listener_priority(endpoint),
         route_prefix=route_prefix(settings.path),
@@ -93,6 +97,7 @@ def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnviro
         name=environment,
         settings=env,
         name_prefix=f"{config.project}-{environment}",
+        cluster_name=f"{config.project}-{environment}",
         load_balancer_name=aws_name(config.project, environment, max_length=ALB_NAME_MAX),
         availability_zones=tuple(env.zone_names(config.region)),
         public_subnet_cidrs=tuple(public),

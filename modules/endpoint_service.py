@@ -39,8 +39,7 @@ from modules.iam import Statement, policy_document
 from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
 from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT, SCRATCH_MOUNT
-
-CONTAINER_NAME = "model-server"
+from serving.contract import SERVER_CONTAINER as CONTAINER_NAME
 
 
 @dataclass(frozen=True)

@@ -44,9 +44,7 @@ from constructs import Construct
 from modules.iam import assume_role_policy, policy_document
 from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
-from serving.contract import LIVE_POINTER, MODELS_MOUNT, SYNC_ENTRY_POINT, SyncVariable
-
-SYNC_CONTAINER = "model-sync"
+from serving.contract import LIVE_POINTER, MODELS_MOUNT, SYNC_CONTAINER, SYNC_ENTRY_POINT, SyncVariable
 
 
 @dataclass(frozen=True)

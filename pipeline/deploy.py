@@ -9,7 +9,10 @@ In order, with no person in the loop:
    stage runs after the environment's approval, so only approved images reach it;
 5. promote each endpoint's `initial_model` where the endpoint has no live model yet (a first deploy);
 6. `cdktf deploy` of the endpoint stacks. The ECS services wait for steady state, so the step fails when the new
-   tasks do not become healthy.
+   tasks do not become healthy;
+7. wait until ECS reports every endpoint's deployment of this image completed (pipeline.rollouts): a deployment
+   that ECS rolled back (circuit breaker or alarm, also after the apply returned), failed or got stuck fails the
+   step with what ECS said.
 Every `cdktf deploy` applies against the S3/DynamoDB remote state, auto-approved.
 """
 
@@ -25,10 +28,12 @@ from typing import Any
 from configuration import MlopsConfig, load_config
 from configuration.image_tag import TAG_RE
 from configuration.naming import build_repository_name, endpoint_stack, platform_stack, serving_repository_name
+from configuration.resolved import resolve_environment
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run_step
 from pipeline.images import Fetch, copy_image, fetch_url
+from pipeline.rollouts import wait_for_rollouts
 from pipeline.stacks_state import orphan_endpoints
-from serving.contract import read_remote_store
+from serving.contract import SERVER_CONTAINER, read_remote_store
 
 CDKTF = str(PROJECT_ROOT / "node_modules" / ".bin" / "cdktf")
 AUTOMATION_ENV = {"CI": "1", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
@@ -44,6 +49,7 @@ class DeployClients:
     pipeline_ecr: Any
     environment_s3: Any
     environment_ecr: Any
+    environment_ecs: Any
     fetch_layer: Fetch = fetch_url
     """Reads a layer from the download URL ECR gives."""
 
@@ -102,7 +108,7 @@ def promote_initial_models(config: MlopsConfig, environment: str, clients: Deplo
 
 
 def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
-           clients: DeployClients | None = None) -> None:
+           clients: DeployClients | None = None, rollout_timeout_seconds: float = 1800) -> None:
     """Without `clients` (a dry run), AWS is not read: the AWS steps are printed."""
     if environment not in config.environments:
         raise StepFailed(f"unknown environment {environment!r}; configured: {', '.join(config.environments)}")
@@ -134,6 +140,14 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
         # The platform they depend on was applied above; cdktf refuses a partial set without being told.
         commands.run([*_deploy_command(environment, endpoints, "endpoints"), "--ignore-missing-stack-dependencies"],
                      env=env)
+        resolved = resolve_environment(config, environment)
+        services = [endpoint.service_name for endpoint in resolved.endpoints.values()]
+        if clients is None:
+            commands.say(f"would wait until ECS reports the deployment of image {tag} completed for service(s) "
+                         f"{', '.join(services)} in cluster {resolved.cluster_name}")
+        else:
+            wait_for_rollouts(clients.environment_ecs, resolved.cluster_name, services, SERVER_CONTAINER, tag,
+                              commands.say, timeout_seconds=rollout_timeout_seconds)
 
 
 def _deploy_command(environment: str, stacks: list[str], part: str) -> list[str]:
@@ -145,7 +159,8 @@ def deploy_clients(config: MlopsConfig, environment: str) -> DeployClients:
     from pipeline.aws import environment_session, pipeline_session
 
     pipeline, target = pipeline_session(config), environment_session(config, environment)
-    return DeployClients(pipeline.client("s3"), pipeline.client("ecr"), target.client("s3"), target.client("ecr"))
+    return DeployClients(pipeline.client("s3"), pipeline.client("ecr"), target.client("s3"), target.client("ecr"),
+                         target.client("ecs"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,6 +19,9 @@ from typing import Any
 
 # --- the container ------------------------------------------------------------------------------------------------
 
+SERVER_CONTAINER = "model-server"
+"""The container of an endpoint's service task; the delivery steps read its image to see which commit runs."""
+SYNC_CONTAINER = "model-sync"
 SERVER_PROGRAM = ("python", "-m", "serving")
 """The serving image's ENTRYPOINT: what a task runs when it names no entry point of its own."""
 SYNC_ENTRY_POINT = ("python", "-m", "serving.sync")

@@ -83,7 +83,7 @@ class EndpointStack(TerraformStack):
             self.identity, self.storage)
 
         self.service = EndpointService(self, "service", EndpointServiceProps(
-            name=endpoint, name_prefix=name_prefix,
+            name=resolved.service_name, name_prefix=name_prefix,
             region=config.region, subnet_ids=network.private_subnet_ids,
             cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
             image=image, repository_arn=platform.repository.arn,

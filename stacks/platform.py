@@ -82,7 +82,7 @@ class PlatformStack(TerraformStack):
             web_acl_arn=env.waf_web_acl_arn,
             access_logs_bucket=access_logs_bucket,
         ))
-        self.cluster = Cluster(self, "cluster", ClusterProps(name=name_prefix, kms_key_arn=self.key.arn))
+        self.cluster = Cluster(self, "cluster", ClusterProps(name=resolved.cluster_name, kms_key_arn=self.key.arn))
         self.repository = ImageRepository(self, "serving-image", ImageRepositoryProps(
             name=resolved.serving_repository_name, kms_key_arn=self.key.arn,
             keep_images=env.ecr_keep_images))

@@ -16,6 +16,7 @@ from pipeline.commands import StepFailed
 from pipeline.deploy import DeployClients, deploy, endpoints_without_a_model
 from pipeline.images import copy_image
 from tests.support.commands import RecordingCommands
+from tests.support.ecs_services import create_services, register
 from tests.support.paths import DEFAULT_CONFIG
 from tests.support.registry import BlobStore, layer_of
 
@@ -38,13 +39,17 @@ def aws(monkeypatch):
         store = BlobStore()
         store.push(ecr, "mlops/model-server", TAG, {"config": {"Entrypoint": ["python", "-m", "serving"]}},
                    [layer_of({"app/serving/__init__.py": b""}), layer_of({"venv/bin/python": b"#"})])
-        yield s3, ecr, store
+        # What `cdktf deploy` of the endpoints leaves: the services run the commit's image, all tasks healthy.
+        monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
+        ecs = boto3.client("ecs", region_name="eu-west-1")
+        create_services(ecs, "mlops-staging", ["a", "b"], TAG)
+        yield s3, ecr, store, ecs
 
 
 def clients(aws) -> DeployClients:
-    s3, ecr, store = aws
+    s3, ecr, store, ecs = aws
     return DeployClients(pipeline_s3=s3, pipeline_ecr=store.with_downloads(ecr), environment_s3=s3,
-                         environment_ecr=ecr, fetch_layer=store.fetch)
+                         environment_ecr=ecr, environment_ecs=ecs, fetch_layer=store.fetch)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +68,9 @@ def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
                                "serving/example/models/1/model.onnx as version 1")
     assert steps[4].startswith("b: no live model in staging: promoted initial_model")
     assert steps[5] == "+ deploy mlops-staging-endpoint-a mlops-staging-endpoint-b"
-    s3, ecr, _ = aws
+    assert steps[6:] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image {TAG} run)"
+                         for name in ("a", "b")]
+    s3, ecr, _, _ = aws
     image = ecr.batch_get_image(repositoryName="mlops/staging/model-server", imageIds=[{"imageTag": TAG}])
     source = ecr.batch_get_image(repositoryName="mlops/model-server", imageIds=[{"imageTag": TAG}])
     assert image["images"][0]["imageManifest"] == source["images"][0]["imageManifest"]
@@ -76,6 +83,17 @@ def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
     assert "mlops/staging/model-server:0a1b2c3 is there already (tags are immutable): not copied again" in \
         commands.printed
     assert not any("promoted" in line for line in commands.printed)
+
+
+def test_a_service_ecs_rolled_back_to_the_previous_image_fails_the_deploy(config, aws):
+    """Terraform's steady-state wait returns success after a rollback: the step must not."""
+    ecs = aws[3]  # moto keeps a service's first deployment: the rolled-back service is made anew on the old image
+    ecs.delete_service(cluster="mlops-staging", service="b", force=True)
+    ecs.create_service(cluster="mlops-staging", serviceName="b", desiredCount=1,
+                       taskDefinition=register(ecs, "mlops-staging-b", "9f9f9f9"))
+    with pytest.raises(StepFailed, match="service b in mlops-staging: the deployment of image 0a1b2c3 was rolled "
+                                         "back: ECS runs image 9f9f9f9, not 0a1b2c3"):
+        deploy(config, "staging", RecordingCommands(), TAG, clients(aws))
 
 
 def test_an_image_the_build_never_pushed_stops_the_deploy_before_the_endpoints(config, aws):
@@ -119,7 +137,7 @@ def test_no_model_bucket_yet_means_every_endpoint_lacks_a_model(config, aws):
 
 
 def test_copy_image_uploads_only_missing_blobs_and_checks_their_digests(aws):
-    s3, ecr, store = aws
+    s3, ecr, store, _ = aws
     ecr.create_repository(repositoryName="mlops/prod/model-server")
     source = store.with_downloads(ecr)
     said = []
