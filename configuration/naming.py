@@ -31,6 +31,21 @@ def aws_name(*parts: str, max_length: int) -> str:
     return f"{full[: max_length - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
+def workload_boundary_name(project: str) -> str:
+    """The permissions boundary of every role the platform and endpoint stacks create."""
+    return f"{project}-workload-boundary"
+
+
+def delivery_boundary_name(project: str) -> str:
+    """The permissions boundary of the pipeline's roles."""
+    return f"{project}-delivery-boundary"
+
+
+def delivery_role_path(project: str) -> str:
+    """The IAM path of the pipeline's roles, which no deploy step may change."""
+    return f"/{project}-delivery/"
+
+
 def bootstrap_stack(project: str) -> str:
     return f"{project}-bootstrap"
 

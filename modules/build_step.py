@@ -51,6 +51,9 @@ class BuildStepProps:
     """Docker builds need it."""
     compute_type: str = "BUILD_GENERAL1_MEDIUM"
     timeout_minutes: int = 60
+    role_path: str = "/"
+    permissions_boundary_arn: str | None = None
+    """Caps the step's role whatever its policies say (see modules/permission_boundaries.py)."""
 
 
 class BuildStep(Construct):
@@ -58,7 +61,8 @@ class BuildStep(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, props: BuildStepProps):
         super().__init__(scope, construct_id)
-        self.role = IamRole(self, "role", name=props.role_name,
+        self.role = IamRole(self, "role", name=props.role_name, path=props.role_path,
+                            permissions_boundary=props.permissions_boundary_arn,
                             assume_role_policy=assume_role_policy("codebuild.amazonaws.com", props.account_id),
                             description=f"CodeBuild: {props.description}")
         IamRolePolicy(self, "policy", role=self.role.id, policy=policy_document(

@@ -66,6 +66,8 @@ class ModelSyncProps:
     upload_rule_name: str
     schedule_rule_name: str
     first_sync_schedule_name: str
+    permissions_boundary_arn: str | None = None
+    """Caps the events role whatever its policies say (see modules/permission_boundaries.py)."""
     log_retention_days: int = 30
     keep_versions: int = 5
     schedule: str = "rate(1 hour)"
@@ -114,7 +116,7 @@ class ModelSync(Construct):
                         access_point_id=storage.models_access_point.id, iam="ENABLED"))))])
 
         self.events_role = IamRole(
-            self, "events-role", name=props.events_role_name,
+            self, "events-role", name=props.events_role_name, permissions_boundary=props.permissions_boundary_arn,
             assume_role_policy=assume_role_policy(["events.amazonaws.com", "scheduler.amazonaws.com"],
                                                   props.account_id),
             description="EventBridge and its scheduler start the model sync task")

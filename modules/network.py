@@ -48,6 +48,8 @@ class NetworkProps:
     """AZ names, one per subnet pair. Named, not looked up: a lookup would move subnets when AWS adds a zone."""
     flow_log_role_name_prefix: str
     """Name prefix of the flow log role; Terraform appends a unique suffix. IAM allows 38 characters."""
+    permissions_boundary_arn: str | None = None
+    """Caps the flow log role whatever its policy says (see modules/permission_boundaries.py)."""
     nat_gateways: Literal["one_per_az", "single"] = "one_per_az"
     """`one_per_az`: each private subnet leaves through the NAT gateway of its own AZ. `single`: all share one."""
     enable_vpc_endpoints: bool = False
@@ -132,6 +134,7 @@ class Network(Construct):
                                    kms_key_id=props.flow_logs_kms_key_arn)
         account = DataAwsCallerIdentity(self, "account").account_id
         role = IamRole(self, "flow-log-role", name_prefix=props.flow_log_role_name_prefix,
+                       permissions_boundary=props.permissions_boundary_arn,
                        assume_role_policy=assume_role_policy("vpc-flow-logs.amazonaws.com", account))
         IamRolePolicy(self, "flow-log-policy", role=role.id, policy=policy_document({
             "Effect": "Allow",

@@ -39,6 +39,8 @@ class TaskIdentityProps:
     task_role_name: str
     sync_role_name: str
     """Role names (IAM: at most 64 characters)."""
+    permissions_boundary_arn: str | None = None
+    """Caps the three roles whatever their policies say (see modules/permission_boundaries.py)."""
 
 
 class TaskIdentity(Construct):
@@ -49,14 +51,17 @@ class TaskIdentity(Construct):
         super().__init__(scope, construct_id)
         trust = assume_role_policy(ECS_TASKS, props.account_id)
         self.execution_role = IamRole(self, "execution-role", name=props.execution_role_name,
+                                      permissions_boundary=props.permissions_boundary_arn,
                                       assume_role_policy=trust, description="ECS pulls the image and writes logs")
         self.task_role = IamRole(self, "task-role", name=props.task_role_name,
+                                 permissions_boundary=props.permissions_boundary_arn,
                                  assume_role_policy=trust, description="The model server at run time")
         group = SecurityGroup(self, "security-group", name=f"{props.name_prefix}-service", vpc_id=props.vpc_id,
                               description=f"{props.name_prefix} tasks: load balancer in, EFS and HTTPS out",
                               tags={"Name": f"{props.name_prefix}-service"})
         self.security_group_id: str = group.id
         self.sync_role = IamRole(self, "sync-role", name=props.sync_role_name,
+                                 permissions_boundary=props.permissions_boundary_arn,
                                  assume_role_policy=trust, description="The model sync task: S3 to EFS")
         sync_group = SecurityGroup(self, "sync-security-group", name=f"{props.name_prefix}-model-sync",
                                    vpc_id=props.vpc_id,

@@ -1,8 +1,10 @@
-"""What every stack shares: the AWS provider with default tags and account guard, and the remote-state backend."""
+"""What every stack shares: the AWS provider with default tags and account guard, the remote-state backend, and
+the ARN of a permissions boundary."""
 
 from __future__ import annotations
 
 from cdktf import S3Backend, TerraformStack
+from cdktf_cdktf_provider_aws.data_aws_partition import DataAwsPartition
 from cdktf_cdktf_provider_aws.provider import AwsProvider, AwsProviderAssumeRole, AwsProviderDefaultTags
 
 from configuration import MlopsConfig
@@ -56,3 +58,9 @@ def use_remote_state(stack: TerraformStack, config: MlopsConfig, stack_name: str
         # cdktf 0.21's S3Backend predates `use_lockfile` (Terraform >= 1.10): set it through an override.
         stack.add_override("terraform.backend.s3.use_lockfile", True)
     return backend
+
+
+def policy_arn(stack: TerraformStack, account: str, policy_name: str) -> str:
+    """The ARN of a customer managed policy of the stack's account (a permissions boundary), in its partition."""
+    partition = DataAwsPartition(stack, "partition").partition
+    return f"arn:{partition}:iam::{account}:policy/{policy_name}"

@@ -12,7 +12,13 @@ from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53Record
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import EVENT_RULE_NAME_MAX, IAM_NAME_MAX, SCHEDULE_NAME_MAX, aws_name
+from configuration.naming import (
+    EVENT_RULE_NAME_MAX,
+    IAM_NAME_MAX,
+    SCHEDULE_NAME_MAX,
+    aws_name,
+    workload_boundary_name,
+)
 from configuration.resolved import ResolvedEndpoint
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
@@ -22,7 +28,7 @@ from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonitoringProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from serving.contract import DATA_MOUNT, MODELS_MOUNT, ServerVariable
-from stacks.common import add_aws_provider, use_remote_state
+from stacks.common import add_aws_provider, policy_arn, use_remote_state
 from stacks.platform import PlatformStack
 
 
@@ -43,11 +49,13 @@ class EndpointStack(TerraformStack):
         balancer = platform.load_balancer
 
         image = f"{platform.repository.url}:{image_tag}"
+        boundary = policy_arn(self, account, workload_boundary_name(config.project))
         self.identity = TaskIdentity(self, "identity", TaskIdentityProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account,
             execution_role_name=aws_name(name_prefix, "execution", max_length=IAM_NAME_MAX),
             task_role_name=aws_name(name_prefix, "task", max_length=IAM_NAME_MAX),
-            sync_role_name=aws_name(name_prefix, "model-sync", max_length=IAM_NAME_MAX)))
+            sync_role_name=aws_name(name_prefix, "model-sync", max_length=IAM_NAME_MAX),
+            permissions_boundary_arn=boundary))
         self.storage = ModelStorage(self, "storage", ModelStorageProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
             kms_key_arn=platform.key.arn, client_security_group_id=self.identity.security_group_id,
@@ -79,7 +87,8 @@ class EndpointStack(TerraformStack):
             events_role_name=aws_name(name_prefix, "sync-events", max_length=IAM_NAME_MAX),
             upload_rule_name=aws_name(name_prefix, "model-live", max_length=EVENT_RULE_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "model-repair", max_length=EVENT_RULE_NAME_MAX),
-            first_sync_schedule_name=aws_name(name_prefix, "model-first-sync", max_length=SCHEDULE_NAME_MAX)),
+            first_sync_schedule_name=aws_name(name_prefix, "model-first-sync", max_length=SCHEDULE_NAME_MAX),
+            permissions_boundary_arn=boundary),
             self.identity, self.storage)
 
         self.service = EndpointService(self, "service", EndpointServiceProps(

@@ -34,7 +34,15 @@ from cdktf_cdktf_provider_aws.sns_topic_policy import SnsTopicPolicy
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import IAM_NAME_MAX, aws_name, build_repository_name, pipeline_artifact_bucket_name
+from configuration.naming import (
+    IAM_NAME_MAX,
+    aws_name,
+    build_repository_name,
+    delivery_boundary_name,
+    delivery_role_path,
+    pipeline_artifact_bucket_name,
+    workload_boundary_name,
+)
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.build_step import BuildStep, BuildStepProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
@@ -42,6 +50,7 @@ from modules.iam import Statement, assume_role_policy, policy_document
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, use_remote_state
+from stacks.delivery_roles import DeployScope, deploy_statements
 
 SOURCE_ARTIFACT = "source"
 SOURCE_NAMESPACE = "SourceVariables"
@@ -79,10 +88,14 @@ class PipelineStack(TerraformStack):
             self.connection_arn = CodestarconnectionsConnection(
                 self, "github", name=aws_name(project, "github", max_length=32), provider_type="GitHub").arn
 
+        delivery_boundary = f"{arn}:iam::{account}:policy/{delivery_boundary_name(project)}"
+        role_path = delivery_role_path(project)
+
         def step(step_id: str, name: str, description: str, buildspec: str, **options) -> BuildStep:
             return BuildStep(self, step_id, BuildStepProps(
                 name=name, description=description, buildspec=f"{BUILDSPEC_DIR}/{buildspec}",
-                role_name=aws_name(name, "build", max_length=IAM_NAME_MAX), account_id=account,
+                role_name=aws_name(name, "build", max_length=IAM_NAME_MAX), role_path=role_path,
+                permissions_boundary_arn=delivery_boundary, account_id=account,
                 artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
                 kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
 
@@ -105,12 +118,26 @@ class PipelineStack(TerraformStack):
                  "Resource": self.key.arn},
                 {"Sid": "StsIdentity", "Effect": "Allow", "Action": "sts:GetCallerIdentity", "Resource": "*"},
             ))
-        deploy_statements = self._deploy_statements(config, arn, account)
-        for environment in config.environments:
+        pipeline_name = f"{project}-delivery"
+        environments = list(config.environments)
+        for index, environment in enumerate(environments):
+            permissions = deploy_statements(DeployScope(
+                project=project, environment=environment, later_environments=tuple(environments[index + 1:]),
+                account_arn=f"{arn}:iam::{account}", partition_arn=arn, region=config.region, account=account,
+                state_bucket=config.state_bucket_name, lock_table=config.lock_table_name,
+                workload_boundary_arn=f"{arn}:iam::{account}:policy/{workload_boundary_name(project)}",
+                delivery_boundary_arn=delivery_boundary, delivery_role_path=role_path,
+                pipeline_arn=f"{arn}:codepipeline:{config.region}:{account}:{pipeline_name}",
+                build_projects_arn=f"{arn}:codebuild:{config.region}:{account}:project/{project}-*",
+                # CodePipeline keeps a pipeline's artifacts under the first 20 characters of its name.
+                artifact_objects_arn=f"{self.artifact_bucket.arn}/{pipeline_name[:20]}/*",
+                model_bucket_of={name: config.model_bucket_name(name) for name in environments},
+                deploy_role_of={name: env.deploy_role_arn for name, env in config.environments.items()
+                                if env.deploy_role_arn}))
             self.steps[f"deploy-{environment}"] = step(
                 f"deploy-{environment}", f"{project}-deploy-{environment}",
                 f"cdktf deploy of {environment}'s platform and endpoint stacks", "deploy.yml",
-                statements=deploy_statements, managed_policy_arns=(f"{arn}:iam::aws:policy/PowerUserAccess",),
+                statements=permissions, managed_policy_arns=(f"{arn}:iam::aws:policy/PowerUserAccess",),
                 compute_type="BUILD_GENERAL1_LARGE", timeout_minutes=120,
                 environment={"DEPLOY_ENV": environment, "TERRAFORM_VERSION": settings.terraform_version,
                              "TERRAFORM_SHA256": settings.terraform_sha256,
@@ -129,7 +156,8 @@ class PipelineStack(TerraformStack):
             "Principal": {"Service": "codestar-notifications.amazonaws.com"}, "Action": "sns:Publish",
             "Resource": self.topic.arn, "Condition": {"StringEquals": {"aws:SourceAccount": account}}}))
 
-        role = IamRole(self, "pipeline-role", name=aws_name(project, "pipeline", max_length=64),
+        role = IamRole(self, "pipeline-role", name=aws_name(project, "pipeline", max_length=64), path=role_path,
+                       permissions_boundary=delivery_boundary,
                        assume_role_policy=assume_role_policy("codepipeline.amazonaws.com", account))
         IamRolePolicy(self, "pipeline-policy", role=role.id, policy=policy_document(
             {"Sid": "Artifacts", "Effect": "Allow",
@@ -144,7 +172,7 @@ class PipelineStack(TerraformStack):
              "Resource": self.connection_arn},
         ))
         self.pipeline = Codepipeline(
-            self, "pipeline", name=f"{project}-delivery", role_arn=role.arn, pipeline_type="V2",
+            self, "pipeline", name=pipeline_name, role_arn=role.arn, pipeline_type="V2",
             execution_mode="QUEUED",
             artifact_store=[CodepipelineArtifactStore(
                 location=self.artifact_bucket.name, type="S3",
@@ -163,31 +191,6 @@ class PipelineStack(TerraformStack):
         TerraformOutput(self, "github-connection-arn", value=self.connection_arn,
                         description="Authorize this connection once in the console (it starts PENDING)")
         TerraformOutput(self, "notification-topic-arn", value=self.topic.arn)
-
-    def _deploy_statements(self, config: MlopsConfig, arn: str, account: str) -> tuple[Statement, ...]:
-        """Beyond PowerUserAccess (no IAM): the remote state, the project's roles, and the environments' roles."""
-        state = f"{arn}:s3:::{config.state_bucket_name}"
-        statements: list[Statement] = [
-            {"Sid": "StateBucket", "Effect": "Allow", "Action": ["s3:ListBucket"], "Resource": state},
-            {"Sid": "StateObjectsAndLockFiles", "Effect": "Allow",
-             "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"], "Resource": f"{state}/*"},
-            {"Sid": "StateLockTable", "Effect": "Allow",
-             "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:DescribeTable"],
-             "Resource": f"{arn}:dynamodb:{config.region}:{account}:table/{config.lock_table_name}"},
-            {"Sid": "ProjectRoles", "Effect": "Allow", "Action": [
-                "iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole",
-                "iam:PutRolePolicy", "iam:DeleteRolePolicy", "iam:GetRolePolicy", "iam:ListRolePolicies",
-                "iam:AttachRolePolicy", "iam:DetachRolePolicy", "iam:ListAttachedRolePolicies",
-                "iam:ListInstanceProfilesForRole", "iam:UpdateAssumeRolePolicy", "iam:PassRole"],
-             "Resource": f"{arn}:iam::{account}:role/{config.project}-*"},
-            {"Sid": "ServiceLinkedRoles", "Effect": "Allow", "Action": "iam:CreateServiceLinkedRole",
-             "Resource": f"{arn}:iam::{account}:role/aws-service-role/*"},
-        ]
-        deploy_roles = sorted({env.deploy_role_arn for env in config.environments.values() if env.deploy_role_arn})
-        if deploy_roles:
-            statements.append({"Sid": "EnvironmentDeployRoles", "Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Resource": deploy_roles})
-        return tuple(statements)
 
     @staticmethod
     def _smoke_statements(config: MlopsConfig, environment: str) -> tuple[Statement, ...]:

@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name
+from configuration.naming import aws_name, workload_boundary_name
 from configuration.resolved import ResolvedEnvironment
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
@@ -24,7 +24,7 @@ from modules.load_balancer import LoadBalancer, LoadBalancerProps
 from modules.network import IAM_NAME_PREFIX_MAX, Network, NetworkProps
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
-from stacks.common import add_aws_provider, use_remote_state
+from stacks.common import add_aws_provider, policy_arn, use_remote_state
 
 
 class PlatformStack(TerraformStack):
@@ -57,6 +57,7 @@ class PlatformStack(TerraformStack):
             flow_logs_retention_days=env.flow_logs_retention_days,
             flow_logs_kms_key_arn=self.key.arn,
             flow_log_role_name_prefix=aws_name(name_prefix, "flow-logs", max_length=IAM_NAME_PREFIX_MAX - 1) + "-",
+            permissions_boundary_arn=policy_arn(self, account, workload_boundary_name(config.project)),
         ))
 
         certificate_arn = None

@@ -84,7 +84,8 @@ def test_deploy_projects_use_the_bootstraps_state_bucket_and_lock_table(default_
         assert statements["StateBucket"]["Resource"].endswith(f":s3:::{bucket['bucket']}")
         assert statements["StateObjectsAndLockFiles"]["Resource"].endswith(f":s3:::{bucket['bucket']}/*")
         assert statements["StateLockTable"]["Resource"].endswith(f":table/{table['name']}")
-        assert statements["ProjectRoles"]["Resource"].endswith(":role/mlops-*")
+        # Roles only of its own environment (the rest of the role rules: tests/infra/test_delivery_roles.py).
+        assert statements["WorkloadRolesLifecycle"]["Resource"].endswith(f":role/mlops-{environment}-*")
 
 
 def test_smoke_projects_target_their_environment_and_may_only_look_up_load_balancers(default_synth):
@@ -155,4 +156,4 @@ def test_existing_connection_and_no_approval(options_synth):
     assert [stage["name"] for stage in stages(stack)] == ["Source", "Test", "Build", "Deploy-qa", "Smoke-qa"]
     statements = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy",
                                                              "deploy-qa/policy")[1])["Statement"]}
-    assert statements["EnvironmentDeployRoles"]["Resource"] == ["arn:aws:iam::111111111111:role/acme-deploy"]
+    assert statements["EnvironmentDeployRole"]["Resource"] == "arn:aws:iam::111111111111:role/acme-deploy"
