@@ -136,6 +136,40 @@ class EndpointConfig(StrictModel):
     """The ONNX model an endpoint starts with: a file in the repository (relative to its root) or an `s3://` URI.
     The deploy step promotes it in an environment where the endpoint has no live model yet, so a first deploy
     needs no person. When omitted, such a deploy stops and says which model to promote."""
+    rollout: Literal["rolling", "canary", "linear"] | None = None
+    """How a new version goes out. `rolling`: tasks are replaced behind the one target group (ECS's rolling update).
+    `canary`: ECS starts the new version beside the old one, shifts `canary_percent` of the traffic to it, waits
+    `canary_bake_minutes`, then shifts the rest. `linear`: shifts `linear_step_percent` every
+    `linear_step_bake_minutes`. The gradual ones keep the old version until `rollout_bake_minutes` after the last
+    shift; a 5xx or p99 alarm of the endpoint or the circuit breaker rolls back to it at any point. When omitted,
+    `canary` in production environments and `rolling` elsewhere."""
+    canary_percent: float = Field(default=5.0, ge=0.1, le=100)
+    """Share of the traffic the new version gets first (ECS: multiples of 0.1 from 0.1 to 100)."""
+    canary_bake_minutes: int = Field(default=5, ge=0, le=1440)
+    """Minutes the canary share runs before the rest of the traffic moves (at least 3 in production)."""
+    linear_step_percent: float = Field(default=10.0, ge=3, le=100)
+    """Share of the traffic moved per step (ECS: multiples of 0.1 from 3 to 100; here also a divisor of 100)."""
+    linear_step_bake_minutes: int = Field(default=6, ge=0, le=1440)
+    """Minutes between steps."""
+    rollout_bake_minutes: int = Field(default=10, ge=0, le=1440)
+    """Minutes after the last shift during which an alarm still rolls back to the old version, which ECS keeps
+    until then."""
+
+    @field_validator("canary_percent", "linear_step_percent")
+    @classmethod
+    def _tenths(cls, value: float) -> float:
+        if abs(value * 10 - round(value * 10)) > 1e-9:
+            raise ValueError("must be a multiple of 0.1 (ECS's granularity), e.g. 5 or 12.5")
+        return value
+
+    @field_validator("linear_step_percent")
+    @classmethod
+    def _reaches_all_traffic(cls, value: float) -> float:
+        steps = 100 / value
+        if abs(steps - round(steps)) > 1e-9:
+            raise ValueError("must divide 100 into equal steps, so the last step is not a different share; e.g. "
+                             "5, 10, 12.5, 20, 25 or 50")
+        return value
 
     @field_validator("initial_model")
     @classmethod
@@ -558,4 +592,6 @@ class MlopsConfig(StrictModel):
             base["path"] = f"/{endpoint}/*"
         if base["fargate_spot_percent"] is None:
             base["fargate_spot_percent"] = 0 if self.environments[environment].production else 50
+        if base["rollout"] is None:
+            base["rollout"] = "canary" if self.environments[environment].production else "rolling"
         return EndpointConfig.model_validate(base)

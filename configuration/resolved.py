@@ -44,6 +44,10 @@ class ResolvedEndpoint:
     service_name: str
     """The ECS service: the endpoint's name."""
     target_group_name: str
+    alternate_target_group_name: str
+    """The second target group of a canary or linear rollout."""
+    gradual_rollout: bool
+    """`canary` or `linear`: new versions shift traffic between two target groups, with ECS rolling back on alarms."""
     listener_priority: int
     """The configured priority, else one derived from the endpoint's name alone (stable as endpoints come and go)."""
     route_prefix: str
@@ -81,6 +85,9 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         name_prefix=f"{config.project}-{environment}-{endpoint}",
         service_name=endpoint,
         target_group_name=aws_name(config.project, environment, endpoint, max_length=TARGET_GROUP_NAME_MAX),
+        alternate_target_group_name=aws_name(config.project, environment, endpoint, "alt",
+                                             max_length=TARGET_GROUP_NAME_MAX),
+        gradual_rollout=settings.rollout in ("canary", "linear"),
         listener_priority=settings.listener_rule_priority or derived_listener_priority(endpoint),
         route_prefix=route_prefix(settings.path),
         fargate_spot_percent=settings.fargate_spot_percent or 0,

@@ -86,6 +86,23 @@ def check_task_bounds(config: MlopsConfig) -> Iterator[Problem]:
                               f"{_env_note(config, env_name, [name], 'min_tasks', 'max_tasks')}")
 
 
+PRODUCTION_CANARY_BAKE_MINUTES = 3
+"""ECS Express Mode's canary bake: a production canary bakes at least this long before the rest of the traffic."""
+
+
+def check_production_canaries_bake(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name, env in config.environments.items():
+        if not env.production:
+            continue
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.rollout == "canary" and endpoint.canary_bake_minutes < PRODUCTION_CANARY_BAKE_MINUTES:
+                yield Problem(_field_path(config, env_name, name, "canary_bake_minutes"),
+                              endpoint.canary_bake_minutes,
+                              f"is too short for production environment {env_name}: a canary bakes at least "
+                              f"{PRODUCTION_CANARY_BAKE_MINUTES} minutes before the rest of the traffic moves")
+
+
 def check_subnets_fit(config: MlopsConfig) -> Iterator[Problem]:
     for env_name, env in config.environments.items():
         vpc_prefix = env.network.prefixlen
@@ -221,6 +238,7 @@ def check_initial_models_exist(config: MlopsConfig) -> Iterator[Problem]:
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
+    check_production_canaries_bake,
     check_subnets_fit,
     check_availability_zones,
     check_distinct_entries,

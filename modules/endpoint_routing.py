@@ -1,19 +1,42 @@
 """How the shared load balancer reaches one endpoint: a target group (IP targets, health-checked on the container's
-port and path) and a listener rule matching the endpoint's host and/or path."""
+port and path) and a listener rule matching the endpoint's host and/or path.
+
+For a gradual rollout (ECS canary or linear deployments) also an alternate target group, a rule that forwards to
+both by weight (100/0; ECS moves the weights during a deployment, so Terraform leaves the rule's action alone
+afterwards), and the role ECS assumes to move them, allowed on this rule and these target groups only."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from cdktf import TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lb_listener_rule import (
     LbListenerRule,
     LbListenerRuleAction,
+    LbListenerRuleActionForward,
+    LbListenerRuleActionForwardTargetGroup,
     LbListenerRuleCondition,
     LbListenerRuleConditionHostHeader,
     LbListenerRuleConditionPathPattern,
 )
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
+
+from modules.iam import assume_role_policy, policy_document
+
+
+@dataclass(frozen=True)
+class TrafficShifting:
+    """What a gradual rollout needs besides the primary target group."""
+
+    alternate_target_group_name: str
+    """At most 32 characters (an AWS limit)."""
+    role_name: str
+    """The role ECS assumes to move the rule's weights (IAM: at most 64 characters)."""
+    account_id: str
+    permissions_boundary_arn: str | None = None
 
 
 @dataclass(frozen=True)
@@ -30,25 +53,26 @@ class EndpointRoutingProps:
     host: str | None = None
     path: str | None = None
     deregistration_delay_seconds: int = 30
+    traffic_shifting: TrafficShifting | None = None
+    """When given, the routing a canary or linear deployment needs; when omitted, one target group (rolling)."""
 
     def __post_init__(self) -> None:
         if self.host is None and self.path is None:
             raise ValueError(f"target group {self.target_group_name}: a listener rule needs a host, a path or both")
         if len(self.target_group_name) > 32:
             raise ValueError(f"target group name {self.target_group_name!r} is longer than AWS's 32 characters")
+        if self.traffic_shifting is not None and len(self.traffic_shifting.alternate_target_group_name) > 32:
+            raise ValueError(f"target group name {self.traffic_shifting.alternate_target_group_name!r} is longer "
+                             "than AWS's 32 characters")
 
 
 class EndpointRouting(Construct):
-    """Attributes: `target_group`, `listener_rule`."""
+    """Attributes: `target_group`, `listener_rule`; with traffic shifting also `alternate_target_group`,
+    `traffic_shift_role` and `traffic_shift_policy` (else None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: EndpointRoutingProps):
         super().__init__(scope, construct_id)
-        self.target_group = LbTargetGroup(
-            self, "target-group", name=props.target_group_name, vpc_id=props.vpc_id, target_type="ip",
-            port=props.container_port, protocol="HTTP", deregistration_delay=str(props.deregistration_delay_seconds),
-            health_check=LbTargetGroupHealthCheck(
-                enabled=True, path=props.health_check_path, port="traffic-port", protocol="HTTP", matcher="200",
-                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3))
+        self.target_group = self._target_group("target-group", props.target_group_name, props)
         conditions = []
         if props.host is not None:
             conditions.append(LbListenerRuleCondition(host_header=LbListenerRuleConditionHostHeader(
@@ -56,6 +80,47 @@ class EndpointRouting(Construct):
         if props.path is not None:
             conditions.append(LbListenerRuleCondition(path_pattern=LbListenerRuleConditionPathPattern(
                 values=[props.path])))
+        shifting = props.traffic_shifting
+        self.alternate_target_group: LbTargetGroup | None = None
+        self.traffic_shift_role: IamRole | None = None
+        self.traffic_shift_policy: IamRolePolicy | None = None
+        if shifting is None:
+            self.listener_rule = LbListenerRule(
+                self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority,
+                condition=conditions,
+                action=[LbListenerRuleAction(type="forward", target_group_arn=self.target_group.arn)])
+            return
+        self.alternate_target_group = self._target_group("alternate-target-group",
+                                                         shifting.alternate_target_group_name, props)
         self.listener_rule = LbListenerRule(
             self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority, condition=conditions,
-            action=[LbListenerRuleAction(type="forward", target_group_arn=self.target_group.arn)])
+            action=[LbListenerRuleAction(type="forward", forward=LbListenerRuleActionForward(target_group=[
+                LbListenerRuleActionForwardTargetGroup(arn=self.target_group.arn, weight=100),
+                LbListenerRuleActionForwardTargetGroup(arn=self.alternate_target_group.arn, weight=0)]))],
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["action"]))
+        self.traffic_shift_role = IamRole(
+            self, "traffic-shift-role", name=shifting.role_name,
+            permissions_boundary=shifting.permissions_boundary_arn,
+            assume_role_policy=assume_role_policy("ecs.amazonaws.com", shifting.account_id),
+            description="ECS moves this endpoint's traffic between its two target groups during a deployment")
+        groups = [self.target_group.arn, self.alternate_target_group.arn]
+        self.traffic_shift_policy = IamRolePolicy(
+            self, "traffic-shift-policy", role=self.traffic_shift_role.id, policy=policy_document(
+            # Reads have no resource scope in Elastic Load Balancing.
+            {"Sid": "ReadLoadBalancing", "Effect": "Allow", "Action": [
+                "elasticloadbalancing:DescribeListeners", "elasticloadbalancing:DescribeRules",
+                "elasticloadbalancing:DescribeTargetGroups", "elasticloadbalancing:DescribeTargetHealth"],
+             "Resource": "*"},
+            {"Sid": "MoveThisEndpointsTargets", "Effect": "Allow",
+             "Action": ["elasticloadbalancing:RegisterTargets", "elasticloadbalancing:DeregisterTargets"],
+             "Resource": groups},
+            {"Sid": "ShiftThisEndpointsRule", "Effect": "Allow", "Action": "elasticloadbalancing:ModifyRule",
+             "Resource": self.listener_rule.arn}))
+
+    def _target_group(self, construct_id: str, name: str, props: EndpointRoutingProps) -> LbTargetGroup:
+        return LbTargetGroup(
+            self, construct_id, name=name, vpc_id=props.vpc_id, target_type="ip",
+            port=props.container_port, protocol="HTTP", deregistration_delay=str(props.deregistration_delay_seconds),
+            health_check=LbTargetGroupHealthCheck(
+                enabled=True, path=props.health_check_path, port="traffic-port", protocol="HTTP", matcher="200",
+                interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3))

@@ -18,7 +18,11 @@ from cdktf_cdktf_provider_aws.ecs_service import (
     EcsServiceAlarms,
     EcsServiceCapacityProviderStrategy,
     EcsServiceDeploymentCircuitBreaker,
+    EcsServiceDeploymentConfiguration,
+    EcsServiceDeploymentConfigurationCanaryConfiguration,
+    EcsServiceDeploymentConfigurationLinearConfiguration,
     EcsServiceLoadBalancer,
+    EcsServiceLoadBalancerAdvancedConfiguration,
     EcsServiceNetworkConfiguration,
 )
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
@@ -40,6 +44,30 @@ from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
 from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT, SCRATCH_MOUNT
 from serving.contract import SERVER_CONTAINER as CONTAINER_NAME
+
+
+@dataclass(frozen=True)
+class GradualRollout:
+    """An ECS canary or linear deployment (needs routing with traffic shifting)."""
+
+    strategy: str
+    """`CANARY` or `LINEAR`."""
+    percent: float
+    """The canary's share, or the share moved per linear step."""
+    step_bake_minutes: int
+    """The canary's bake, or the wait between linear steps."""
+    bake_minutes: int
+    """After the last shift: the old version is kept, and an alarm still rolls back to it."""
+
+    def __post_init__(self) -> None:
+        if self.strategy not in ("CANARY", "LINEAR"):
+            raise ValueError(f"GradualRollout.strategy {self.strategy!r}: CANARY or LINEAR")
+        low = 0.1 if self.strategy == "CANARY" else 3.0
+        if not low <= self.percent <= 100:
+            raise ValueError(f"GradualRollout.percent {self.percent}: ECS allows {low} to 100 for {self.strategy}")
+        for name in ("step_bake_minutes", "bake_minutes"):
+            if not 0 <= getattr(self, name) <= 1440:
+                raise ValueError(f"GradualRollout.{name} {getattr(self, name)}: ECS allows 0 to 1440")
 
 
 @dataclass(frozen=True)
@@ -74,6 +102,9 @@ class EndpointServiceProps:
     """Extra container environment variables (the model server's settings)."""
     start_after: tuple[Any, ...] = ()
     """Resources that must exist before the service starts (e.g. the first model sync's schedule)."""
+    gradual_rollout: GradualRollout | None = None
+    """When given, new versions go out as ECS canary or linear deployments through the routing's two target
+    groups; when omitted, as rolling updates."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.fargate_spot_percent <= 100:
@@ -118,7 +149,9 @@ class EndpointService(Construct):
                 subnets=props.subnet_ids, security_groups=[identity.security_group_id], assign_public_ip=False),
             load_balancer=[EcsServiceLoadBalancer(target_group_arn=routing.target_group.arn,
                                                   container_name=CONTAINER_NAME,
-                                                  container_port=props.container_port)],
+                                                  container_port=props.container_port,
+                                                  advanced_configuration=_traffic_shifting(props, routing))],
+            deployment_configuration=_deployment_configuration(props.gradual_rollout),
             deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
             deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
             alarms=EcsServiceAlarms(alarm_names=props.rollback_alarm_names, enable=True, rollback=True)
@@ -132,7 +165,8 @@ class EndpointService(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
             # A target group can serve a service only once a listener rule attaches it to the load balancer; a task
             # can start only once it may pull, log and mount.
-            depends_on=[routing.listener_rule, *storage.mountable, *role_policies, *props.start_after])
+            depends_on=[routing.listener_rule, *storage.mountable, *role_policies, *props.start_after,
+                        *([routing.traffic_shift_policy] if routing.traffic_shift_policy is not None else [])])
         self.service_name: str = self.service.name
 
     def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity,
@@ -212,6 +246,32 @@ def _efs_volume(name: str, file_system_id: str, access_point_id: str) -> EcsTask
         file_system_id=file_system_id, transit_encryption="ENABLED",
         authorization_config=EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
             access_point_id=access_point_id, iam="ENABLED")))
+
+
+def _traffic_shifting(props: EndpointServiceProps,
+                      routing: EndpointRouting) -> EcsServiceLoadBalancerAdvancedConfiguration | None:
+    if props.gradual_rollout is None:
+        return None
+    if routing.alternate_target_group is None or routing.traffic_shift_role is None:
+        raise ValueError(f"endpoint {props.name}: a gradual rollout needs routing with traffic shifting "
+                         "(EndpointRoutingProps.traffic_shifting)")
+    return EcsServiceLoadBalancerAdvancedConfiguration(
+        alternate_target_group_arn=routing.alternate_target_group.arn,
+        production_listener_rule=routing.listener_rule.arn, role_arn=routing.traffic_shift_role.arn)
+
+
+def _deployment_configuration(rollout: GradualRollout | None) -> EcsServiceDeploymentConfiguration | None:
+    if rollout is None:
+        return None
+    if rollout.strategy == "CANARY":
+        return EcsServiceDeploymentConfiguration(
+            strategy="CANARY", bake_time_in_minutes=str(rollout.bake_minutes),
+            canary_configuration=EcsServiceDeploymentConfigurationCanaryConfiguration(
+                canary_percent=rollout.percent, canary_bake_time_in_minutes=str(rollout.step_bake_minutes)))
+    return EcsServiceDeploymentConfiguration(
+        strategy="LINEAR", bake_time_in_minutes=str(rollout.bake_minutes),
+        linear_configuration=EcsServiceDeploymentConfigurationLinearConfiguration(
+            step_percent=rollout.percent, step_bake_time_in_minutes=str(rollout.step_bake_minutes)))
 
 
 def _capacity_strategy(spot_percent: int) -> list[EcsServiceCapacityProviderStrategy]:

@@ -31,9 +31,15 @@ class EndpointMonitoringProps:
     alarm_p99_latency_seconds: float = 1.0
     efs_burst_credit_alarm_bytes: int | None = 10**12
     """None: no burst-credit alarm (elastic throughput has no credits)."""
+    alternate_target_group_arn_suffix: str | None = None
+    """The second target group of a gradual rollout: its 5xx and p99 alarms too (a new version may run in either
+    target group)."""
 
 
 ROLLBACK_ALARM = "target-5xx"
+ROLLBACK_ALARMS = (ROLLBACK_ALARM, "p99-latency")
+"""The alarms a deployment rolls back on: the endpoint's own 5xx and p99, per target group."""
+ALTERNATE = "-alternate"
 
 
 class EndpointMonitoring(Construct):
@@ -51,6 +57,14 @@ class EndpointMonitoring(Construct):
         self._alarm("p99-latency", "p99 response time is high", ALB, "TargetResponseTime", target,
                     extended_statistic="p99", threshold=props.alarm_p99_latency_seconds,
                     comparison="GreaterThanThreshold")
+        if props.alternate_target_group_arn_suffix is not None:
+            alternate = {**target, "TargetGroup": props.alternate_target_group_arn_suffix}
+            self._alarm(ROLLBACK_ALARM + ALTERNATE, "targets of the alternate target group answer with 5xx", ALB,
+                        "HTTPCode_Target_5XX_Count", alternate, statistic="Sum", threshold=props.alarm_5xx_count,
+                        comparison="GreaterThanOrEqualToThreshold")
+            self._alarm("p99-latency" + ALTERNATE, "p99 response time of the alternate target group is high", ALB,
+                        "TargetResponseTime", alternate, extended_statistic="p99",
+                        threshold=props.alarm_p99_latency_seconds, comparison="GreaterThanThreshold")
         self._alarm("unhealthy-hosts", "targets fail the health check", ALB, "UnHealthyHostCount", target,
                     statistic="Maximum", threshold=1, comparison="GreaterThanOrEqualToThreshold")
         if props.min_tasks > 0:
@@ -65,6 +79,12 @@ class EndpointMonitoring(Construct):
                         period=300)
         self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name_prefix,
                                              dashboard_body=json.dumps(self._dashboard(target, service)))
+
+    @property
+    def rollback_alarm_names(self) -> list[str]:
+        """A deployment rolls back when one of these goes off (ECS watches them during and after the rollout)."""
+        return [alarm.alarm_name for short_name, alarm in self.alarms.items()
+                if short_name.removesuffix(ALTERNATE) in ROLLBACK_ALARMS]
 
     def _alarm(self, short_name: str, summary: str, namespace: str, metric: str, dimensions: dict[str, str], *,
                threshold: float, comparison: str, statistic: str | None = None,

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from modules.iam import Statement
 from modules.permission_boundaries import IAM_WRITES, ROLE_POLICY_CHANGES
 
-WORKLOAD_SERVICES = ["ecs-tasks.amazonaws.com", "events.amazonaws.com", "scheduler.amazonaws.com",
-                     "vpc-flow-logs.amazonaws.com"]
-"""The services the workload roles are passed to: ECS tasks, EventBridge and its scheduler (the model sync), VPC flow
-logs."""
+WORKLOAD_SERVICES = ["ecs-tasks.amazonaws.com", "ecs.amazonaws.com", "events.amazonaws.com",
+                     "scheduler.amazonaws.com", "vpc-flow-logs.amazonaws.com"]
+"""The services the workload roles are passed to: ECS tasks, ECS itself (moving traffic in a canary), EventBridge and
+its scheduler (the model sync), VPC flow logs."""
 ROLE_READS = ["iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
               "iam:ListInstanceProfilesForRole", "iam:ListRoleTags", "iam:GetPolicy", "iam:GetPolicyVersion"]
 ROLE_LIFECYCLE = ["iam:DeleteRole", "iam:UpdateRole", "iam:TagRole", "iam:UntagRole", "iam:UpdateAssumeRolePolicy"]

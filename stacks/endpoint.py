@@ -11,7 +11,7 @@ from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdent
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from constructs import Construct
 
-from configuration import MlopsConfig
+from configuration import EndpointConfig, MlopsConfig
 from configuration.naming import (
     EVENT_RULE_NAME_MAX,
     IAM_NAME_MAX,
@@ -21,11 +21,11 @@ from configuration.naming import (
 )
 from configuration.resolved import ResolvedEndpoint
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
-from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
-from modules.endpoint_service import EndpointService, EndpointServiceProps
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting
+from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
-from modules.monitoring import ROLLBACK_ALARM, EndpointMonitoring, EndpointMonitoringProps
+from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from serving.contract import DATA_MOUNT, MODELS_MOUNT, ServerVariable
 from stacks.common import add_aws_provider, policy_arn, use_remote_state
@@ -68,7 +68,11 @@ class EndpointStack(TerraformStack):
             health_check_path=settings.health_check_path,
             priority=resolved.listener_priority,
             host=settings.host, path=settings.path,
-            deregistration_delay_seconds=settings.deregistration_delay_seconds))
+            deregistration_delay_seconds=settings.deregistration_delay_seconds,
+            traffic_shifting=TrafficShifting(
+                alternate_target_group_name=resolved.alternate_target_group_name,
+                role_name=aws_name(name_prefix, "traffic-shift", max_length=IAM_NAME_MAX), account_id=account,
+                permissions_boundary_arn=boundary) if resolved.gradual_rollout else None))
         target_group = self.routing.target_group
         self.monitoring = EndpointMonitoring(self, "monitoring", EndpointMonitoringProps(
             name_prefix=name_prefix, region=config.region, topic_arn=platform.alarm_topic.arn,
@@ -77,7 +81,9 @@ class EndpointStack(TerraformStack):
             file_system_id=self.storage.file_system_id, min_tasks=settings.min_tasks,
             alarm_5xx_count=settings.alarm_5xx_count, alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
             efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
-            if settings.efs_throughput_mode == "bursting" else None))
+            if settings.efs_throughput_mode == "bursting" else None,
+            alternate_target_group_arn_suffix=self.routing.alternate_target_group.arn_suffix
+            if self.routing.alternate_target_group is not None else None))
         self.model_sync = ModelSync(self, "model-sync", ModelSyncProps(
             name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
             bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
@@ -104,7 +110,8 @@ class EndpointStack(TerraformStack):
             stop_timeout_seconds=settings.stop_timeout_seconds,
             enable_execute_command=settings.enable_execute_command,
             log_retention_days=settings.log_retention_days,
-            rollback_alarm_names=[self.monitoring.alarms[ROLLBACK_ALARM].alarm_name],
+            rollback_alarm_names=self.monitoring.rollback_alarm_names,
+            gradual_rollout=_gradual_rollout(settings) if resolved.gradual_rollout else None,
             start_after=(self.model_sync.initial_sync,),
             environment={
                 ServerVariable.MODEL_NAME: endpoint,
@@ -141,3 +148,11 @@ class EndpointStack(TerraformStack):
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
+
+
+def _gradual_rollout(settings: EndpointConfig) -> GradualRollout:
+    if settings.rollout == "canary":
+        return GradualRollout("CANARY", settings.canary_percent, settings.canary_bake_minutes,
+                              settings.rollout_bake_minutes)
+    return GradualRollout("LINEAR", settings.linear_step_percent, settings.linear_step_bake_minutes,
+                          settings.rollout_bake_minutes)

@@ -515,3 +515,36 @@ def test_route_prefix_of_a_path_route():
     from configuration.resolved import route_prefix
 
     assert [route_prefix(path) for path in ("/a/*", "/v2/models", None)] == ["/a", "", ""]
+
+
+# --- rollouts -----------------------------------------------------------------------------------------------------
+
+def test_production_rolls_out_as_a_canary_and_other_environments_rolling_by_default():
+    data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16"},
+                                      "prod": {"vpc_cidr": "10.20.0.0/16", "production": True}})
+    config = parse_config(data, "test.yaml")
+    prod, staging = config.endpoint_for("prod", "a"), config.endpoint_for("staging", "a")
+    assert (prod.rollout, prod.canary_percent, prod.canary_bake_minutes, prod.rollout_bake_minutes) == (
+        "canary", 5.0, 5, 10)
+    assert staging.rollout == "rolling"
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("canary_percent", 0, "input should be greater than or equal to 0.1"),
+    ("canary_percent", 5.05, "must be a multiple of 0.1 (ECS's granularity), e.g. 5 or 12.5"),
+    ("linear_step_percent", 2, "input should be greater than or equal to 3"),
+    ("linear_step_percent", 30, "must divide 100 into equal steps, so the last step is not a different share"),
+    ("canary_bake_minutes", 1441, "input should be less than or equal to 1440"),
+    ("rollout", "blue-green", "input should be 'rolling', 'canary' or 'linear'"),
+])
+def test_rollout_values_ecs_would_refuse_are_refused_at_synth(field, value, message):
+    line = only_problem(with_changes(endpoints={"a": {"path": "/a/*", field: value}, "b": {"path": "/b/*"}}))
+    assert line.startswith(f"test.yaml: endpoints.a.{field}: {message}")
+
+
+def test_a_production_canary_bakes_at_least_three_minutes():
+    data = with_changes(environments={"prod": {"vpc_cidr": "10.20.0.0/16", "production": True,
+                                               "endpoints": {"a": {"canary_bake_minutes": 2}}}})
+    assert only_problem(data) == (
+        "test.yaml: environments.prod.endpoints.a.canary_bake_minutes: is too short for production environment prod: "
+        "a canary bakes at least 3 minutes before the rest of the traffic moves (got 2)")

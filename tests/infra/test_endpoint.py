@@ -240,9 +240,40 @@ def test_service_deploys_safely_and_leaves_the_count_to_autoscaling(staging):
     assert service["lifecycle"] == {"ignore_changes": ["desired_count"]}
     assert service["wait_for_steady_state"] is True
     assert service["health_check_grace_period_seconds"] == 300
-    (alarm_name,) = service["alarms"]["alarm_names"]
-    _, _, alarm = target(stack, alarm_name)
-    assert alarm["metric_name"] == "HTTPCode_Target_5XX_Count" and service["alarms"]["rollback"] is True
+    # Rolling (not production): one target group, ECS's rolling update, rolled back on 5xx or p99 alarms.
+    assert "deployment_configuration" not in service and "advanced_configuration" not in service["load_balancer"][0]
+    metrics = sorted(target(stack, name)[2]["metric_name"] for name in service["alarms"]["alarm_names"])
+    assert metrics == ["HTTPCode_Target_5XX_Count", "TargetResponseTime"] and service["alarms"]["rollback"] is True
+
+
+def test_a_production_endpoint_deploys_as_a_canary_that_rolls_back_on_its_alarms(default_synth):
+    stack = default_synth.stack("mlops-prod-endpoint-a")
+    _, service = only(stack, "aws_ecs_service")
+    assert service["deployment_configuration"] == {
+        "strategy": "CANARY", "bake_time_in_minutes": "10",
+        "canary_configuration": {"canary_percent": 5, "canary_bake_time_in_minutes": "5"}}
+    (balancing,) = service["load_balancer"]
+    groups = {target(stack, balancing[key])[1] for key in ("target_group_arn",)} | {
+        target(stack, balancing["advanced_configuration"]["alternate_target_group_arn"])[1]}
+    assert groups == set(resources(stack, "aws_lb_target_group"))  # the two target groups
+    rule_id, rule = only(stack, "aws_lb_listener_rule")
+    assert balancing["advanced_configuration"]["production_listener_rule"] == ref("aws_lb_listener_rule", rule_id,
+                                                                                  "arn")
+    weights = sorted((target(stack, group["arn"])[1], group["weight"]) for group in rule["action"][0]["forward"][
+        "target_group"])
+    assert [weight for _, weight in weights] in ([0, 100], [100, 0]) and rule["lifecycle"] == {
+        "ignore_changes": ["action"]}  # ECS moves the weights; Terraform must not move them back
+    _, _, role = target(stack, balancing["advanced_configuration"]["role_arn"])
+    assert policy(role, "assume_role_policy")["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    shift = policy(by_path_suffix(stack, "aws_iam_role_policy", "routing/traffic-shift-policy")[1])["Statement"]
+    assert {s["Sid"]: s["Resource"] for s in shift}["ShiftThisEndpointsRule"] == ref("aws_lb_listener_rule",
+                                                                                     rule_id, "arn")
+    # The new version's own alarms, whichever target group it runs in, roll it back.
+    alarmed = sorted((target(stack, name)[2]["metric_name"], target(stack, name)[2]["dimensions"]["TargetGroup"])
+                     for name in service["alarms"]["alarm_names"])
+    assert len(alarmed) == 4 and {metric for metric, _ in alarmed} == {"HTTPCode_Target_5XX_Count",
+                                                                       "TargetResponseTime"}
+    assert len({group for _, group in alarmed}) == 2 and service["alarms"]["rollback"] is True
 
 
 def test_the_service_and_the_first_sync_start_only_once_tasks_can_mount_pull_and_log(staging):
@@ -292,7 +323,8 @@ def test_autoscaling_targets_the_service_with_the_configured_bounds(default_synt
     label = metrics["ALBRequestCountPerTarget"]["predefined_metric_specification"]["resource_label"]
     lb_suffix, tg_suffix = label.split("}/")
     assert across(platform, lb_suffix + "}") == ref("aws_lb", only(platform, "aws_lb")[0], "arn_suffix")
-    assert tg_suffix == ref("aws_lb_target_group", only(stack, "aws_lb_target_group")[0], "arn_suffix")
+    primary = by_path_suffix(stack, "aws_lb_target_group", "routing/target-group")[0]
+    assert tg_suffix == ref("aws_lb_target_group", primary, "arn_suffix")
 
 
 def test_every_alarm_notifies_the_platform_topic(staging):
@@ -365,7 +397,11 @@ def test_all_options_endpoint(options_synth):
     assert environment["SERVING_ROUTE_PREFIX"] == "" and environment["SERVING_CAPTURE_SAMPLE_PERCENT"] == "10"
     assert environment["SERVING_KEEP_ALIVE_SECONDS"] == "125"
     assert environment["SERVING_WORKERS"] == "2"  # 2048 CPU units: two vCPUs, a server process on each
-    assert only(stack, "aws_lb_target_group")[1]["port"] == 9000
+    groups = resources(stack, "aws_lb_target_group").values()
+    assert [group["port"] for group in groups] == [9000, 9000]  # the two target groups of a linear rollout
+    assert only(stack, "aws_ecs_service")[1]["deployment_configuration"] == {
+        "strategy": "LINEAR", "bake_time_in_minutes": "15",
+        "linear_configuration": {"step_percent": 25, "step_bake_time_in_minutes": "4"}}
 
 
 # --- adding endpoint B leaves endpoint A alone ------------------------------------------------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps
-from tests.infra.synth import only, ref
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting
+from tests.infra.synth import only, policy, ref, resources
 from tests.support.construct_synth import arn, synth_stack
 
 LISTENER = arn("elasticloadbalancing", "listener/app/lb/1/2")
@@ -46,3 +46,28 @@ def test_props_are_validated(changes, message):
               "health_check_path": "/", "priority": 1, "path": "/a/*", **changes}
     with pytest.raises(ValueError, match=message):
         EndpointRoutingProps(**values)
+
+
+def test_traffic_shifting_adds_a_second_target_group_a_weighted_rule_and_a_role_for_ecs_on_them_only():
+    stack = routing(traffic_shifting=TrafficShifting(alternate_target_group_name="p-dev-a-alt",
+                                                     role_name="p-dev-a-traffic-shift", account_id="111111111111",
+                                                     permissions_boundary_arn=arn("iam", "policy/boundary")))
+    groups = {body["name"]: logical_id for logical_id, body in resources(stack, "aws_lb_target_group").items()}
+    assert set(groups) == {"p-dev-a", "p-dev-a-alt"}
+    rule_id, rule = only(stack, "aws_lb_listener_rule")
+    assert rule["action"] == [{"type": "forward", "forward": {"target_group": [
+        {"arn": ref("aws_lb_target_group", groups["p-dev-a"], "arn"), "weight": 100},
+        {"arn": ref("aws_lb_target_group", groups["p-dev-a-alt"], "arn"), "weight": 0}]}}]
+    assert rule["lifecycle"] == {"ignore_changes": ["action"]}
+    _, role = only(stack, "aws_iam_role")
+    assert role["permissions_boundary"] == arn("iam", "policy/boundary")
+    assert policy(role, "assume_role_policy")["Statement"][0]["Principal"] == {"Service": "ecs.amazonaws.com"}
+    grants = {s["Sid"]: s for s in policy(only(stack, "aws_iam_role_policy")[1])["Statement"]}
+    assert grants["ShiftThisEndpointsRule"]["Resource"] == ref("aws_lb_listener_rule", rule_id, "arn")
+    assert sorted(grants["MoveThisEndpointsTargets"]["Resource"]) == sorted(
+        ref("aws_lb_target_group", group, "arn") for group in groups.values())
+
+
+def test_a_rolling_endpoint_has_no_traffic_shifting():
+    stack = routing()
+    assert resources(stack, "aws_iam_role") == {} and "lifecycle" not in only(stack, "aws_lb_listener_rule")[1]

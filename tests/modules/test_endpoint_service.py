@@ -73,3 +73,50 @@ def test_spot_share_and_rollback_alarms():
 def test_props_are_validated(changes, message):
     with pytest.raises(ValueError, match=message):
         EndpointServiceProps(**{**BASE, **changes})
+
+
+def test_a_canary_goes_through_the_routing_s_two_target_groups():
+    from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting
+    from modules.endpoint_service import GradualRollout
+
+    def build(stack):
+        parts = endpoint_parts(stack)
+        routing = EndpointRouting(stack, "canary-routing", EndpointRoutingProps(
+            target_group_name="p-dev-a-c", vpc_id="vpc-1", listener_arn="listener", container_port=8080,
+            health_check_path="/v2/health/ready", priority=2, path="/c/*", traffic_shifting=TrafficShifting(
+                alternate_target_group_name="p-dev-a-c-alt", role_name="shift", account_id="111111111111")))
+        EndpointService(stack, "service", EndpointServiceProps(
+            **BASE, gradual_rollout=GradualRollout("CANARY", 10.0, 3, 10)), parts.identity, parts.storage, routing)
+
+    service = service_of(synth_stack(build))
+    assert service["deployment_configuration"] == {"strategy": "CANARY", "bake_time_in_minutes": "10",
+                                                   "canary_configuration": {"canary_percent": 10,
+                                                                            "canary_bake_time_in_minutes": "3"}}
+    advanced = service["load_balancer"][0]["advanced_configuration"]
+    assert set(advanced) == {"alternate_target_group_arn", "production_listener_rule", "role_arn"}
+    assert any(dep.startswith("aws_iam_role_policy.canary-routing_traffic-shift-policy")
+               for dep in service["depends_on"])
+
+
+def test_a_gradual_rollout_without_traffic_shifting_is_refused():
+    from modules.endpoint_service import GradualRollout
+
+    def build(stack):
+        parts = endpoint_parts(stack)
+        EndpointService(stack, "service", EndpointServiceProps(**BASE, gradual_rollout=GradualRollout(
+            "LINEAR", 10.0, 6, 10)), parts.identity, parts.storage, parts.routing)
+
+    with pytest.raises(ValueError, match="a gradual rollout needs routing with traffic shifting"):
+        synth_stack(build)
+
+
+@pytest.mark.parametrize("args, message", [
+    (("BLUE", 5.0, 3, 10), "strategy 'BLUE': CANARY or LINEAR"),
+    (("LINEAR", 2.0, 3, 10), "percent 2.0: ECS allows 3.0 to 100 for LINEAR"),
+    (("CANARY", 5.0, 3, 2000), "bake_minutes 2000: ECS allows 0 to 1440"),
+])
+def test_gradual_rollout_props_are_validated(args, message):
+    from modules.endpoint_service import GradualRollout
+
+    with pytest.raises(ValueError, match=message):
+        GradualRollout(*args)

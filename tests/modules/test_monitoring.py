@@ -38,3 +38,15 @@ def test_no_task_floor_and_no_burst_credits_alarm_when_they_do_not_apply():
                       alarm_p99_latency_seconds=0.25)
     assert set(found) == {"p-dev-a-target-5xx", "p-dev-a-p99-latency", "p-dev-a-unhealthy-hosts"}
     assert found["p-dev-a-p99-latency"]["threshold"] == 0.25 and found["p-dev-a-target-5xx"]["threshold"] == 10
+
+
+def test_a_gradual_rollout_rolls_back_on_5xx_and_p99_of_either_target_group():
+    def build(stack):
+        build.monitoring = EndpointMonitoring(stack, "monitoring", EndpointMonitoringProps(
+            **BASE, min_tasks=1, alternate_target_group_arn_suffix="targetgroup/alt/3"))
+    stack = synth_stack(build)
+    found = {body["alarm_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}
+    alternate = {name: body["dimensions"]["TargetGroup"] for name, body in found.items() if name.endswith("-alternate")}
+    assert alternate == {"p-dev-a-target-5xx-alternate": "targetgroup/alt/3",
+                         "p-dev-a-p99-latency-alternate": "targetgroup/alt/3"}
+    assert len(build.monitoring.rollback_alarm_names) == 4  # tokens: both alarms on both target groups
