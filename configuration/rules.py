@@ -159,6 +159,19 @@ def check_distinct_entries(config: MlopsConfig) -> Iterator[Problem]:
             seen.add(key)
 
 
+def check_environment_names_apart(config: MlopsConfig) -> Iterator[Problem]:
+    """Every name of an environment starts `<project>-<env>-`; a deploy role is scoped by that prefix, so one
+    environment's prefix must not cover another's."""
+    names = list(config.environments)
+    for name in names:
+        for other in names:
+            if other != name and other.startswith(name + "-"):
+                yield Problem(f"environments.{other}", other,
+                              f"starts like environment {name} ({config.project}-{name}-...): the deploy role of one "
+                              "would reach the other's resources; give them names that are not prefixes of each "
+                              f"other, e.g. {name}-main and {other}")
+
+
 def check_cidr_overlaps(config: MlopsConfig) -> Iterator[Problem]:
     seen: list[tuple[str, object]] = []
     for env_name, env in config.environments.items():
@@ -242,6 +255,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_subnets_fit,
     check_availability_zones,
     check_distinct_entries,
+    check_environment_names_apart,
     check_cidr_overlaps,
     check_routes_unique,
     check_scheduled_scaling,

@@ -548,3 +548,12 @@ def test_a_production_canary_bakes_at_least_three_minutes():
     assert only_problem(data) == (
         "test.yaml: environments.prod.endpoints.a.canary_bake_minutes: is too short for production environment prod: "
         "a canary bakes at least 3 minutes before the rest of the traffic moves (got 2)")
+
+
+def test_an_environment_name_must_not_be_the_prefix_of_another():
+    data = with_changes(environments={"prod": {"vpc_cidr": "10.10.0.0/16"},
+                                      "prod-eu": {"vpc_cidr": "10.20.0.0/16"}})
+    assert only_problem(data) == (
+        "test.yaml: environments.prod-eu: starts like environment prod (mlops-prod-...): the deploy role of one would "
+        "reach the other's resources; give them names that are not prefixes of each other, e.g. prod-main and "
+        "prod-eu (got 'prod-eu')")
