@@ -42,8 +42,8 @@ from tests.support.paths import PROJECT_ROOT
 
 PYTHON = ".venv/bin/python"
 HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |^error:|Error:|exists already|"
-                        r"is there already|ready, model version|pipeline .* is deployed|kept on purpose|deleted \d|"
-                        r"switched off|\[docker stand-in\] pushed|not in the configuration)")
+                        r"is there already|ready, image|deployment of image|pipeline .* is deployed|kept on purpose|"
+                        r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration)")
 WORK_SETTING = "REHEARSAL_WORK_DIR"
 
 
@@ -228,7 +228,8 @@ class Rehearsal:
                 raise StageFailed("tasks", "; ".join(failures))
             self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "
                      f"{resources} resources applied; after teardown only the bootstrap stack's "
-                     f"{left_resources} resources remain (state bucket and lock table, kept on purpose)")
+                     f"{left_resources} resources remain (state bucket, lock table and permissions boundaries, kept on "
+                     "purpose)")
             return 0
         except StageFailed as failure:
             self.say(f"REHEARSAL FAILED in stage {failure.stage}: {failure}")
