@@ -31,9 +31,10 @@ def aws_name(*parts: str, max_length: int) -> str:
     return f"{full[: max_length - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
-def workload_boundary_name(project: str) -> str:
-    """The permissions boundary of every role the platform and endpoint stacks create."""
-    return f"{project}-workload-boundary"
+def workload_boundary_name(project: str, environment: str | None = None) -> str:
+    """The permissions boundary of every role the platform and endpoint stacks create: the bootstrap stack's, or
+    (`environment` given) one environment's own, for an environment deployed through its own role and account."""
+    return f"{project}-{environment}-workload-boundary" if environment else f"{project}-workload-boundary"
 
 
 def delivery_boundary_name(project: str) -> str:

@@ -16,6 +16,7 @@ from configuration.naming import (
     aws_name,
     derived_listener_priority,
     serving_repository_name,
+    workload_boundary_name,
 )
 
 KEEP_ALIVE_MARGIN_SECONDS = 5
@@ -56,6 +57,8 @@ class ResolvedEndpoint:
     server_drain_seconds: int
     server_workers: int
     """One server process per whole vCPU of the task (at least one): a process serves from one core."""
+    workload_boundary_name: str
+    """The permissions boundary the endpoint's roles carry (see ResolvedEnvironment)."""
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,16 @@ class ResolvedEnvironment:
     private_subnet_cidrs: tuple[str, ...]
     model_bucket_name: str
     serving_repository_name: str
+    owns_workload_boundary: bool
+    """Deployed through its own `deploy_role_arn` (usually in its own account, where the bootstrap stack's boundary
+    does not exist): the platform stack creates the environment's own workload boundary."""
+    workload_boundary_name: str
     endpoints: dict[str, ResolvedEndpoint]
+
+
+def _workload_boundary_name(config: MlopsConfig, environment: str) -> str:
+    own = config.environments[environment].deploy_role_arn is not None
+    return workload_boundary_name(config.project, environment if own else None)
 
 
 def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> ResolvedEndpoint:
@@ -94,6 +106,7 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         server_keep_alive_seconds=env.alb_idle_timeout_seconds + KEEP_ALIVE_MARGIN_SECONDS,
         server_drain_seconds=max(1, settings.stop_timeout_seconds - DRAIN_MARGIN_SECONDS),
         server_workers=max(1, settings.cpu // CPU_UNITS_PER_VCPU),
+        workload_boundary_name=_workload_boundary_name(config, environment),
     )
 
 
@@ -111,5 +124,7 @@ def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnviro
         private_subnet_cidrs=tuple(private),
         model_bucket_name=config.model_bucket_name(environment),
         serving_repository_name=serving_repository_name(config.project, environment),
+        owns_workload_boundary=env.deploy_role_arn is not None,
+        workload_boundary_name=_workload_boundary_name(config, environment),
         endpoints={name: resolve_endpoint(config, environment, name) for name in config.endpoints},
     )

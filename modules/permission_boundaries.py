@@ -83,3 +83,14 @@ class PermissionBoundaries(Construct):
             self, "delivery", name=props.delivery_boundary_name,
             policy=delivery_boundary_document(self.workload_arn, self.delivery_arn, roles),
             description="Caps the pipeline's roles: roles they make carry the workload boundary; no way to uncap")
+
+
+class WorkloadBoundary(Construct):
+    """An environment's own workload boundary, for an environment deployed through its own role in its own account,
+    where the bootstrap stack's does not exist. Attributes: `policy`, `arn`."""
+
+    def __init__(self, scope: Construct, construct_id: str, name: str):
+        super().__init__(scope, construct_id)
+        self.policy = IamPolicy(self, "policy", name=name, policy=workload_boundary_document(),
+                                description="Caps every role of this environment's stacks: no IAM changes")
+        self.arn: str = self.policy.arn

@@ -17,7 +17,6 @@ from configuration.naming import (
     IAM_NAME_MAX,
     SCHEDULE_NAME_MAX,
     aws_name,
-    workload_boundary_name,
 )
 from configuration.resolved import ResolvedEndpoint
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
@@ -49,7 +48,7 @@ class EndpointStack(TerraformStack):
         balancer = platform.load_balancer
 
         image = f"{platform.repository.url}:{image_tag}"
-        boundary = policy_arn(self, account, workload_boundary_name(config.project))
+        boundary = policy_arn(self, account, resolved.workload_boundary_name)
         self.identity = TaskIdentity(self, "identity", TaskIdentityProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, account_id=account,
             execution_role_name=aws_name(name_prefix, "execution", max_length=IAM_NAME_MAX),

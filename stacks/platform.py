@@ -14,7 +14,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name, workload_boundary_name
+from configuration.naming import aws_name
 from configuration.resolved import ResolvedEnvironment
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
@@ -22,6 +22,7 @@ from modules.cluster import Cluster, ClusterProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.load_balancer import LoadBalancer, LoadBalancerProps
 from modules.network import IAM_NAME_PREFIX_MAX, Network, NetworkProps
+from modules.permission_boundaries import WorkloadBoundary
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, policy_arn, use_remote_state
@@ -57,7 +58,7 @@ class PlatformStack(TerraformStack):
             flow_logs_retention_days=env.flow_logs_retention_days,
             flow_logs_kms_key_arn=self.key.arn,
             flow_log_role_name_prefix=aws_name(name_prefix, "flow-logs", max_length=IAM_NAME_PREFIX_MAX - 1) + "-",
-            permissions_boundary_arn=policy_arn(self, account, workload_boundary_name(config.project)),
+            permissions_boundary_arn=self._workload_boundary(resolved, account),
         ))
 
         certificate_arn = None
@@ -106,3 +107,10 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "alarm-topic-arn", value=self.alarm_topic.arn)
         TerraformOutput(self, "model-bucket-name", value=self.model_bucket.name,
                         description="python -m pipeline.models promote uploads model versions here")
+
+    def _workload_boundary(self, resolved: ResolvedEnvironment, account: str) -> str:
+        """The ARN of the boundary this environment's roles carry: the bootstrap stack's, or, for an environment
+        deployed through its own role (and account), one this stack creates there."""
+        if not resolved.owns_workload_boundary:
+            return policy_arn(self, account, resolved.workload_boundary_name)
+        return WorkloadBoundary(self, "workload-boundary", resolved.workload_boundary_name).arn

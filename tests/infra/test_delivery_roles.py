@@ -149,8 +149,10 @@ def test_every_role_the_stacks_create_carries_a_boundary(synth_fixture, request)
         for logical_id, role in resources(stack, "aws_iam_role").items():
             boundary = role.get("permissions_boundary", "")
             expected = "delivery-boundary" if stack_name.endswith("-pipeline") else "workload-boundary"
-            assert boundary.endswith(f":policy/{stack_name.split('-')[0]}-{expected}") or \
-                boundary.endswith(f"-{expected}"), f"{stack_name}/{logical_id}: {boundary or 'no boundary'}"
+            own = resources(stack, "aws_iam_policy")  # an environment's own boundary (next test)
+            assert boundary.endswith(f"-{expected}") or any(
+                boundary == f"${{aws_iam_policy.{policy_id}.arn}}" and body["name"].endswith(f"-{expected}")
+                for policy_id, body in own.items()), f"{stack_name}/{logical_id}: {boundary or 'no boundary'}"
             if stack_name.endswith("-pipeline"):
                 assert role["path"].endswith("-delivery/"), f"{stack_name}/{logical_id} is not on the delivery path"
 
@@ -177,3 +179,17 @@ def test_a_workload_role_can_change_nothing_in_iam_whatever_it_is_given(default_
     for action in ("iam:CreateRole", "iam:PutRolePolicy", "iam:AttachRolePolicy", "iam:CreateAccessKey",
                    "iam:UpdateAssumeRolePolicy", "iam:CreatePolicyVersion"):
         assert not overgranted.can(action, f"{ARN}:role/anything")
+
+
+def test_an_environment_with_its_own_deploy_role_brings_its_own_workload_boundary(default_synth, options_synth):
+    """Its account has no bootstrap stack: the platform stack creates the boundary the environment's roles carry."""
+    platform = options_synth.stack("acme-ml-qa-platform")
+    (own,) = [body for body in resources(platform, "aws_iam_policy").values()]
+    assert own["name"] == "acme-ml-qa-workload-boundary"
+    assert statements_of(own["policy"], VALUES) == boundary_named(default_synth, "mlops-workload-boundary")
+    (flow_log_role,) = resources(platform, "aws_iam_role").values()
+    assert flow_log_role["permissions_boundary"].startswith("${aws_iam_policy.")
+    for role in resources(options_synth.stack("acme-ml-qa-endpoint-churn"), "aws_iam_role").values():
+        assert role["permissions_boundary"].endswith(":policy/acme-ml-qa-workload-boundary")
+    # An environment deployed with the pipeline's own rights uses the bootstrap stack's.
+    assert resources(default_synth.stack("mlops-staging-platform"), "aws_iam_policy") == {}
