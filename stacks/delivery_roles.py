@@ -103,6 +103,7 @@ def _later_environments(scope: DeployScope, state: str) -> list[Statement]:
     if not later:
         return []
     prefixes = [f"{scope.project}-{environment}-" for environment in later]
+    model_buckets = [f"{scope.partition_arn}:s3:::{scope.model_bucket_of[environment]}" for environment in later]
     statements: list[Statement] = [
         {"Sid": "NeverResourcesOfALaterEnvironment", "Effect": "Deny", "Action": "*", "Resource": "*",
          "Condition": {"StringEquals": {"aws:ResourceTag/environment": later}}},
@@ -114,8 +115,7 @@ def _later_environments(scope: DeployScope, state: str) -> list[Statement]:
          "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [
              f"{scope.state_bucket}/{prefix}*" for prefix in prefixes]}}},
         {"Sid": "NeverTheModelsOfALaterEnvironment", "Effect": "Deny", "Action": "s3:*",
-         "Resource": [arn for environment in later for bucket in [scope.model_bucket_of[environment]]
-                      for arn in (f"{scope.partition_arn}:s3:::{bucket}", f"{scope.partition_arn}:s3:::{bucket}/*")]},
+         "Resource": [arn for bucket in model_buckets for arn in (bucket, f"{bucket}/*")]},
         {"Sid": "NeverTheRolesOfALaterEnvironment", "Effect": "Deny", "Action": [*IAM_WRITES, "iam:PassRole"],
          "Resource": [f"{scope.account_arn}:role/{prefix}*" for prefix in prefixes]},
     ]
