@@ -257,6 +257,33 @@ def _codepipeline_still_iso() -> bool:
     return "iso_8601_datetime_with_milliseconds(self._created)" in inspect.getsource(models)
 
 
+# --- ELBv2: CreateTargetGroup is idempotent on AWS ------------------------------------------------------------
+def _target_groups_idempotent() -> None:
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_target_group
+
+    def create_target_group(self: Any, name: str, **kwargs: Any) -> Any:
+        # AWS answers a repeated CreateTargetGroup with the same settings with the existing group (a provider
+        # retry of a slow call under the rehearsal's one-call-at-a-time lock then succeeds, as on AWS).
+        for group in self.target_groups.values():
+            if group.name == name and (group.vpc_id, group.port, group.protocol) == (
+                    kwargs.get("vpc_id"), kwargs.get("port"), kwargs.get("protocol")):
+                return group
+        return original(self, name, **kwargs)
+
+    ELBv2Backend.create_target_group = create_target_group
+
+
+def _target_groups_still_not_idempotent() -> bool:
+    import inspect
+
+    from moto.elbv2.models import ELBv2Backend
+
+    source = " ".join(inspect.getsource(ELBv2Backend.create_target_group).split())
+    return "if target_group.name == name: raise DuplicateTargetGroupName()" in source
+
+
 # --- ECR: layer bytes and their download URLs ---------------------------------------------------------------
 BLOBS: dict[str, bytes] = {}
 BLOB_PATH = "/_rehearsal/ecr-blobs/"
@@ -307,6 +334,9 @@ SHIMS: tuple[Shim, ...] = (
          _codebuild_still_strict, _codebuild_pipeline_source),
     Shim("codepipeline-timestamps", "moto returns metadata.created/updated as ISO strings, not epoch numbers",
          _codepipeline_still_iso, _codepipeline_timestamps),
+    Shim("elbv2-idempotent-target-groups", "moto refuses a repeated CreateTargetGroup with identical settings as "
+         "a duplicate; AWS returns the existing group", _target_groups_still_not_idempotent,
+         _target_groups_idempotent),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
          lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
                                          "get_download_url_for_layer"), _ecr_layer_downloads),
