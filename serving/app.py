@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import __version__
+from serving.binary import HEADER_LENGTH, OCTET_STREAM, Answer, header_length
 from serving.contract import LIVENESS_PATH, READINESS_PATH
 from serving.dataplane import DataPlane
 from serving.errors import ServingError
@@ -68,6 +69,26 @@ def _json(payload: bytes, status: int = 200) -> Response:
 
 def _dump(content: Any, status: int = 200) -> Response:
     return _json(orjson.dumps(content), status)
+
+
+_JSON_TYPE = (b"content-type", JSON.encode())
+_BINARY_TYPE = (b"content-type", OCTET_STREAM.encode())
+_HEADER_LENGTH = HEADER_LENGTH.encode()
+
+
+def _answer_headers(answer: Answer) -> list[tuple[bytes, bytes]]:
+    """Content type and length of an inference answer, and where its JSON ends when binary outputs follow."""
+    length = (b"content-length", str(len(answer.payload)).encode())
+    if answer.header_length is None:
+        return [_JSON_TYPE, length]
+    return [_BINARY_TYPE, length, (_HEADER_LENGTH, str(answer.header_length).encode())]
+
+
+def _request_header_length(headers: list[tuple[bytes, bytes]]) -> int | None:
+    for key, value in headers:
+        if key == _HEADER_LENGTH:
+            return header_length(value)
+    return None
 
 
 class StripPrefix:
@@ -122,17 +143,18 @@ class InferenceFastPath:
             body = await read_body(scope["headers"], receive, self.limit)
             name, version = route
             if name == "":
-                payload = await self.plane.predict(body)
+                answer = Answer(await self.plane.predict(body))
             else:
-                payload = await self.plane.infer(name, version, body)
+                answer = await self.plane.infer(name, version, body, _request_header_length(scope["headers"]))
             status = 200
         except ServingError as exc:
             status, payload = serving_error(exc)
+            answer = Answer(payload)
         except Exception as exc:
             status, payload = unexpected_error(exc, self.plane.metrics, scope["path"])
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
-        await send({"type": "http.response.body", "body": payload})
+            answer = Answer(payload)
+        await send({"type": "http.response.start", "status": status, "headers": _answer_headers(answer)})
+        await send({"type": "http.response.body", "body": answer.payload})
 
 
 def create_app(settings: ServingSettings, service: ModelService | None = None) -> ASGIApp:
@@ -207,7 +229,10 @@ def create_app(settings: ServingSettings, service: ModelService | None = None) -
     @app.post("/v2/models/{name}/versions/{version}/infer", tags=["v2"], summary="Inference on a version")
     async def infer(request: Request, name: str, version: str | None = None) -> Response:
         body = await read_body(request.scope["headers"], request.receive, settings.max_request_bytes)
-        return _json(await plane.infer(name, version, body))
+        answer = await plane.infer(name, version, body, _request_header_length(request.scope["headers"]))
+        response = Response(content=answer.payload, status_code=200)
+        response.raw_headers = _answer_headers(answer)
+        return response
 
     @app.post("/predict", tags=["simple"], summary="Predict: instances in, predictions out")
     async def predict(request: Request) -> Response:

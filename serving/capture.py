@@ -5,10 +5,10 @@ loop encodes what waits (capture_records), in chunks of ENCODE_CHUNK records bet
 hands one buffer per hour to a writer thread for one write() per file. Encoding in the writer thread would fight the
 event loop for the GIL, and encoding each record as it comes costs more than a chunk at once (bench/serving).
 
-Files are partitioned `<dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`, so two tasks or two workers never
-append to the same file. A full queue drops the new record; a volume that fails a write (full, read-only, gone)
-stops capture: both are counted and logged, and predictions never notice. `close()` writes every accepted record
-before it returns.
+Files are partitioned `<dir>/<model>/<variant>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl` (serving/contract.py), so two
+tasks or two workers never append to the same file, and the export task finds each variant's hours. A full queue
+drops the new record; a volume that fails a write (full, read-only, gone) stops capture: both are counted and logged,
+and predictions never notice. `close()` writes every accepted record before it returns.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from serving.capture_records import FIELDS_PER_RECORD, EncodedLines, encode_records
+from serving.contract import CAPTURE_HOUR_FORMAT, CAPTURE_SUFFIX, DEFAULT_VARIANT, capture_folder
 
 ENCODE_CHUNK = 256
 _now = time.time
@@ -36,10 +37,12 @@ class CaptureWriter:
     refused a write. `start()` and `close()` run on the event loop."""
 
     def __init__(self, directory: Path, model_name: str, instance_id: str, sample_percent: float = 100.0,
-                 queue_size: int = 10_000, enabled: bool = True, flush_interval_seconds: float = 0.2):
+                 queue_size: int = 10_000, enabled: bool = True, flush_interval_seconds: float = 0.2,
+                 variant: str = DEFAULT_VARIANT):
         self.directory = directory
         self.model_name = model_name
-        self.file_name = f"{instance_id}-{os.getpid()}.jsonl"
+        self.variant = variant
+        self.file_name = f"{instance_id}-{os.getpid()}{CAPTURE_SUFFIX}"
         self.enabled = enabled and sample_percent > 0
         # 0 when disabled, so that one comparison answers both questions on the request path.
         self.sample_fraction = sample_percent / 100.0 if self.enabled else 0.0
@@ -121,7 +124,7 @@ class CaptureWriter:
             start = self._taken_at
             stop = min(start + min(count, ENCODE_CHUNK), len(self._taken) // FIELDS_PER_RECORD)
             self._encoded.extend(encode_records(self._taken[start * FIELDS_PER_RECORD:stop * FIELDS_PER_RECORD],
-                                                self.model_name))
+                                                self.model_name, self.variant))
             self._taken_at = stop
             count -= stop - start
         if not self._waiting():
@@ -175,7 +178,7 @@ class CaptureWriter:
 
     def _handle_for(self, hour: int) -> IO[bytes]:
         moment = datetime.fromtimestamp(hour * 3600, UTC)
-        folder = self.directory / self.model_name / moment.strftime("%Y/%m/%d/%H")
+        folder = capture_folder(self.directory, self.model_name, self.variant) / moment.strftime(CAPTURE_HOUR_FORMAT)
         path = folder / self.file_name
         if self._handle is None or self._handle_path != path:
             self._close_handle()

@@ -7,7 +7,8 @@ One record (on one line):
        "endpointOutput":{"observedContentType":"application/json","mode":"OUTPUT","data":"<response>",
                          "encoding":"JSON"}},
      "eventMetadata":{"eventId":"<uuid4>","inferenceTime":"2026-11-27T14:33:20.123Z","latencyMs":     1.250,
-                      "inferenceId":"<the request's id, else the event id>","modelName":"a","modelVersion":"3"},
+                      "inferenceId":"<the request's id, else the event id>","modelName":"a","variantName":"main",
+                      "modelVersion":"3"},
      "eventVersion":"0"}
 
 The server runs on one core, so every instruction spent here is taken from serving (callgrind: about 11k per
@@ -27,6 +28,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
+
+from serving.contract import DEFAULT_VARIANT
 
 EVENT_VERSION = "0"
 CONTENT_TYPE = "application/json"
@@ -132,14 +135,15 @@ def _identities(moments: np.ndarray, latencies_ms: np.ndarray) -> list[bytes]:
 
 
 class _Tails(dict[str, bytes]):
-    """The end of a record for each model version: model name and version, eventVersion, newline."""
+    """The end of a record for each model version: model name, variant and version, eventVersion, newline."""
 
-    def __init__(self, model_name: str):
+    def __init__(self, model_name: str, variant: str):
         super().__init__()
-        self.model_name = orjson.dumps(model_name)
+        self.model_and_variant = (b',"modelName":' + orjson.dumps(model_name) + b',"variantName":'
+                                  + orjson.dumps(variant))
 
     def __missing__(self, version: str) -> bytes:
-        tail = (b',"modelName":' + self.model_name + b',"modelVersion":' + orjson.dumps(version)
+        tail = (self.model_and_variant + b',"modelVersion":' + orjson.dumps(version)
                 + b'},"eventVersion":"' + EVENT_VERSION.encode() + b'"}\n')
         self[version] = tail
         return tail
@@ -155,7 +159,7 @@ def _quoted(bodies: Sequence[bytes]) -> list[bytes]:
         return [dumps(body.decode("utf-8", "replace")) for body in bodies]
 
 
-def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]:
+def encode_records(fields: Sequence[Any], model_name: str, variant: str = DEFAULT_VARIANT) -> list[EncodedLines]:
     """The JSON Lines of records given as their fields one after another (FIELDS_PER_RECORD each), as one buffer
     per run of records in the same hour, in order."""
     count = len(fields) // FIELDS_PER_RECORD
@@ -169,7 +173,7 @@ def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]
         if inference_id is not None:
             identities[index] = (identities[index][:_WITHOUT_COPIED_ID] + b',"inferenceId":'
                                  + orjson.dumps(inference_id))
-    tails = _Tails(model_name)
+    tails = _Tails(model_name, variant)
     parts = _LINE * count
     parts[1::_PARTS_PER_RECORD] = _quoted(requests)
     parts[3::_PARTS_PER_RECORD] = _quoted(responses)
@@ -183,7 +187,7 @@ def encode_records(fields: Sequence[Any], model_name: str) -> list[EncodedLines]
             for begin, end in zip(bounds, bounds[1:], strict=False)]
 
 
-def plain_record(item: CaptureItem, model_name: str, event_id: str) -> dict[str, Any]:
+def plain_record(item: CaptureItem, model_name: str, event_id: str, variant: str = DEFAULT_VARIANT) -> dict[str, Any]:
     """The record `encode_records` writes for `item`, built the plain way: the format's reference, which the fast
     encoder is held to (tests/serving/test_capture_records.py), and its readable definition."""
     request, response, inference_id, moment, version, latency_ms = item
@@ -199,10 +203,10 @@ def plain_record(item: CaptureItem, model_name: str, event_id: str) -> dict[str,
     return {"captureData": {"endpointInput": channel(request, "INPUT"), "endpointOutput": channel(response, "OUTPUT")},
             "eventMetadata": {"eventId": event_id, "inferenceTime": inference_time, "latencyMs": latency,
                               "inferenceId": event_id if inference_id is None else inference_id,
-                              "modelName": model_name, "modelVersion": version},
+                              "modelName": model_name, "variantName": variant, "modelVersion": version},
             "eventVersion": EVENT_VERSION}
 
 
-def capture_record(item: CaptureItem, model_name: str) -> bytes:
+def capture_record(item: CaptureItem, model_name: str, variant: str = DEFAULT_VARIANT) -> bytes:
     """One record's JSON line (for tests and tools: the writer encodes whole chunks)."""
-    return encode_records(item, model_name)[0].lines
+    return encode_records(item, model_name, variant)[0].lines

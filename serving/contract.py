@@ -26,6 +26,9 @@ SERVER_PROGRAM = ("python", "-m", "serving")
 """The serving image's ENTRYPOINT: what a task runs when it names no entry point of its own."""
 SYNC_ENTRY_POINT = ("python", "-m", "serving.sync")
 """The model sync's entry point: it replaces the image's, never appends to it."""
+EXPORT_CONTAINER = "capture-export"
+EXPORT_ENTRY_POINT = ("python", "-m", "serving.capture_export")
+"""The capture export's entry point (a scheduled task, like the sync)."""
 
 MODELS_MOUNT = "/mnt/models"
 """The endpoint's model store on EFS: read-only for the server, read-write for the sync."""
@@ -44,6 +47,7 @@ READINESS_PATH = "/v2/health/ready"
 
 SERVER_VARIABLE_PREFIX = "SERVING_"
 SYNC_VARIABLE_PREFIX = "SYNC_"
+EXPORT_VARIABLE_PREFIX = "EXPORT_"
 
 
 class ServerVariable:
@@ -61,6 +65,10 @@ class ServerVariable:
     WORKERS = "SERVING_WORKERS"
     IMAGE_TAG = "SERVING_IMAGE_TAG"
     ENVIRONMENT = "SERVING_ENVIRONMENT"
+    VARIANT = "SERVING_VARIANT"
+    MODEL_VERSION = "SERVING_MODEL_VERSION"
+    SHADOW_URL = "SERVING_SHADOW_URL"
+    SHADOW_PERCENT = "SERVING_SHADOW_PERCENT"
 
 
 class SyncVariable:
@@ -70,6 +78,16 @@ class SyncVariable:
     PREFIX = "SYNC_PREFIX"
     MODELS_DIR = "SYNC_MODELS_DIR"
     KEEP_VERSIONS = "SYNC_KEEP_VERSIONS"
+    PINNED_VERSIONS = "SYNC_PINNED_VERSIONS"
+
+
+class ExportVariable:
+    """Variables the capture export task sets (fields of `serving.capture_export.ExportSettings`)."""
+
+    BUCKET = "EXPORT_BUCKET"
+    PREFIX = "EXPORT_PREFIX"
+    CAPTURE_DIR = "EXPORT_CAPTURE_DIR"
+    ENDPOINT = "EXPORT_ENDPOINT"
 
 
 def variables_of(namespace: type) -> dict[str, str]:
@@ -177,3 +195,26 @@ def read_remote_store(s3: Any, bucket: str, prefix: str) -> RemoteStore:
     if live_object_key(prefix) in keys:
         pointer = s3.get_object(Bucket=bucket, Key=live_object_key(prefix))["Body"].read().decode().strip() or None
     return RemoteStore(versions, pointer)
+
+
+# --- variants and captured requests -----------------------------------------------------------------------------------
+# Each variant of an endpoint is its own service; its server captures into its own folder on the endpoint's data
+# volume, and the export task copies complete files to S3 in SageMaker Data Capture's layout:
+#   EFS: <capture dir>/<endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>.jsonl
+#   S3:  <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>-<content digest>.jsonl
+
+DEFAULT_VARIANT = "main"
+"""The variant an endpoint without `variants` runs: it follows LIVE."""
+CAPTURE_HOUR_FORMAT = "%Y/%m/%d/%H"
+CAPTURE_SUFFIX = ".jsonl"
+
+
+def capture_folder(capture_dir: Path, endpoint: str, variant: str) -> Path:
+    """A variant's captures on the data volume; hour folders below it."""
+    return capture_dir / endpoint / variant
+
+
+def capture_object_key(prefix: str, endpoint: str, variant: str, hour_path: str, file_stem: str, digest: str) -> str:
+    """Where an exported capture file goes: named by its content, so an export repeated after a crash writes the
+    same object again, and a file written later under the same name never replaces an exported one."""
+    return f"{prefix}{endpoint}/{variant}/{hour_path}/{file_stem}-{digest}{CAPTURE_SUFFIX}"

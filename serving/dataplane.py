@@ -12,23 +12,28 @@ import logging
 import math
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
 
 from serving import __version__
 from serving.batching import MicroBatcher
+from serving.binary import EXTENSION as BINARY_EXTENSION
+from serving.binary import Answer, BinaryReader, binary_outputs, binary_size, raw_bytes, split
 from serving.capture import CaptureWriter
+from serving.contract import DEFAULT_VARIANT
 from serving.datatypes import V2_TO_NUMPY, v2_datatype
 from serving.errors import InvalidRequest, ModelFailed, ModelNotFound, ModelNotReady
 from serving.metrics import Metrics
 from serving.repository import LoadedModel, ModelManager
 from serving.runtime import TensorSpec
+from serving.shadow import ShadowMirror
 
 PLATFORM = "onnxruntime"
 DUMP_OPTIONS = orjson.OPT_SERIALIZE_NUMPY
 log = logging.getLogger("serving.dataplane")
+T = TypeVar("T")
 
 
 def _parse(body: bytes) -> dict[str, Any]:
@@ -57,6 +62,19 @@ def _check_shape(shape: tuple[int, ...], spec: TensorSpec, what: str) -> None:
                              "(-1 is any size)")
 
 
+def _json_request(request: dict[str, Any], feeds: dict[str, np.ndarray]) -> bytes:
+    """A request that carried binary data, all in JSON (what capture records, so that every captured request can be
+    read and replayed the same way)."""
+    inputs = []
+    for entry in request["inputs"]:
+        parameters = {key: value for key, value in (entry.get("parameters") or {}).items()
+                      if key != "binary_data_size"}
+        inputs.append({"name": entry["name"], "shape": entry["shape"], "datatype": entry["datatype"],
+                       **({"parameters": parameters} if parameters else {}),
+                       "data": np.ascontiguousarray(feeds[entry["name"]]).ravel()})
+    return orjson.dumps({**request, "inputs": inputs}, option=DUMP_OPTIONS)
+
+
 def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
     return {"name": name, "datatype": v2_datatype(array), "shape": list(array.shape),
             "data": np.ascontiguousarray(array).ravel()}
@@ -64,9 +82,12 @@ def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
 
 class DataPlane:
     def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics,
-                 batcher: MicroBatcher | None = None, image_tag: str = "local"):
+                 batcher: MicroBatcher | None = None, image_tag: str = "local", variant: str = DEFAULT_VARIANT,
+                 shadow: ShadowMirror | None = None):
         self.model_name = model_name
         self.image_tag = image_tag
+        self.variant = variant
+        self.shadow = shadow
         self.manager = manager
         self.capture = capture
         self.metrics = metrics
@@ -86,7 +107,7 @@ class DataPlane:
         self.shutting_down = True
 
     def server_metadata(self) -> dict[str, Any]:
-        return {"name": "ecs-mlops-serving", "version": __version__, "extensions": []}
+        return {"name": "ecs-mlops-serving", "version": __version__, "extensions": [BINARY_EXTENSION]}
 
     def models(self) -> dict[str, Any]:
         return {"models": [self.model_name]}
@@ -122,24 +143,30 @@ class DataPlane:
         current = self.manager.current
         return {
             "model_name": self.model_name,
+            "variant": self.variant,
+            "pinned_version": self.manager.pinned_version or None,
             "image_tag": self.image_tag,
             "live_version": current.version if current else None,
             "rejected_versions": {v.version: v.reason for v in self.manager.failed.values()},
             "capture": {"enabled": self.capture.enabled, "failed": self.capture.failed,
                         "written": self.capture.written, "dropped": self.capture.dropped},
             "batching": {"model_calls": self.batcher.calls, "rows": self.batcher.rows},
+            "shadow": self.shadow.status() if self.shadow is not None else None,
         }
 
     # --- inference -------------------------------------------------------------------------------------------------
 
-    async def infer(self, name: str, version: str | None, body: bytes) -> bytes:
-        """Open Inference Protocol infer: request and response as JSON bytes."""
+    async def infer(self, name: str, version: str | None, body: bytes, header_length: int | None = None) -> Answer:
+        """Open Inference Protocol infer. `header_length` is the request's Inference-Header-Content-Length: the
+        body's JSON ends there and binary input data follows (serving.binary)."""
         started = time.perf_counter()
         try:
             model = self.model(name, version)
-            request = _parse(body)
-            inputs = self._v2_inputs(request, model)
+            header, binary = split(body, header_length)
+            request = _parse(header)
+            inputs = self._v2_inputs(request, model, BinaryReader(binary))
             wanted = self._requested_outputs(request, model)
+            in_binary = binary_outputs(request, wanted)
             request_id = request.get("id")
             if request_id is not None and not isinstance(request_id, str):
                 raise InvalidRequest("id must be a string")
@@ -147,16 +174,33 @@ class DataPlane:
             self.metrics.record_client_error()
             raise
 
-        def respond(results: dict[str, np.ndarray]) -> bytes:
+        def respond(results: dict[str, np.ndarray]) -> tuple[Answer, bytes]:
+            """The answer, and the same answer all in JSON, which is what capture records."""
             response: dict[str, Any] = {"model_name": name, "model_version": model.version}
             if request_id is not None:
                 response["id"] = request_id
-            response["outputs"] = [_encode_output(output, results[output]) for output in wanted]
-            return orjson.dumps(response, option=DUMP_OPTIONS)
+            response["outputs"] = encoded = [_encode_output(output, results[output]) for output in wanted]
+            as_json = orjson.dumps(response, option=DUMP_OPTIONS)
+            if not in_binary:
+                return Answer(as_json), as_json
+            blobs: list[bytes] = []
+            outputs: list[dict[str, Any]] = []
+            for entry in encoded:
+                if entry["name"] in in_binary:
+                    blobs.append(raw_bytes(results[entry["name"]]))
+                    outputs.append({"name": entry["name"], "datatype": entry["datatype"], "shape": entry["shape"],
+                                    "parameters": {"binary_data_size": len(blobs[-1])}})
+                else:
+                    outputs.append(entry)
+            head = orjson.dumps({**response, "outputs": outputs}, option=DUMP_OPTIONS)
+            return Answer(head + b"".join(blobs), len(head)), as_json
 
-        payload = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
-        self._observe(body, payload, model.version, started, request_id)
-        return payload
+        answer, captured_response = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
+        captured_request = body if binary is None else _json_request(request, inputs)
+        self._observe(captured_request, captured_response, model.version, started, request_id)
+        if self.shadow is not None:
+            self.shadow.offer(f"/v2/models/{name}/infer", body, header_length)
+        return answer
 
     async def predict(self, body: bytes) -> bytes:
         """`{"instances": [...]}` -> `{"predictions": [...], "model_name", "model_version"}`, for humans."""
@@ -180,10 +224,12 @@ class DataPlane:
             lambda results: orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
                                           "model_version": model.version}, option=DUMP_OPTIONS))
         self._observe(body, payload, model.version, started, None)
+        if self.shadow is not None:
+            self.shadow.offer("/predict", body)
         return payload
 
     async def _run(self, model: LoadedModel, call: Callable[[], Awaitable[dict[str, np.ndarray]]],
-                   respond: Callable[[dict[str, np.ndarray]], bytes]) -> bytes:
+                   respond: Callable[[dict[str, np.ndarray]], T]) -> T:
         """The model call and the response encoding; whatever they raise is the server's fault, not the client's."""
         try:
             return respond(await call())
@@ -194,7 +240,8 @@ class DataPlane:
             raise ModelFailed(f"model version {model.version} failed on this request: {type(exc).__name__}"
                               f"{': ' + reason if reason else ''}") from exc
 
-    def _v2_inputs(self, request: dict[str, Any], model: LoadedModel) -> dict[str, np.ndarray]:
+    def _v2_inputs(self, request: dict[str, Any], model: LoadedModel,
+                   binary: BinaryReader) -> dict[str, np.ndarray]:
         entries = request.get("inputs")
         if not isinstance(entries, list) or not entries:
             raise InvalidRequest("request must have a non-empty `inputs` list")
@@ -203,7 +250,9 @@ class DataPlane:
         for index, entry in enumerate(entries):
             if not isinstance(entry, dict):
                 raise InvalidRequest(f"inputs[{index}] must be an object with name, shape, datatype and data")
-            missing = [key for key in ("name", "shape", "datatype", "data") if key not in entry]
+            size = binary_size(entry, f"inputs[{index}]")
+            missing = [key for key in ("name", "shape", "datatype", "data") if key not in entry
+                       and not (key == "data" and size is not None)]
             if missing:
                 raise InvalidRequest(f"inputs[{index}] lacks {', '.join(missing)}")
             name, shape, datatype = entry["name"], entry["shape"], entry["datatype"]
@@ -219,12 +268,22 @@ class DataPlane:
             if not isinstance(shape, list) or not all(isinstance(d, int) and d >= 0 for d in shape):
                 raise InvalidRequest(f"input {name!r}: shape must be a list of non-negative integers")
             _check_shape(tuple(shape), spec, f"input {name!r}")
+            dtype = V2_TO_NUMPY[spec.datatype]
+            if size is not None:
+                if "data" in entry:
+                    raise InvalidRequest(f"input {name!r}: give either data or parameters.binary_data_size, "
+                                         "not both")
+                if dtype == np.object_:
+                    raise InvalidRequest(f"input {name!r}: BYTES tensors are not supported by this model runtime")
+                feeds[name] = binary.take(size, shape, dtype, f"input {name!r}")
+                continue
             if not isinstance(entry["data"], list):
                 raise InvalidRequest(f"input {name!r}: data must be a list (flat or nested)")
-            array = _tensor(entry["data"], V2_TO_NUMPY[spec.datatype], f"input {name!r}")
+            array = _tensor(entry["data"], dtype, f"input {name!r}")
             if array.size != math.prod(shape):
                 raise InvalidRequest(f"input {name!r}: {array.size} values do not fill shape {shape}")
             feeds[name] = array.reshape(shape)
+        binary.finish()
         absent = [name for name in specs if name not in feeds]
         if absent:
             raise InvalidRequest(f"missing model input(s): {', '.join(absent)}")

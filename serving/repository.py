@@ -123,9 +123,11 @@ class ModelManager:
     """Owns the live model. `current` is replaced by one assignment, so a request sees either the old or the new
     model, never a mix."""
 
-    def __init__(self, models_dir: Path, intra_op_threads: int = 1):
+    def __init__(self, models_dir: Path, intra_op_threads: int = 1, pinned_version: str = ""):
         self.models_dir = models_dir
         self.intra_op_threads = intra_op_threads
+        self.pinned_version = pinned_version
+        """Serve exactly this version (a pinned variant) instead of the one LIVE names."""
         self.current: LoadedModel | None = None
         self.failed: dict[str, FailedVersion] = {}
         self._lock = threading.Lock()  # one load at a time
@@ -133,7 +135,7 @@ class ModelManager:
     def poll_once(self) -> bool:
         """Load the target version if it differs from the live one. Returns True when the live model changed."""
         with self._lock:
-            version = local_live_version(self.models_dir)
+            version = self.pinned_version or local_live_version(self.models_dir)
             if version is None or (self.current is not None and self.current.version == version):
                 return False
             folder = self.models_dir / version
@@ -142,7 +144,8 @@ class ModelManager:
             if known is not None and known.fingerprint == mark:
                 return False
             if not folder.is_dir():
-                self._fail(version, f"{LIVE_POINTER} names version {version}, which is not in {self.models_dir}", mark)
+                named_by = "the pinned version" if self.pinned_version else f"{LIVE_POINTER} names version"
+                self._fail(version, f"{named_by} {version}, which is not in {self.models_dir}", mark)
                 return False
             started = time.perf_counter()
             try:

@@ -13,6 +13,7 @@ from serving.dataplane import DataPlane
 from serving.metrics import Metrics
 from serving.repository import ModelManager
 from serving.settings import ServingSettings
+from serving.shadow import ShadowMirror
 
 log = logging.getLogger("serving.service")
 
@@ -29,6 +30,8 @@ class ModelService:
     async def start(self) -> None:
         """Capture starts accepting; the first model version loads as soon as the poller finds it."""
         self.capture.start()
+        if self.plane.shadow is not None:
+            self.plane.shadow.start()
         self._tasks = [asyncio.create_task(self._poll(), name="model-poller"),
                        asyncio.create_task(self._emit_metrics(), name="metrics")]
 
@@ -37,6 +40,8 @@ class ModelService:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self.plane.shadow is not None:
+            await asyncio.to_thread(self.plane.shadow.close)
         self.capture.close()
         self._flush_metrics()
         log.info("server stopped", extra={"fields": {"captured": self.capture.written,
@@ -63,9 +68,15 @@ class ModelService:
 
 
 def assemble(settings: ServingSettings) -> ModelService:
-    manager = ModelManager(settings.models_dir, settings.intra_op_threads)
+    manager = ModelManager(settings.models_dir, settings.intra_op_threads, settings.model_version)
     capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
-                            settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled)
+                            settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled,
+                            variant=settings.variant)
     metrics = Metrics(settings.metrics_namespace, settings.model_name, settings.environment)
-    plane = DataPlane(settings.model_name, manager, capture, metrics, image_tag=settings.image_tag)
+    shadow = None
+    if settings.shadow_url and settings.shadow_percent > 0:
+        shadow = ShadowMirror(settings.shadow_url, settings.shadow_percent, settings.variant,
+                              settings.shadow_queue_size)
+    plane = DataPlane(settings.model_name, manager, capture, metrics, image_tag=settings.image_tag,
+                      variant=settings.variant, shadow=shadow)
     return ModelService(settings, manager, capture, metrics, plane)

@@ -11,7 +11,7 @@ from typing import TypeVar
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.contract import DATA_MOUNT, MODELS_MOUNT, READINESS_PATH, SERVER_VARIABLE_PREFIX
+from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, READINESS_PATH, SERVER_VARIABLE_PREFIX
 
 
 class ServingSettings(BaseSettings):
@@ -22,7 +22,17 @@ class ServingSettings(BaseSettings):
     models_dir: Path = Path(MODELS_MOUNT)
     """Model repository: `<models_dir>/<version>/` with the model file and `metadata.json`."""
     capture_dir: Path = Path(DATA_MOUNT)
-    """Where captured requests go: `<capture_dir>/<model>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`."""
+    """Where captured requests go: `<capture_dir>/<model>/<variant>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl`."""
+    variant: str = Field(default=DEFAULT_VARIANT, pattern=r"^[a-z0-9][a-z0-9-]*$")
+    """The endpoint variant this server runs as: names its capture folder and every record it captures."""
+    model_version: str = ""
+    """A version to serve instead of the one LIVE names (a pinned variant); empty: follow LIVE."""
+    shadow_url: str = ""
+    """The shadow variant (`http://host:port`): a copy of `shadow_percent` of the answered requests goes there,
+    off the request path. Empty: no shadow."""
+    shadow_percent: float = Field(default=0.0, ge=0, le=100)
+    shadow_queue_size: int = Field(default=1000, ge=1)
+    """Copies waiting for the shadow; beyond this, new copies are dropped and counted."""
     host: str = "0.0.0.0"  # noqa: S104 - a container listens on all its interfaces
     port: int = Field(default=8080, ge=1, le=65535)
     health_path: str = READINESS_PATH

@@ -14,7 +14,8 @@ def any_client(request, client_for):
 
 
 def test_server_metadata_and_health(client):
-    assert client.get("/v2").json() == {"name": "ecs-mlops-serving", "version": "0.1.0", "extensions": []}
+    assert client.get("/v2").json() == {"name": "ecs-mlops-serving", "version": "0.1.0",
+                                        "extensions": ["binary_tensor_data"]}
     assert client.get("/v2/health/live").json() == {"live": True}
     assert client.get("/v2/health/ready").json() == {"ready": True}
     assert client.get("/v2/models").json() == {"models": ["example"]}

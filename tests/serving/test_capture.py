@@ -90,14 +90,15 @@ def run_writer(writer: CaptureWriter, items: list[CaptureItem]) -> None:
     asyncio.run(scenario())
 
 
-def test_records_are_partitioned_by_hour_in_one_file_per_instance_and_process(tmp_path: Path):
-    writer = CaptureWriter(tmp_path, "a", "task-1")
+def test_records_are_partitioned_by_variant_and_hour_in_one_file_per_instance_and_process(tmp_path: Path):
+    writer = CaptureWriter(tmp_path, "a", "task-1", variant="candidate")
     run_writer(writer, [item(i) for i in range(5)] + [item(9, moment=MOMENT + 3600)])
-    first = tmp_path / "a" / "2026" / "11" / "27" / "14" / f"task-1-{os.getpid()}.jsonl"
-    second = tmp_path / "a" / "2026" / "11" / "27" / "15" / f"task-1-{os.getpid()}.jsonl"
+    first = tmp_path / "a" / "candidate" / "2026" / "11" / "27" / "14" / f"task-1-{os.getpid()}.jsonl"
+    second = tmp_path / "a" / "candidate" / "2026" / "11" / "27" / "15" / f"task-1-{os.getpid()}.jsonl"
     assert [json.loads(line)["captureData"]["endpointInput"]["data"] for line in first.read_text().splitlines()] \
         == [json.dumps({"n": i}) for i in range(5)]
     assert len(second.read_text().splitlines()) == 1
+    assert json.loads(second.read_text())["eventMetadata"]["variantName"] == "candidate"
     assert writer.written == writer.accepted == 6 and writer.dropped == 0
 
 

@@ -37,14 +37,14 @@ ONE_MIB_BODY = b'{"inputs":[{"data":[' + b"0.5," * 262_000 + b'1]}]}'
 def test_every_fast_line_parses_to_the_reference_record(chunk, model_name):
     fields = [field for item in chunk for field in item]
     assert len(fields) == FIELDS_PER_RECORD * len(chunk)
-    encoded = encode_records(fields, model_name)
+    encoded = encode_records(fields, model_name, "candidate")
     lines = b"".join(part.lines for part in encoded).split(b"\n")
     assert lines.pop() == b"" and len(lines) == len(chunk) == sum(part.records for part in encoded)
     for line, item in zip(lines, chunk, strict=True):
         record = json.loads(line)
         event_id = record["eventMetadata"]["eventId"]
         assert UUID4.match(event_id)
-        assert record == plain_record(item, model_name, event_id)
+        assert record == plain_record(item, model_name, event_id, "candidate")
     hours = [int(item[3] // 3600) for item in chunk]
     expected_runs = [hour for index, hour in enumerate(hours) if index == 0 or hour != hours[index - 1]]
     assert [part.hour for part in encoded] == expected_runs
@@ -59,5 +59,5 @@ def test_the_reference_is_the_documented_format():
             "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT", "data": '{"y":2}',
                                "encoding": "JSON"}},
         "eventMetadata": {"eventId": "e" * 36, "inferenceTime": "2025-11-27T14:33:19.123Z", "latencyMs": 1.25,
-                          "inferenceId": "e" * 36, "modelName": "a", "modelVersion": "3"},
+                          "inferenceId": "e" * 36, "modelName": "a", "variantName": "main", "modelVersion": "3"},
         "eventVersion": "0"}

@@ -56,7 +56,7 @@ def counts(plane: DataPlane) -> tuple[int, int, int]:
 
 
 def infer(plane: DataPlane, body: dict, name: str = "m", version: str | None = None) -> dict:
-    return json.loads(asyncio.run(plane.infer(name, version, json.dumps(body).encode())))
+    return json.loads(asyncio.run(plane.infer(name, version, json.dumps(body).encode())).payload)
 
 
 ROWS = {"id": "r1", "inputs": [{"name": "x", "shape": [2, 2], "datatype": "FP32", "data": [1, 2, 3, 4]}]}
