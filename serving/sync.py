@@ -9,7 +9,8 @@ Guarantees: a version is downloaded into a hidden temporary folder on the target
 against its metadata, then renamed into place in one step, so the server never sees half a version. The local LIVE
 pointer moves last, after the version it names is complete. Runs are idempotent and may overlap (each writes its own
 temporary folder; a rename that finds the version already there discards its copy). Old versions beyond the
-configured count are pruned, never the live one or the one before it. Any failure leaves the live version as it was.
+configured count are pruned, never the live one, the one before it or a version a variant is pinned to (those are
+copied too). Any failure leaves the live version as it was.
 """
 
 from __future__ import annotations
@@ -160,8 +161,10 @@ def _clean_stale(models_dir: Path) -> None:
             continue
 
 
-def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int = 5) -> SyncResult:
-    """Make the remote live version (and the one before it) complete here, move LIVE, prune. Raises SyncError."""
+def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int = 5,
+         pinned_versions: tuple[str, ...] = ()) -> SyncResult:
+    """Make the remote live version (and the one before it) complete here, move LIVE, copy the pinned versions,
+    prune. Raises SyncError; a pinned version that is not in the bucket fails the run after LIVE has moved."""
     if keep_versions < 2:
         raise SyncError("keep_versions must be at least 2: the live version and the one before it")
     models_dir.mkdir(parents=True, exist_ok=True)
@@ -181,13 +184,20 @@ def sync(s3: Any, bucket: str, prefix: str, models_dir: Path, keep_versions: int
                 result.downloaded.append(result.previous)
         except SyncError as exc:  # a broken older version must not fail the sync of a good live one
             log.warning("previous version not copied", extra={"fields": {"reason": str(exc)}})
-    protected = {live, result.previous}
+    missing_pins = [version for version in pinned_versions if version not in versions]
+    for version in pinned_versions:
+        if version in versions and _download(s3, bucket, versions[version], models_dir):
+            result.downloaded.append(version)
+    protected = {live, result.previous, *pinned_versions}
     local = [v for v in local_complete_versions(models_dir) if v not in protected]
     while len(local) + len(protected - {None}) > keep_versions and local:
         oldest = local.pop(0)
         _remove(models_dir / oldest, models_dir)
         result.pruned.append(oldest)
     _clean_stale(models_dir)
+    if missing_pins:
+        raise SyncError(f"pinned version(s) {', '.join(missing_pins)} have no complete upload under s3://{bucket}/"
+                        f"{prefix}; the variants pinned to them cannot start (live {live} is in place)")
     return result
 
 
@@ -203,7 +213,9 @@ class SyncSettings(BaseSettings):
     models_dir: Path = Path(MODELS_MOUNT)
     """Where versions are placed: the endpoint's models access point, mounted read-write."""
     keep_versions: int = Field(default=5, ge=2)
-    """Versions kept on the volume; never the live one or the one before it."""
+    """Versions kept on the volume; never the live one, the one before it or a pinned one."""
+    pinned_versions: str = ""
+    """Versions the endpoint's variants are pinned to, comma-separated: copied and never pruned."""
     log_level: str = "INFO"
 
 
@@ -220,8 +232,9 @@ def main() -> int:
         return 2
     configure_logging(settings.log_level)
     try:
+        pins = tuple(version.strip() for version in settings.pinned_versions.split(",") if version.strip())
         result = sync(boto3.client("s3"), settings.bucket, settings.prefix, settings.models_dir,
-                      settings.keep_versions)
+                      settings.keep_versions, pins)
     except SyncError as exc:
         log.error("model sync failed; the live version is unchanged", extra={"fields": {"reason": str(exc)}})
         return 1

@@ -110,6 +110,26 @@ def test_old_versions_are_pruned_but_never_live_or_previous(s3, tmp_path: Path):
     assert local_complete_versions(models) == ["1", "2"]  # live and previous kept, the rest pruned
 
 
+def test_pinned_versions_are_copied_and_never_pruned(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    for _ in range(5):
+        promote(s3)
+    result = sync(s3, BUCKET, "a/", models, keep_versions=2, pinned_versions=("1", "3"))
+    assert (result.live, sorted(result.downloaded)) == ("5", ["1", "3", "4", "5"])
+    assert local_complete_versions(models) == ["1", "3", "4", "5"]
+    manager = ModelManager(models, pinned_version="3")
+    assert manager.poll_once() and manager.current.version == "3"
+
+
+def test_a_pinned_version_missing_from_the_bucket_fails_after_live_is_in_place(s3, tmp_path: Path):
+    models = tmp_path / "models"
+    promote(s3)
+    with pytest.raises(SyncError, match="pinned version.s. 7 have no complete upload under s3://.*/a/; the variants "
+                                        "pinned to them cannot start .live 1 is in place."):
+        sync(s3, BUCKET, "a/", models, pinned_versions=("7",))
+    assert (models / "LIVE").read_text() == "1\n"
+
+
 def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request(s3, tmp_path: Path):
     from tests.support.serving_process import Load, Server
 
@@ -135,7 +155,7 @@ def test_promoted_version_goes_live_in_a_running_server_without_a_failed_request
      "SYNC_KEEP_VERSIONS: Input should be greater than or equal to 2 (got '1')\n"),
     ({"SYNC_BUCKET": "b", "SYNC_PREFIX": "a/", "SYNC_MODEL_DIR": "/x"},
      "unknown setting(s): SYNC_MODEL_DIR (did you mean SYNC_MODELS_DIR?); the SYNC_* variables are: SYNC_BUCKET, "
-     "SYNC_KEEP_VERSIONS, SYNC_LOG_LEVEL, SYNC_MODELS_DIR, SYNC_PREFIX\n"),
+     "SYNC_KEEP_VERSIONS, SYNC_LOG_LEVEL, SYNC_MODELS_DIR, SYNC_PINNED_VERSIONS, SYNC_PREFIX\n"),
 ])
 def test_the_sync_task_refuses_bad_settings_naming_the_variable(monkeypatch, capsys, environment, message):
     for name in [name for name in os.environ if name.startswith("SYNC_")]:
