@@ -74,6 +74,33 @@ class ScheduledScaling(StrictModel):
         return _check_name(value, "scheduled action name", 40)
 
 
+VERSION_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+VARIANT_NAME_MAX = 12
+"""Variant names become part of service, target group and log group names."""
+
+
+class VariantConfig(StrictModel):
+    """One variant of an endpoint: its own ECS service (and target group when it serves) on the endpoint's EFS, with
+    the endpoint's image, sizes, autoscaling bounds and alarms."""
+
+    weight: int = Field(ge=0, le=100)
+    """Share of the endpoint's requests (percent) the load balancer sends here; the weights of the variants that
+    serve add up to 100. 0: a shadow variant, which needs `shadow_percent`."""
+    model_version: str | None = None
+    """The model version this variant serves; when omitted, the endpoint's LIVE version (as promoted)."""
+    shadow_percent: float = Field(default=0.0, ge=0, le=100)
+    """For a variant with weight 0: the share of the serving variants' requests copied to it. Its answers are
+    captured, never returned."""
+
+    @field_validator("model_version")
+    @classmethod
+    def _version_name(cls, value: str | None) -> str | None:
+        if value is not None and (not VERSION_NAME_RE.match(value) or value == "LIVE"):
+            raise ValueError("must be a model version name: letters, digits, '.', '_' or '-', up to 64 characters, "
+                             "e.g. \"7\" (the names `python -m pipeline.models promote` gives)")
+        return value
+
+
 class EndpointConfig(StrictModel):
     """One ML endpoint: an ECS service behind the shared load balancer."""
 
@@ -154,6 +181,36 @@ class EndpointConfig(StrictModel):
     rollout_bake_minutes: int = Field(default=10, ge=0, le=1440)
     """Minutes after the last shift during which an alarm still rolls back to the old version, which ECS keeps
     until then."""
+    variants: dict[str, VariantConfig] | None = None
+    """Weighted A/B variants and a shadow, e.g. `{current: {weight: 90}, candidate: {weight: 10, model_version:
+    "7"}, shadowed: {weight: 0, shadow_percent: 25, model_version: "8"}}`. When omitted, one variant (`main`) that
+    follows LIVE. With variants, new images go out as rolling updates per variant (the weights are the gradual
+    part), so `rollout` must be `rolling` or left out."""
+
+    @field_validator("variants")
+    @classmethod
+    def _variants(cls, value: dict[str, VariantConfig] | None) -> dict[str, VariantConfig] | None:
+        if value is None:
+            return value
+        for name in value:
+            _check_name(name, f"variant name {name!r}", VARIANT_NAME_MAX)
+        served = {name: variant.weight for name, variant in value.items() if variant.weight > 0}
+        if not served:
+            raise ValueError("at least one variant needs a weight above 0 (the variants that answer requests)")
+        if sum(served.values()) != 100:
+            raise ValueError(f"the weights of the serving variants must add up to 100, they add up to "
+                             f"{sum(served.values())} ({', '.join(f'{n}: {w}' for n, w in served.items())})")
+        for name, variant in value.items():
+            if variant.weight == 0 and variant.shadow_percent <= 0:
+                raise ValueError(f"variant {name!r} has weight 0, so it needs shadow_percent above 0 (a shadow), or "
+                                 "a weight")
+            if variant.weight > 0 and variant.shadow_percent > 0:
+                raise ValueError(f"variant {name!r} serves (weight {variant.weight}); shadow_percent is for a "
+                                 "variant with weight 0")
+        shadows = [name for name, variant in value.items() if variant.weight == 0]
+        if len(shadows) > 1:
+            raise ValueError(f"at most one shadow variant per endpoint, got {', '.join(shadows)}")
+        return value
 
     @field_validator("canary_percent", "linear_step_percent")
     @classmethod
@@ -593,5 +650,6 @@ class MlopsConfig(StrictModel):
         if base["fargate_spot_percent"] is None:
             base["fargate_spot_percent"] = 0 if self.environments[environment].production else 50
         if base["rollout"] is None:
-            base["rollout"] = "canary" if self.environments[environment].production else "rolling"
+            gradual = self.environments[environment].production and not base["variants"]
+            base["rollout"] = "canary" if gradual else "rolling"
         return EndpointConfig.model_validate(base)

@@ -18,6 +18,7 @@ from configuration.naming import (
     serving_repository_name,
     workload_boundary_name,
 )
+from serving.contract import DEFAULT_VARIANT
 
 KEEP_ALIVE_MARGIN_SECONDS = 5
 """Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not the
@@ -32,6 +33,27 @@ def route_prefix(path: str | None) -> str:
     if path is None or not path.endswith("/*"):
         return ""
     return path[:-2]
+
+
+@dataclass(frozen=True)
+class ResolvedVariant:
+    """One variant of an endpoint with `variants`: its own service, and its own target group when it serves."""
+
+    name: str
+    weight: int
+    """Percent of the endpoint's requests; 0 for the shadow."""
+    model_version: str | None
+    """Pinned version, or None: follows LIVE."""
+    shadow_percent: float
+    name_prefix: str
+    """`<project>-<env>-<endpoint>-<variant>`: task family, log group, alarms, scaling policies."""
+    service_name: str
+    """`<endpoint>-<variant>`."""
+    target_group_name: str
+
+    @property
+    def is_shadow(self) -> bool:
+        return self.weight == 0
 
 
 @dataclass(frozen=True)
@@ -59,6 +81,17 @@ class ResolvedEndpoint:
     """One server process per whole vCPU of the task (at least one): a process serves from one core."""
     workload_boundary_name: str
     """The permissions boundary the endpoint's roles carry (see ResolvedEnvironment)."""
+    variants: tuple[ResolvedVariant, ...] = ()
+    """Empty without `variants`: one service that follows LIVE, named like the endpoint (as before variants)."""
+
+    @property
+    def shadow(self) -> ResolvedVariant | None:
+        return next((variant for variant in self.variants if variant.is_shadow), None)
+
+    @property
+    def variant_names(self) -> tuple[str, ...]:
+        """The variants whose captures exist: `main` for an endpoint without variants."""
+        return tuple(variant.name for variant in self.variants) or (DEFAULT_VARIANT,)
 
 
 @dataclass(frozen=True)
@@ -107,6 +140,12 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         server_drain_seconds=max(1, settings.stop_timeout_seconds - DRAIN_MARGIN_SECONDS),
         server_workers=max(1, settings.cpu // CPU_UNITS_PER_VCPU),
         workload_boundary_name=_workload_boundary_name(config, environment),
+        variants=tuple(ResolvedVariant(
+            name=name, weight=variant.weight, model_version=variant.model_version,
+            shadow_percent=variant.shadow_percent,
+            name_prefix=f"{config.project}-{environment}-{endpoint}-{name}", service_name=f"{endpoint}-{name}",
+            target_group_name=aws_name(config.project, environment, endpoint, name, max_length=TARGET_GROUP_NAME_MAX))
+            for name, variant in (settings.variants or {}).items()),
     )
 
 

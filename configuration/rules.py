@@ -103,6 +103,18 @@ def check_production_canaries_bake(config: MlopsConfig) -> Iterator[Problem]:
                               f"{PRODUCTION_CANARY_BAKE_MINUTES} minutes before the rest of the traffic moves")
 
 
+def check_variants_roll(config: MlopsConfig) -> Iterator[Problem]:
+    """ECS's canary and linear deployments move one listener rule's weights between two target groups; an endpoint
+    with variants owns that rule's weights itself."""
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.variants and endpoint.rollout != "rolling":
+                yield Problem(_field_path(config, env_name, name, "rollout"), endpoint.rollout,
+                              "cannot be combined with variants (their weights are the gradual part): set rollout: "
+                              "rolling or leave it out")
+
+
 def check_subnets_fit(config: MlopsConfig) -> Iterator[Problem]:
     for env_name, env in config.environments.items():
         vpc_prefix = env.network.prefixlen
@@ -252,6 +264,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
     check_production_canaries_bake,
+    check_variants_roll,
     check_subnets_fit,
     check_availability_zones,
     check_distinct_entries,

@@ -3,7 +3,10 @@ port and path) and a listener rule matching the endpoint's host and/or path.
 
 For a gradual rollout (ECS canary or linear deployments) also an alternate target group, a rule that forwards to
 both by weight (100/0; ECS moves the weights during a deployment, so Terraform leaves the rule's action alone
-afterwards), and the role ECS assumes to move them, allowed on this rule and these target groups only."""
+afterwards), and the role ECS assumes to move them, allowed on this rule and these target groups only.
+
+For an endpoint with variants, one target group per serving variant and a rule that forwards to them by the
+configured weights (Terraform owns the weights: reweighting is a deploy)."""
 
 from __future__ import annotations
 
@@ -40,6 +43,18 @@ class TrafficShifting:
 
 
 @dataclass(frozen=True)
+class WeightedTargetGroup:
+    """A serving variant's target group and its share of the endpoint's requests."""
+
+    key: str
+    """The variant's name: the construct ID's suffix and the key of `EndpointRouting.target_groups`."""
+    name: str
+    """At most 32 characters (an AWS limit)."""
+    weight: int
+    """0 to 999 (the load balancer's range); the shares are weight / sum of weights."""
+
+
+@dataclass(frozen=True)
 class EndpointRoutingProps:
     target_group_name: str
     """At most 32 characters (an AWS limit)."""
@@ -55,8 +70,21 @@ class EndpointRoutingProps:
     deregistration_delay_seconds: int = 30
     traffic_shifting: TrafficShifting | None = None
     """When given, the routing a canary or linear deployment needs; when omitted, one target group (rolling)."""
+    weighted_target_groups: tuple[WeightedTargetGroup, ...] = ()
+    """When given (variants), these target groups instead of `target_group_name`'s, forwarded to by weight."""
 
     def __post_init__(self) -> None:
+        if self.weighted_target_groups:
+            if self.traffic_shifting is not None:
+                raise ValueError(f"target group {self.target_group_name}: weighted target groups (variants) and "
+                                 "traffic shifting (canary/linear) both set the rule's weights; choose one")
+            for group in self.weighted_target_groups:
+                if not 0 <= group.weight <= 999 or len(group.name) > 32:
+                    raise ValueError(f"weighted target group {group.name!r}: weight {group.weight} must be 0 to "
+                                     "999 and the name at most 32 characters")
+            if not any(group.weight for group in self.weighted_target_groups):
+                raise ValueError(f"target group {self.target_group_name}: at least one weighted target group needs "
+                                 "a weight above 0")
         if self.host is None and self.path is None:
             raise ValueError(f"target group {self.target_group_name}: a listener rule needs a host, a path or both")
         if len(self.target_group_name) > 32:
@@ -67,12 +95,16 @@ class EndpointRoutingProps:
 
 
 class EndpointRouting(Construct):
-    """Attributes: `target_group`, `listener_rule`; with traffic shifting also `alternate_target_group`,
-    `traffic_shift_role` and `traffic_shift_policy` (else None)."""
+    """Attributes: `target_group` (with variants: the first variant's), `target_groups` (variant -> group; empty
+    without variants), `listener_rule`; with traffic shifting also `alternate_target_group`, `traffic_shift_role`
+    and `traffic_shift_policy` (else None)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: EndpointRoutingProps):
         super().__init__(scope, construct_id)
-        self.target_group = self._target_group("target-group", props.target_group_name, props)
+        self.target_groups = {group.key: self._target_group(f"target-group-{group.key}", group.name, props)
+                              for group in props.weighted_target_groups}
+        self.target_group = (next(iter(self.target_groups.values())) if self.target_groups
+                             else self._target_group("target-group", props.target_group_name, props))
         conditions = []
         if props.host is not None:
             conditions.append(LbListenerRuleCondition(host_header=LbListenerRuleConditionHostHeader(
@@ -84,6 +116,14 @@ class EndpointRouting(Construct):
         self.alternate_target_group: LbTargetGroup | None = None
         self.traffic_shift_role: IamRole | None = None
         self.traffic_shift_policy: IamRolePolicy | None = None
+        if self.target_groups:
+            self.listener_rule = LbListenerRule(
+                self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority,
+                condition=conditions,
+                action=[LbListenerRuleAction(type="forward", forward=LbListenerRuleActionForward(target_group=[
+                    LbListenerRuleActionForwardTargetGroup(arn=self.target_groups[group.key].arn, weight=group.weight)
+                    for group in props.weighted_target_groups]))])
+            return
         if shifting is None:
             self.listener_rule = LbListenerRule(
                 self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority,

@@ -24,6 +24,7 @@ from cdktf_cdktf_provider_aws.ecs_service import (
     EcsServiceLoadBalancer,
     EcsServiceLoadBalancerAdvancedConfiguration,
     EcsServiceNetworkConfiguration,
+    EcsServiceServiceRegistries,
 )
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
@@ -33,6 +34,7 @@ from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig,
 )
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup
 from cdktf_cdktf_provider_aws.vpc_security_group_egress_rule import VpcSecurityGroupEgressRule
 from cdktf_cdktf_provider_aws.vpc_security_group_ingress_rule import VpcSecurityGroupIngressRule
 from constructs import Construct
@@ -105,8 +107,20 @@ class EndpointServiceProps:
     gradual_rollout: GradualRollout | None = None
     """When given, new versions go out as ECS canary or linear deployments through the routing's two target
     groups; when omitted, as rolling updates."""
+    target_group_key: str | None = None
+    """A variant's service: the key of its group in `routing.target_groups`; None: `routing.target_group`."""
+    behind_load_balancer: bool = True
+    """False for a shadow variant: no target group, no path from the load balancer; reached through
+    `service_registry_arn` instead."""
+    open_network_path: bool = True
+    """Create the security group rules (load balancer -> service, task egress). False for a second service on the
+    same task identity (another variant): the first one's rules already allow it, and AWS refuses duplicates."""
+    service_registry_arn: str | None = None
+    """A Cloud Map service the tasks register in (DNS A records), for callers inside the VPC."""
 
     def __post_init__(self) -> None:
+        if self.gradual_rollout is not None and not self.behind_load_balancer:
+            raise ValueError(f"EndpointServiceProps {self.name}: a gradual rollout needs the load balancer")
         if not 0 <= self.fargate_spot_percent <= 100:
             raise ValueError(f"EndpointServiceProps.fargate_spot_percent {self.fargate_spot_percent}: 0 to 100")
         if self.desired_count < 0:
@@ -125,7 +139,8 @@ class EndpointService(Construct):
         self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}",
                                             retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
         role_policies = self._permissions(props, identity, storage)
-        self._security_group_chain(props, identity, storage)
+        if props.open_network_path:
+            self._security_group_chain(props, identity, storage)
 
         self.container_definition = self._container_definition(props)
         self.task_definition = EcsTaskDefinition(
@@ -147,16 +162,20 @@ class EndpointService(Construct):
             capacity_provider_strategy=_capacity_strategy(props.fargate_spot_percent),
             network_configuration=EcsServiceNetworkConfiguration(
                 subnets=props.subnet_ids, security_groups=[identity.security_group_id], assign_public_ip=False),
-            load_balancer=[EcsServiceLoadBalancer(target_group_arn=routing.target_group.arn,
+            load_balancer=[EcsServiceLoadBalancer(target_group_arn=_target_group(props, routing).arn,
                                                   container_name=CONTAINER_NAME,
                                                   container_port=props.container_port,
-                                                  advanced_configuration=_traffic_shifting(props, routing))],
+                                                  advanced_configuration=_traffic_shifting(props, routing))]
+            if props.behind_load_balancer else None,
+            service_registries=EcsServiceServiceRegistries(registry_arn=props.service_registry_arn)
+            if props.service_registry_arn is not None else None,
             deployment_configuration=_deployment_configuration(props.gradual_rollout),
             deployment_minimum_healthy_percent=100, deployment_maximum_percent=200,
             deployment_circuit_breaker=EcsServiceDeploymentCircuitBreaker(enable=True, rollback=True),
             alarms=EcsServiceAlarms(alarm_names=props.rollback_alarm_names, enable=True, rollback=True)
             if props.rollback_alarm_names else None,
-            health_check_grace_period_seconds=props.health_check_grace_period_seconds,
+            health_check_grace_period_seconds=props.health_check_grace_period_seconds
+            if props.behind_load_balancer else None,
             enable_execute_command=props.enable_execute_command,
             propagate_tags="SERVICE", enable_ecs_managed_tags=True,
             # `cdktf deploy` returns only once the new tasks are healthy: a failed deploy fails the pipeline.
@@ -246,6 +265,15 @@ def _efs_volume(name: str, file_system_id: str, access_point_id: str) -> EcsTask
         file_system_id=file_system_id, transit_encryption="ENABLED",
         authorization_config=EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
             access_point_id=access_point_id, iam="ENABLED")))
+
+
+def _target_group(props: EndpointServiceProps, routing: EndpointRouting) -> LbTargetGroup:
+    if props.target_group_key is None:
+        return routing.target_group
+    if props.target_group_key not in routing.target_groups:
+        raise ValueError(f"endpoint service {props.name}: routing has no target group {props.target_group_key!r}; "
+                         f"it has {', '.join(routing.target_groups) or 'none keyed'}")
+    return routing.target_groups[props.target_group_key]
 
 
 def _traffic_shifting(props: EndpointServiceProps,

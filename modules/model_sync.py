@@ -71,6 +71,8 @@ class ModelSyncProps:
     log_retention_days: int = 30
     keep_versions: int = 5
     schedule: str = "rate(1 hour)"
+    pinned_versions: tuple[str, ...] = ()
+    """Versions the endpoint's variants are pinned to: the sync copies them and never prunes them."""
 
     def __post_init__(self) -> None:
         if self.keep_versions < 2:
@@ -186,7 +188,9 @@ class ModelSync(Construct):
             "environment": [{"name": name, "value": value} for name, value in sorted({
                 SyncVariable.BUCKET: props.bucket_name, SyncVariable.PREFIX: prefix,
                 SyncVariable.MODELS_DIR: MODELS_MOUNT, SyncVariable.KEEP_VERSIONS: str(props.keep_versions),
-                "AWS_DEFAULT_REGION": props.region}.items())],
+                "AWS_DEFAULT_REGION": props.region,
+                **({SyncVariable.PINNED_VERSIONS: ",".join(props.pinned_versions)} if props.pinned_versions
+                   else {})}.items())],
             "environmentFiles": [],
             "mountPoints": [{"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": False}],
             "volumesFrom": [],

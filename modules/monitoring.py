@@ -22,7 +22,8 @@ class EndpointMonitoringProps:
     region: str
     topic_arn: str
     load_balancer_arn_suffix: str
-    target_group_arn_suffix: str
+    target_group_arn_suffix: str | None
+    """None for a service the load balancer does not reach (a shadow variant): no load balancer alarms or graphs."""
     cluster_name: str
     service_name: str
     file_system_id: str
@@ -52,6 +53,23 @@ class EndpointMonitoring(Construct):
         target = {"LoadBalancer": props.load_balancer_arn_suffix, "TargetGroup": props.target_group_arn_suffix}
         service = {"ClusterName": props.cluster_name, "ServiceName": props.service_name}
         self.alarms: dict[str, CloudwatchMetricAlarm] = {}
+        if props.target_group_arn_suffix is not None:
+            self._target_alarms(target)
+        if props.min_tasks > 0:
+            # Missing data means no task reports at all: that is the worst case, not an all-clear.
+            self._alarm("running-tasks-low", f"fewer than {props.min_tasks} tasks run", INSIGHTS, "RunningTaskCount",
+                        service, statistic="Minimum", threshold=props.min_tasks, comparison="LessThanThreshold",
+                        missing="breaching")
+        if props.efs_burst_credit_alarm_bytes is not None:
+            self._alarm("efs-burst-credits", "EFS burst credits run low", EFS, "BurstCreditBalance",
+                        {"FileSystemId": props.file_system_id}, statistic="Minimum",
+                        threshold=props.efs_burst_credit_alarm_bytes, comparison="LessThanThreshold", periods=5,
+                        period=300)
+        self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name_prefix,
+                                             dashboard_body=json.dumps(self._dashboard(target, service)))
+
+    def _target_alarms(self, target: dict[str, str | None]) -> None:
+        props = self._props
         self._alarm(ROLLBACK_ALARM, "targets answer with 5xx", ALB, "HTTPCode_Target_5XX_Count", target,
                     statistic="Sum", threshold=props.alarm_5xx_count, comparison="GreaterThanOrEqualToThreshold")
         self._alarm("p99-latency", "p99 response time is high", ALB, "TargetResponseTime", target,
@@ -67,18 +85,6 @@ class EndpointMonitoring(Construct):
                         threshold=props.alarm_p99_latency_seconds, comparison="GreaterThanThreshold")
         self._alarm("unhealthy-hosts", "targets fail the health check", ALB, "UnHealthyHostCount", target,
                     statistic="Maximum", threshold=1, comparison="GreaterThanOrEqualToThreshold")
-        if props.min_tasks > 0:
-            # Missing data means no task reports at all: that is the worst case, not an all-clear.
-            self._alarm("running-tasks-low", f"fewer than {props.min_tasks} tasks run", INSIGHTS, "RunningTaskCount",
-                        service, statistic="Minimum", threshold=props.min_tasks, comparison="LessThanThreshold",
-                        missing="breaching")
-        if props.efs_burst_credit_alarm_bytes is not None:
-            self._alarm("efs-burst-credits", "EFS burst credits run low", EFS, "BurstCreditBalance",
-                        {"FileSystemId": props.file_system_id}, statistic="Minimum",
-                        threshold=props.efs_burst_credit_alarm_bytes, comparison="LessThanThreshold", periods=5,
-                        period=300)
-        self.dashboard = CloudwatchDashboard(self, "dashboard", dashboard_name=props.name_prefix,
-                                             dashboard_body=json.dumps(self._dashboard(target, service)))
 
     @property
     def rollback_alarm_names(self) -> list[str]:
@@ -110,6 +116,13 @@ class EndpointMonitoring(Construct):
                 "title": title, "region": self._props.region, "stat": stat, "period": 60, "view": "timeSeries",
                 "metrics": metrics}}
 
+        service_widgets = [
+            widget("Tasks", [metric(INSIGHTS, "RunningTaskCount", service),
+                             metric(INSIGHTS, "DesiredTaskCount", service)], 12, 6, stat="Average"),
+            widget("CPU and memory (%)", [metric(ECS, "CPUUtilization", service),
+                                          metric(ECS, "MemoryUtilization", service)], 0, 12, stat="Average")]
+        if self._props.target_group_arn_suffix is None:
+            return {"widgets": service_widgets}
         return {"widgets": [
             widget("Requests", [metric(ALB, "RequestCountPerTarget", target), metric(ALB, "RequestCount", target)],
                    0, 0),
@@ -117,10 +130,7 @@ class EndpointMonitoring(Construct):
                                    metric(ALB, "TargetResponseTime", target, stat="p99")], 12, 0, stat="p99"),
             widget("Errors", [metric(ALB, "HTTPCode_Target_5XX_Count", target),
                               metric(ALB, "HTTPCode_Target_4XX_Count", target)], 0, 6),
-            widget("Tasks", [metric(INSIGHTS, "RunningTaskCount", service),
-                             metric(INSIGHTS, "DesiredTaskCount", service)], 12, 6, stat="Average"),
-            widget("CPU and memory (%)", [metric(ECS, "CPUUtilization", service),
-                                          metric(ECS, "MemoryUtilization", service)], 0, 12, stat="Average"),
+            *service_widgets,
             widget("Healthy targets", [metric(ALB, "HealthyHostCount", target),
                                        metric(ALB, "UnHealthyHostCount", target)], 12, 12, stat="Minimum"),
         ]}

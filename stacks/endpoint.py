@@ -18,21 +18,24 @@ from configuration.naming import (
     SCHEDULE_NAME_MAX,
     aws_name,
 )
-from configuration.resolved import ResolvedEndpoint
+from configuration.resolved import ResolvedEndpoint, ResolvedVariant
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
-from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting, WeightedTargetGroup
 from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
+from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
-from serving.contract import DATA_MOUNT, MODELS_MOUNT, ServerVariable
+from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, ServerVariable
 from stacks.common import add_aws_provider, policy_arn, use_remote_state
 from stacks.platform import PlatformStack
 
 
 class EndpointStack(TerraformStack):
-    """Attributes: `identity`, `storage`, `routing`, `monitoring`, `service`, `autoscaling`, `model_sync`."""
+    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `shadow_discovery` (None without a shadow), and
+    per variant (`main` without variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and
+    `autoscaling` are the first variant's."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
@@ -68,21 +71,12 @@ class EndpointStack(TerraformStack):
             priority=resolved.listener_priority,
             host=settings.host, path=settings.path,
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
+            weighted_target_groups=tuple(WeightedTargetGroup(variant.name, variant.target_group_name, variant.weight)
+                                         for variant in resolved.variants if not variant.is_shadow),
             traffic_shifting=TrafficShifting(
                 alternate_target_group_name=resolved.alternate_target_group_name,
                 role_name=aws_name(name_prefix, "traffic-shift", max_length=IAM_NAME_MAX), account_id=account,
                 permissions_boundary_arn=boundary) if resolved.gradual_rollout else None))
-        target_group = self.routing.target_group
-        self.monitoring = EndpointMonitoring(self, "monitoring", EndpointMonitoringProps(
-            name_prefix=name_prefix, region=config.region, topic_arn=platform.alarm_topic.arn,
-            load_balancer_arn_suffix=balancer.arn_suffix, target_group_arn_suffix=target_group.arn_suffix,
-            cluster_name=platform.cluster.name, service_name=endpoint,
-            file_system_id=self.storage.file_system_id, min_tasks=settings.min_tasks,
-            alarm_5xx_count=settings.alarm_5xx_count, alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
-            efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
-            if settings.efs_throughput_mode == "bursting" else None,
-            alternate_target_group_arn_suffix=self.routing.alternate_target_group.arn_suffix
-            if self.routing.alternate_target_group is not None else None))
         self.model_sync = ModelSync(self, "model-sync", ModelSyncProps(
             name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
             bucket_name=platform.model_bucket.name, bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
@@ -93,49 +87,93 @@ class EndpointStack(TerraformStack):
             upload_rule_name=aws_name(name_prefix, "model-live", max_length=EVENT_RULE_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "model-repair", max_length=EVENT_RULE_NAME_MAX),
             first_sync_schedule_name=aws_name(name_prefix, "model-first-sync", max_length=SCHEDULE_NAME_MAX),
-            permissions_boundary_arn=boundary),
+            permissions_boundary_arn=boundary,
+            pinned_versions=tuple(sorted({variant.model_version for variant in resolved.variants
+                                          if variant.model_version is not None}))),
             self.identity, self.storage)
 
-        self.service = EndpointService(self, "service", EndpointServiceProps(
-            name=resolved.service_name, name_prefix=name_prefix,
-            region=config.region, subnet_ids=network.private_subnet_ids,
-            cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
-            image=image, repository_arn=platform.repository.arn,
-            kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
-            container_port=settings.container_port, health_check_path=settings.health_check_path,
-            desired_count=settings.min_tasks, fargate_spot_percent=resolved.fargate_spot_percent,
-            deregistration_delay_seconds=settings.deregistration_delay_seconds,
-            health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
-            stop_timeout_seconds=settings.stop_timeout_seconds,
-            enable_execute_command=settings.enable_execute_command,
-            log_retention_days=settings.log_retention_days,
-            rollback_alarm_names=self.monitoring.rollback_alarm_names,
-            gradual_rollout=_gradual_rollout(settings) if resolved.gradual_rollout else None,
-            start_after=(self.model_sync.initial_sync,),
-            environment={
-                ServerVariable.MODEL_NAME: endpoint,
-                ServerVariable.MODELS_DIR: MODELS_MOUNT,
-                ServerVariable.CAPTURE_DIR: DATA_MOUNT,
-                ServerVariable.PORT: str(settings.container_port),
-                ServerVariable.HEALTH_PATH: settings.health_check_path,
-                ServerVariable.ROUTE_PREFIX: resolved.route_prefix,
-                ServerVariable.CAPTURE_SAMPLE_PERCENT: f"{settings.capture_sample_percent:g}",
-                ServerVariable.KEEP_ALIVE_SECONDS: str(resolved.server_keep_alive_seconds),
-                ServerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
-                ServerVariable.WORKERS: str(resolved.server_workers),
-                ServerVariable.IMAGE_TAG: image_tag,
-                ServerVariable.ENVIRONMENT: environment,
-            },
-        ), self.identity, self.storage, self.routing)
-        self.autoscaling = ServiceAutoscaling(self, "autoscaling", ServiceAutoscalingProps(
-            name_prefix=name_prefix, cluster_name=platform.cluster.name, service_name=self.service.service_name,
-            min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
-            cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
-            requests_per_target=settings.requests_per_target,
-            request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}",
-            scheduled=tuple(ScheduledBounds(name=action.name, schedule=action.schedule, min_tasks=action.min_tasks,
-                                            max_tasks=action.max_tasks, timezone=action.timezone)
-                            for action in settings.scheduled_scaling)))
+        shadow = resolved.shadow
+        self.shadow_discovery = ShadowDiscovery(self, "shadow-discovery", ShadowDiscoveryProps(
+            namespace_name=f"{name_prefix}.internal", service_label=shadow.name, vpc_id=network.vpc_id,
+            security_group_id=self.identity.security_group_id,
+            container_port=settings.container_port)) if shadow is not None else None
+        self.services: dict[str, EndpointService] = {}
+        self.monitors: dict[str, EndpointMonitoring] = {}
+        self.autoscalers: dict[str, ServiceAutoscaling] = {}
+        server_environment = {
+            ServerVariable.MODEL_NAME: endpoint,
+            ServerVariable.MODELS_DIR: MODELS_MOUNT,
+            ServerVariable.CAPTURE_DIR: DATA_MOUNT,
+            ServerVariable.PORT: str(settings.container_port),
+            ServerVariable.HEALTH_PATH: settings.health_check_path,
+            ServerVariable.ROUTE_PREFIX: resolved.route_prefix,
+            ServerVariable.CAPTURE_SAMPLE_PERCENT: f"{settings.capture_sample_percent:g}",
+            ServerVariable.KEEP_ALIVE_SECONDS: str(resolved.server_keep_alive_seconds),
+            ServerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
+            ServerVariable.WORKERS: str(resolved.server_workers),
+            ServerVariable.IMAGE_TAG: image_tag,
+            ServerVariable.ENVIRONMENT: environment,
+        }
+        for index, variant in enumerate(resolved.variants or (None,)):
+            # Without variants, the one service keeps the construct IDs and names it had before variants existed.
+            suffix = "" if variant is None else f"-{variant.name}"
+            key = DEFAULT_VARIANT if variant is None else variant.name
+            serves = variant is None or not variant.is_shadow
+            target_group = self.routing.target_group if variant is None else self.routing.target_groups.get(
+                variant.name)
+            monitoring = EndpointMonitoring(self, f"monitoring{suffix}", EndpointMonitoringProps(
+                name_prefix=name_prefix if variant is None else variant.name_prefix, region=config.region,
+                topic_arn=platform.alarm_topic.arn, load_balancer_arn_suffix=balancer.arn_suffix,
+                target_group_arn_suffix=target_group.arn_suffix if target_group is not None else None,
+                cluster_name=platform.cluster.name,
+                service_name=resolved.service_name if variant is None else variant.service_name,
+                file_system_id=self.storage.file_system_id, min_tasks=settings.min_tasks,
+                alarm_5xx_count=settings.alarm_5xx_count,
+                alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
+                efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
+                if settings.efs_throughput_mode == "bursting" and index == 0 else None,
+                alternate_target_group_arn_suffix=self.routing.alternate_target_group.arn_suffix
+                if self.routing.alternate_target_group is not None else None))
+            service = EndpointService(self, f"service{suffix}", EndpointServiceProps(
+                name=resolved.service_name if variant is None else variant.service_name,
+                name_prefix=name_prefix if variant is None else variant.name_prefix,
+                region=config.region, subnet_ids=network.private_subnet_ids,
+                cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
+                image=image, repository_arn=platform.repository.arn,
+                kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
+                container_port=settings.container_port, health_check_path=settings.health_check_path,
+                desired_count=settings.min_tasks, fargate_spot_percent=resolved.fargate_spot_percent,
+                deregistration_delay_seconds=settings.deregistration_delay_seconds,
+                health_check_grace_period_seconds=settings.health_check_grace_period_seconds,
+                stop_timeout_seconds=settings.stop_timeout_seconds,
+                enable_execute_command=settings.enable_execute_command,
+                log_retention_days=settings.log_retention_days,
+                rollback_alarm_names=monitoring.rollback_alarm_names,
+                gradual_rollout=_gradual_rollout(settings) if resolved.gradual_rollout else None,
+                start_after=(self.model_sync.initial_sync,),
+                environment={**server_environment, **_variant_environment(variant, self.shadow_discovery, shadow)},
+                target_group_key=None if variant is None or not serves else variant.name,
+                behind_load_balancer=serves, open_network_path=index == 0,
+                service_registry_arn=self.shadow_discovery.registry_arn
+                if variant is not None and variant.is_shadow and self.shadow_discovery is not None else None,
+            ), self.identity, self.storage, self.routing)
+            self.autoscalers[key] = ServiceAutoscaling(self, f"autoscaling{suffix}", ServiceAutoscalingProps(
+                name_prefix=name_prefix if variant is None else variant.name_prefix,
+                cluster_name=platform.cluster.name, service_name=service.service_name,
+                min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
+                cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
+                requests_per_target=settings.requests_per_target,
+                request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}"
+                if target_group is not None else "",
+                scheduled=tuple(ScheduledBounds(name=action.name, schedule=action.schedule,
+                                                min_tasks=action.min_tasks, max_tasks=action.max_tasks,
+                                                timezone=action.timezone)
+                                for action in settings.scheduled_scaling)))
+            self.services[key] = service
+            self.monitors[key] = monitoring
+        first = next(iter(self.services))
+        self.service, self.monitoring, self.autoscaling = (self.services[first], self.monitors[first],
+                                                           self.autoscalers[first])
         if settings.host is not None and platform.hosted_zone_id is not None:
             Route53Record(self, "alias-record", zone_id=platform.hosted_zone_id, name=settings.host, type="A",
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,
@@ -147,6 +185,21 @@ class EndpointStack(TerraformStack):
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
+
+
+def _variant_environment(variant: ResolvedVariant | None, discovery: ShadowDiscovery | None,
+                         shadow: ResolvedVariant | None) -> dict[str, str]:
+    """What a variant's server is told besides the endpoint's settings: its name, its pinned version, and for a
+    serving variant of an endpoint with a shadow, where to copy requests and how many."""
+    if variant is None:
+        return {}
+    environment = {ServerVariable.VARIANT: variant.name}
+    if variant.model_version is not None:
+        environment[ServerVariable.MODEL_VERSION] = variant.model_version
+    if not variant.is_shadow and shadow is not None and discovery is not None:
+        environment[ServerVariable.SHADOW_URL] = discovery.url
+        environment[ServerVariable.SHADOW_PERCENT] = f"{shadow.shadow_percent:g}"
+    return environment
 
 
 def _gradual_rollout(settings: EndpointConfig) -> GradualRollout:

@@ -557,3 +557,53 @@ def test_an_environment_name_must_not_be_the_prefix_of_another():
         "test.yaml: environments.prod-eu: starts like environment prod (mlops-prod-...): the deploy role of one would "
         "reach the other's resources; give them names that are not prefixes of each other, e.g. prod-main and "
         "prod-eu (got 'prod-eu')")
+
+
+# --- variants ---------------------------------------------------------------------------------------------------------
+
+THREE_VARIANTS = {"current": {"weight": 90}, "candidate": {"weight": 10, "model_version": "7"},
+                  "shadowed": {"weight": 0, "shadow_percent": 25, "model_version": "8"}}
+
+
+def with_variants(variants: Any, **endpoint: Any) -> dict[str, Any]:
+    return with_changes(endpoints={"a": {"path": "/a/*", "variants": variants, **endpoint}, "b": {"path": "/b/*"}})
+
+
+def test_variants_resolve_and_make_a_production_endpoint_roll():
+    from configuration.resolved import resolve_environment
+
+    data = with_variants(THREE_VARIANTS)
+    data["environments"]["prod"]["production"] = True
+    prod = resolve_environment(parse_config(data, "test.yaml"), "prod")
+    a = prod.endpoints["a"]
+    assert [(v.name, v.weight, v.model_version, v.service_name) for v in a.variants] == [
+        ("current", 90, None, "a-current"), ("candidate", 10, "7", "a-candidate"), ("shadowed", 0, "8", "a-shadowed")]
+    assert a.shadow is not None and a.shadow.name == "shadowed" and not a.gradual_rollout
+    assert prod.endpoints["b"].variants == () and prod.endpoints["b"].variant_names == ("main",)
+
+
+@pytest.mark.parametrize("variants, message", [
+    ({"x": {"weight": 60}, "y": {"weight": 30}}, "the weights of the serving variants must add up to 100, they add "
+                                                 "up to 90 (x: 60, y: 30)"),
+    ({"x": {"weight": 100}, "y": {"weight": 0}}, "variant 'y' has weight 0, so it needs shadow_percent above 0"),
+    ({"x": {"weight": 100, "shadow_percent": 5}}, "variant 'x' serves (weight 100); shadow_percent is for a variant "
+                                                  "with weight 0"),
+    ({"x": {"weight": 100}, "s1": {"weight": 0, "shadow_percent": 5}, "s2": {"weight": 0, "shadow_percent": 5}},
+     "at most one shadow variant per endpoint, got s1, s2"),
+    ({"x": {"weight": 0, "shadow_percent": 5}}, "at least one variant needs a weight above 0"),
+    ({"a-very-long-variant": {"weight": 100}}, "variant name 'a-very-long-variant' must be at most 12 characters"),
+])
+def test_variant_rules(variants, message):
+    line = only_problem(with_variants(variants))
+    assert line.startswith("test.yaml: endpoints.a.variants: ") and message in line, line
+
+
+def test_a_pinned_version_must_be_a_version_name():
+    line = only_problem(with_variants({"x": {"weight": 100, "model_version": "7 beta"}}))
+    assert line.startswith("test.yaml: endpoints.a.variants.x.model_version: must be a model version name"), line
+
+
+def test_variants_cannot_use_a_canary_rollout():
+    assert only_problem(with_variants(THREE_VARIANTS, rollout="canary")) == (
+        "test.yaml: endpoints.a.rollout: cannot be combined with variants (their weights are the gradual part): set "
+        "rollout: rolling or leave it out (got 'canary')")

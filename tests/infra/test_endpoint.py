@@ -418,3 +418,10 @@ def test_endpoint_a_alone_and_beside_b_synthesize_the_same_stack(default_synth, 
     assert "mlops-staging-endpoint-b" in both.stacks
     assert alone.stack(STAGING_A) == both.stack(STAGING_A)
     assert alone.stack("mlops-staging-platform") == both.stack("mlops-staging-platform")
+    # Giving B variants (with a shadow) changes B's stack only.
+    with_b["endpoints"]["b"]["variants"] = {"current": {"weight": 80}, "candidate": {"weight": 20},
+                                            "shadowed": {"weight": 0, "shadow_percent": 10}}
+    variants = synthesize(parse_config(with_b, "b-variants"), tmp_path_factory.mktemp("b-variants") / "cdktf.out")
+    assert variants.stack("mlops-staging-endpoint-b") != both.stack("mlops-staging-endpoint-b")
+    assert alone.stack(STAGING_A) == variants.stack(STAGING_A)
+    assert alone.stack("mlops-staging-platform") == variants.stack("mlops-staging-platform")
