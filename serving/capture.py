@@ -5,8 +5,10 @@ loop encodes what waits (capture_records), in chunks of ENCODE_CHUNK records bet
 hands one buffer per hour to a writer thread for one write() per file. Encoding in the writer thread would fight the
 event loop for the GIL, and encoding each record as it comes costs more than a chunk at once (bench/serving).
 
-Files are partitioned `<dir>/<model>/<variant>/yyyy/mm/dd/hh/<instance>-<pid>.jsonl` (serving/contract.py), so two
-tasks or two workers never append to the same file, and the export task finds each variant's hours. A full queue
+Files are partitioned `<dir>/<model>/<variant>/yyyy/mm/dd/hh/<instance>-<pid>-<start>-<n>.jsonl` (serving/contract.py),
+so two tasks or two workers never append to the same file. A file is written under a hidden name and sealed (renamed)
+once its server will not write to it again: when a record of a later hour arrives, when an idle writer sees its hour
+is over, and on close. The export task takes sealed files only. A full queue
 drops the new record; a volume that fails a write (full, read-only, gone) stops capture: both are counted and logged,
 and predictions never notice. `close()` writes every accepted record before it returns.
 """
@@ -25,9 +27,18 @@ from pathlib import Path
 from typing import IO, Any
 
 from serving.capture_records import FIELDS_PER_RECORD, EncodedLines, encode_records
-from serving.contract import CAPTURE_HOUR_FORMAT, CAPTURE_SUFFIX, DEFAULT_VARIANT, capture_folder
+from serving.contract import (
+    CAPTURE_HOUR_FORMAT,
+    CAPTURE_SUFFIX,
+    DEFAULT_VARIANT,
+    capture_folder,
+    open_capture_name,
+    sealed_capture_name,
+)
 
 ENCODE_CHUNK = 256
+SEAL_CHECK_SECONDS = 30.0
+"""How often an idle writer checks whether its file's hour is over (then seals it)."""
 _now = time.time
 log = logging.getLogger("serving.capture")
 
@@ -42,7 +53,9 @@ class CaptureWriter:
         self.directory = directory
         self.model_name = model_name
         self.variant = variant
-        self.file_name = f"{instance_id}-{os.getpid()}{CAPTURE_SUFFIX}"
+        # Unique per process start (a restarted container may get the same host name and pid); `-<n>` per file.
+        self.file_stem = f"{instance_id}-{os.getpid()}-{int(time.time() * 1000):x}"
+        self._files_opened = 0
         self.enabled = enabled and sample_percent > 0
         # 0 when disabled, so that one comparison answers both questions on the request path.
         self.sample_fraction = sample_percent / 100.0 if self.enabled else 0.0
@@ -67,6 +80,7 @@ class CaptureWriter:
         self._timer: asyncio.TimerHandle | None = None
         self._handle: IO[bytes] | None = None
         self._handle_path: Path | None = None
+        self._handle_hour: int | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -150,7 +164,9 @@ class CaptureWriter:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait()
+            if not self._wake.wait(SEAL_CHECK_SECONDS):
+                self._seal_if_hour_over()
+                continue
             self._wake.clear()
             while self._to_write:
                 self._write(self._to_write.popleft())
@@ -177,22 +193,35 @@ class CaptureWriter:
             self._settled += part.records
 
     def _handle_for(self, hour: int) -> IO[bytes]:
-        moment = datetime.fromtimestamp(hour * 3600, UTC)
-        folder = capture_folder(self.directory, self.model_name, self.variant) / moment.strftime(CAPTURE_HOUR_FORMAT)
-        path = folder / self.file_name
-        if self._handle is None or self._handle_path != path:
+        if self._handle is None or self._handle_hour != hour:
             self._close_handle()
+            moment = datetime.fromtimestamp(hour * 3600, UTC)
+            folder = (capture_folder(self.directory, self.model_name, self.variant)
+                      / moment.strftime(CAPTURE_HOUR_FORMAT))
             folder.mkdir(parents=True, exist_ok=True)
+            self._files_opened += 1
+            path = folder / open_capture_name(f"{self.file_stem}-{self._files_opened}{CAPTURE_SUFFIX}")
             self._handle = path.open("ab", buffering=0)  # unbuffered: one write() is one system call
             self._handle_path = path
+            self._handle_hour = hour
         return self._handle
 
+    def _seal_if_hour_over(self) -> None:
+        """An idle writer's file is sealed once its hour is over, so the export need not wait for traffic."""
+        if self._handle_hour is not None and self._handle_hour < int(_now() // 3600) and not self._to_write:
+            self._close_handle()
+
     def _close_handle(self) -> None:
-        if self._handle is not None:
-            try:
-                os.fsync(self._handle.fileno())
-                self._handle.close()
-            except OSError as exc:
-                log.error("closing a capture file failed", extra={"fields": {"error": str(exc)}})
-            self._handle = None
-            self._handle_path = None
+        """Flush, close and seal the current file: the export may take it from now on."""
+        if self._handle is None or self._handle_path is None:
+            return
+        path = self._handle_path
+        try:
+            os.fsync(self._handle.fileno())
+            self._handle.close()
+            path.rename(path.with_name(sealed_capture_name(path.name)))
+        except OSError as exc:
+            log.error("closing a capture file failed", extra={"fields": {"error": str(exc), "path": str(path)}})
+        self._handle = None
+        self._handle_path = None
+        self._handle_hour = None

@@ -200,13 +200,17 @@ def read_remote_store(s3: Any, bucket: str, prefix: str) -> RemoteStore:
 # --- variants and captured requests -----------------------------------------------------------------------------------
 # Each variant of an endpoint is its own service; its server captures into its own folder on the endpoint's data
 # volume, and the export task copies complete files to S3 in SageMaker Data Capture's layout:
-#   EFS: <capture dir>/<endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>.jsonl
-#   S3:  <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>-<content digest>.jsonl
+#   EFS: <capture dir>/<endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>-<start>-<n>.jsonl
+#   S3:  <prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<task>-<pid>-<start>-<n>.jsonl
+# A server writes a file under a hidden name (`.<name>.open`) and renames it to `<name>` once it will never write
+# to it again (its hour is over, or the server stops): the export takes only such sealed files, and every name is
+# used once, so an export repeated after a crash writes the same object again and nothing replaces an exported one.
 
 DEFAULT_VARIANT = "main"
 """The variant an endpoint without `variants` runs: it follows LIVE."""
 CAPTURE_HOUR_FORMAT = "%Y/%m/%d/%H"
 CAPTURE_SUFFIX = ".jsonl"
+OPEN_CAPTURE_SUFFIX = ".open"
 
 
 def capture_folder(capture_dir: Path, endpoint: str, variant: str) -> Path:
@@ -214,7 +218,19 @@ def capture_folder(capture_dir: Path, endpoint: str, variant: str) -> Path:
     return capture_dir / endpoint / variant
 
 
-def capture_object_key(prefix: str, endpoint: str, variant: str, hour_path: str, file_stem: str, digest: str) -> str:
-    """Where an exported capture file goes: named by its content, so an export repeated after a crash writes the
-    same object again, and a file written later under the same name never replaces an exported one."""
-    return f"{prefix}{endpoint}/{variant}/{hour_path}/{file_stem}-{digest}{CAPTURE_SUFFIX}"
+def open_capture_name(sealed_name: str) -> str:
+    """The name a capture file has while its server may still write to it."""
+    return f".{sealed_name}{OPEN_CAPTURE_SUFFIX}"
+
+
+def sealed_capture_name(open_name: str) -> str:
+    return open_name.removeprefix(".").removesuffix(OPEN_CAPTURE_SUFFIX)
+
+
+def is_sealed_capture(name: str) -> bool:
+    return name.endswith(CAPTURE_SUFFIX) and not name.startswith(".")
+
+
+def capture_object_key(prefix: str, endpoint: str, variant: str, hour_path: str, file_name: str) -> str:
+    """Where an exported capture file goes (SageMaker Data Capture's layout under the prefix)."""
+    return f"{prefix}{endpoint}/{variant}/{hour_path}/{file_name}"

@@ -14,6 +14,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from serving import capture
 from serving.capture import CaptureWriter
 from serving.capture_records import CaptureItem, capture_record, encode_records
 from tests.support.serving_data import ROW, infer_body
@@ -93,13 +94,38 @@ def run_writer(writer: CaptureWriter, items: list[CaptureItem]) -> None:
 def test_records_are_partitioned_by_variant_and_hour_in_one_file_per_instance_and_process(tmp_path: Path):
     writer = CaptureWriter(tmp_path, "a", "task-1", variant="candidate")
     run_writer(writer, [item(i) for i in range(5)] + [item(9, moment=MOMENT + 3600)])
-    first = tmp_path / "a" / "candidate" / "2026" / "11" / "27" / "14" / f"task-1-{os.getpid()}.jsonl"
-    second = tmp_path / "a" / "candidate" / "2026" / "11" / "27" / "15" / f"task-1-{os.getpid()}.jsonl"
+    hours = tmp_path / "a" / "candidate" / "2026" / "11" / "27"
+    first = hours / "14" / f"{writer.file_stem}-1.jsonl"
+    second = hours / "15" / f"{writer.file_stem}-2.jsonl"
+    assert writer.file_stem.startswith(f"task-1-{os.getpid()}-")
+    assert sorted(path.name for path in hours.rglob("*")) == sorted(["14", "15", first.name, second.name])
     assert [json.loads(line)["captureData"]["endpointInput"]["data"] for line in first.read_text().splitlines()] \
         == [json.dumps({"n": i}) for i in range(5)]
     assert len(second.read_text().splitlines()) == 1
     assert json.loads(second.read_text())["eventMetadata"]["variantName"] == "candidate"
     assert writer.written == writer.accepted == 6 and writer.dropped == 0
+
+
+def test_an_idle_writer_seals_its_file_once_the_hour_is_over(tmp_path: Path, monkeypatch):
+    writer = CaptureWriter(tmp_path, "a", "t", flush_interval_seconds=0.01)
+    monkeypatch.setattr(capture, "SEAL_CHECK_SECONDS", 0.05)
+    now = [MOMENT]
+    monkeypatch.setattr(capture, "_now", lambda: now[0])
+
+    async def scenario() -> tuple[list[str], list[str]]:
+        writer.start()
+        writer.offer(b"{}", b"{}", None, "1", 1.0)
+        await asyncio.sleep(0.3)
+        before = sorted(path.name for path in tmp_path.rglob("*.jsonl*"))
+        now[0] = MOMENT + 3600  # the hour is over; no new request arrives
+        await asyncio.sleep(0.3)
+        after = sorted(path.name for path in tmp_path.rglob("*.jsonl*"))
+        writer.close()
+        return before, after
+
+    before, after = asyncio.run(scenario())
+    assert before == [f".{writer.file_stem}-1.jsonl.open"]
+    assert after == [f"{writer.file_stem}-1.jsonl"]
 
 
 def test_close_writes_everything_accepted_even_in_large_numbers(tmp_path: Path):

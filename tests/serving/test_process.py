@@ -132,7 +132,9 @@ def test_two_workers_share_the_port_each_capturing_to_its_own_file_and_drain_on_
         assert server.process.wait(30) == 0
     files = list((tmp_path / "capture").rglob("*.jsonl"))
     worker_pids = {str(worker.pid) for worker in workers}
-    assert files and {path.stem.rsplit("-", 1)[1] for path in files} <= worker_pids  # <instance>-<worker pid>
+    # <instance>-<worker pid>-<start>-<n>, all sealed once the workers stopped
+    assert files and {path.stem.split("-")[1] for path in files} <= worker_pids
+    assert not [path for path in (tmp_path / "capture").rglob("*") if path.name.startswith(".")]
     captured = {json.loads(line)["eventMetadata"]["inferenceId"]
                 for path in files for line in path.read_text().splitlines()}
     assert set(load.acknowledged) <= captured
