@@ -391,6 +391,14 @@ class EnvironmentConfig(StrictModel):
     global: set this if that one is taken)."""
     model_sync_schedule: str = "rate(1 hour)"
     """When the model sync also runs without an upload, repairing anything a missed event left behind."""
+    capture_bucket_name: str | None = None
+    """S3 bucket captured requests are exported to, as `<endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl`
+    (SageMaker Data Capture's layout). When omitted, `<project>-<env>-captures-<region>`."""
+    capture_retention_days: int = Field(default=365, ge=1, le=36500)
+    """Exported captures expire this many days after the export (a lifecycle rule)."""
+    capture_export_schedule: str = "cron(5 * * * ? *)"
+    """When each endpoint's capture export task runs: hourly, five minutes past, after the servers sealed the last
+    hour's files."""
     endpoints: dict[str, EndpointOverride] = Field(default_factory=dict)  # type: ignore[valid-type]
     """Per-endpoint overrides for this environment only: `endpoints.<name>.<field>`."""
 
@@ -417,14 +425,14 @@ class EnvironmentConfig(StrictModel):
                 raise ValueError(f"{cidr!r} is not an IPv4 CIDR block such as 203.0.113.0/24") from None
         return value
 
-    @field_validator("model_bucket_name")
+    @field_validator("model_bucket_name", "capture_bucket_name")
     @classmethod
     def _model_bucket(cls, value: str | None) -> str | None:
         if value is not None and not re.match(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", value):
             raise ValueError("must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots and hyphens")
         return value
 
-    @field_validator("model_sync_schedule")
+    @field_validator("model_sync_schedule", "capture_export_schedule")
     @classmethod
     def _sync_schedule(cls, value: str) -> str:
         if not re.match(r"^(cron|rate)\(.+\)$", value):
@@ -637,6 +645,10 @@ class MlopsConfig(StrictModel):
     def model_bucket_name(self, environment: str) -> str:
         configured = self.environments[environment].model_bucket_name
         return configured or aws_name(self.project, environment, "models", self.region, max_length=63)
+
+    def capture_bucket_name(self, environment: str) -> str:
+        configured = self.environments[environment].capture_bucket_name
+        return configured or aws_name(self.project, environment, "captures", self.region, max_length=63)
 
     def endpoint_for(self, environment: str, endpoint: str) -> EndpointConfig:
         """The endpoint's settings in one environment: the base entry with that environment's overrides applied,

@@ -107,6 +107,7 @@ class ResolvedEnvironment:
     public_subnet_cidrs: tuple[str, ...]
     private_subnet_cidrs: tuple[str, ...]
     model_bucket_name: str
+    capture_bucket_name: str
     serving_repository_name: str
     owns_workload_boundary: bool
     """Deployed through its own `deploy_role_arn` (usually in its own account, where the bootstrap stack's boundary
@@ -162,6 +163,7 @@ def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnviro
         public_subnet_cidrs=tuple(public),
         private_subnet_cidrs=tuple(private),
         model_bucket_name=config.model_bucket_name(environment),
+        capture_bucket_name=config.capture_bucket_name(environment),
         serving_repository_name=serving_repository_name(config.project, environment),
         owns_workload_boundary=env.deploy_role_arn is not None,
         workload_boundary_name=_workload_boundary_name(config, environment),

@@ -46,6 +46,9 @@ class ModelStorageProps:
     """The model sync task's role: mounts models read-write, never data."""
     model_writer_security_group_id: str
     """The model sync task's security group, admitted on NFS."""
+    capture_exporter_role_arn: str
+    """The capture export task's role: mounts data read-write (it removes what it exported), never models."""
+    capture_exporter_security_group_id: str
     posix_uid: int = 1000
     """Owner of both locations; the model server's container user."""
     throughput_mode: Literal["bursting", "elastic"] = "bursting"
@@ -83,6 +86,10 @@ class ModelStorage(Construct):
                                     from_port=NFS_PORT, to_port=NFS_PORT,
                                     referenced_security_group_id=props.model_writer_security_group_id,
                                     description="NFS from the model sync task")
+        VpcSecurityGroupIngressRule(self, "nfs-from-capture-export", security_group_id=group.id, ip_protocol="tcp",
+                                    from_port=NFS_PORT, to_port=NFS_PORT,
+                                    referenced_security_group_id=props.capture_exporter_security_group_id,
+                                    description="NFS from the capture export task")
         mount_targets = [EfsMountTarget(self, f"mount-target-az{index + 1}", file_system_id=self.file_system.id,
                                         subnet_id=subnet_id, security_groups=[group.id])
                          for index, subnet_id in enumerate(props.subnet_ids)]
@@ -93,7 +100,7 @@ class ModelStorage(Construct):
         file_system_policy = EfsFileSystemPolicy(
             self, "policy", file_system_id=self.file_system.id, policy=_policy_document(
                 self.file_system.arn, props.reader_writer_role_arn, props.model_writer_role_arn,
-                self.models_access_point.arn, self.data_access_point.arn))
+                props.capture_exporter_role_arn, self.models_access_point.arn, self.data_access_point.arn))
         # A task that starts before these exist fails to mount (no mount target in its AZ, or IAM denies it).
         self.mountable: tuple[EfsMountTarget | EfsFileSystemPolicy, ...] = (*mount_targets, file_system_policy)
 
@@ -112,6 +119,11 @@ class ModelStorage(Construct):
         """Identity policy for the model sync task's role: mount and write models, through its access point only."""
         return [_mount_statement("MountModelsReadWrite", [MOUNT, WRITE], self.file_system.arn,
                                  self.models_access_point.arn)]
+
+    def capture_exporter_statements(self) -> list[Statement]:
+        """Identity policy for the capture export task's role: mount and write data, through its access point."""
+        return [_mount_statement("MountDataReadWrite", [MOUNT, WRITE], self.file_system.arn,
+                                 self.data_access_point.arn)]
 
     def reader_writer_statements(self) -> list[Statement]:
         """Identity policy for the service's task role: mount models (no write) and data (write), each only
@@ -136,20 +148,23 @@ def _mount_statement(sid: str, actions: list[str], file_system_arn: str, access_
     }
 
 
-def _policy_document(file_system_arn: str, role_arn: str, writer_role_arn: str, models_ap: str, data_ap: str) -> str:
-    """File system policy: the two roles' grants, and denies of any other principal (even one whose identity
+def _policy_document(file_system_arn: str, role_arn: str, writer_role_arn: str, exporter_role_arn: str,
+                     models_ap: str, data_ap: str) -> str:
+    """File system policy: the three roles' grants, and denies of any other principal (even one whose identity
     policy allows EFS broadly), of access without TLS and of access from outside a mount target."""
     grants = [_mount_statement("ServiceMountsModelsReadOnly", [MOUNT], file_system_arn, models_ap),
               _mount_statement("ServiceMountsDataReadWrite", [MOUNT, WRITE], file_system_arn, data_ap),
-              _mount_statement("SyncWritesModels", [MOUNT, WRITE], file_system_arn, models_ap)]
+              _mount_statement("SyncWritesModels", [MOUNT, WRITE], file_system_arn, models_ap),
+              _mount_statement("ExportReadsAndRemovesCaptures", [MOUNT, WRITE], file_system_arn, data_ap)]
     for grant in grants[:2]:
         grant["Principal"] = {"AWS": role_arn}
     grants[2]["Principal"] = {"AWS": writer_role_arn}
+    grants[3]["Principal"] = {"AWS": exporter_role_arn}
     return policy_document(
         *grants,
         {"Sid": "DenyOtherPrincipals", "Effect": "Deny", "Principal": {"AWS": "*"},
          "Action": [MOUNT, WRITE, "elasticfilesystem:ClientRootAccess"], "Resource": file_system_arn,
-         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role_arn, writer_role_arn]}}},
+         "Condition": {"ArnNotEquals": {"aws:PrincipalArn": [role_arn, writer_role_arn, exporter_role_arn]}}},
         {"Sid": "DenyWithoutTls", "Effect": "Deny", "Principal": {"AWS": "*"}, "Action": "*",
          "Resource": file_system_arn, "Condition": {"Bool": {"aws:SecureTransport": "false"}}},
         {"Sid": "DenyOutsideMountTargets", "Effect": "Deny", "Principal": {"AWS": "*"},

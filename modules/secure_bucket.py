@@ -10,6 +10,7 @@ from cdktf_cdktf_provider_aws.s3_bucket_lifecycle_configuration import (
     S3BucketLifecycleConfiguration,
     S3BucketLifecycleConfigurationRule,
     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload,
+    S3BucketLifecycleConfigurationRuleExpiration,
     S3BucketLifecycleConfigurationRuleFilter,
     S3BucketLifecycleConfigurationRuleNoncurrentVersionExpiration,
 )
@@ -46,6 +47,9 @@ class SecureBucketProps:
     """Noncurrent object versions expire after this many days ..."""
     noncurrent_versions_kept: int = 10
     """... except the newest this many, which are kept regardless."""
+    expire_after_days: int | None = None
+    """Objects expire (become noncurrent, then go as above) this many days after they were written; when omitted,
+    they stay until deleted."""
     extra_policy_statements: tuple[Statement, ...] = field(default_factory=tuple)
     """Statements added to the bucket policy beside the TLS-only deny."""
     log_delivery_service: str | None = None
@@ -57,6 +61,8 @@ class SecureBucketProps:
     """Make Terraform refuse to destroy the bucket (for data that must outlive a mistaken destroy)."""
 
     def __post_init__(self) -> None:
+        if self.expire_after_days is not None and self.expire_after_days < 1:
+            raise ValueError(f"SecureBucketProps.expire_after_days {self.expire_after_days}: at least 1 day")
         if (self.log_delivery_service is None) != (self.log_delivery_source_account is None):
             raise ValueError("SecureBucketProps: log_delivery_service and log_delivery_source_account go together "
                              f"(got {self.log_delivery_service!r} and {self.log_delivery_source_account!r})")
@@ -104,6 +110,11 @@ class SecureBucket(Construct):
                 abort_incomplete_multipart_upload=[
                     S3BucketLifecycleConfigurationRuleAbortIncompleteMultipartUpload(days_after_initiation=7)],
             ),
+            *([S3BucketLifecycleConfigurationRule(
+                id="expire-objects", status="Enabled",
+                filter=[S3BucketLifecycleConfigurationRuleFilter(prefix="")],
+                expiration=[S3BucketLifecycleConfigurationRuleExpiration(days=props.expire_after_days)])]
+              if props.expire_after_days is not None else []),
         ])
         if props.access_log_bucket is not None:
             S3BucketLoggingA(self, "access-logging", bucket=bucket_id, target_bucket=props.access_log_bucket,

@@ -38,6 +38,7 @@ class TaskIdentityProps:
     execution_role_name: str
     task_role_name: str
     sync_role_name: str
+    export_role_name: str
     """Role names (IAM: at most 64 characters)."""
     permissions_boundary_arn: str | None = None
     """Caps the three roles whatever their policies say (see modules/permission_boundaries.py)."""
@@ -45,7 +46,7 @@ class TaskIdentityProps:
 
 class TaskIdentity(Construct):
     """Attributes: `execution_role`, `task_role`, `security_group_id` (the service's), `sync_role`,
-    `sync_security_group_id`."""
+    `sync_security_group_id`, `export_role`, `export_security_group_id` (the capture export task's)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: TaskIdentityProps):
         super().__init__(scope, construct_id)
@@ -68,3 +69,11 @@ class TaskIdentity(Construct):
                                    description=f"{props.name_prefix} model sync task: EFS and HTTPS out, nothing in",
                                    tags={"Name": f"{props.name_prefix}-model-sync"})
         self.sync_security_group_id: str = sync_group.id
+        self.export_role = IamRole(self, "export-role", name=props.export_role_name,
+                                   permissions_boundary=props.permissions_boundary_arn,
+                                   assume_role_policy=trust, description="The capture export task: EFS to S3")
+        export_group = SecurityGroup(
+            self, "export-security-group", name=f"{props.name_prefix}-capture-export", vpc_id=props.vpc_id,
+            description=f"{props.name_prefix} capture export task: EFS and HTTPS out, nothing in",
+            tags={"Name": f"{props.name_prefix}-capture-export"})
+        self.export_security_group_id: str = export_group.id

@@ -55,6 +55,7 @@ class DeployScope:
     artifact_objects_arn: str
     """The pipeline's artifacts (the source every later stage runs)."""
     model_bucket_of: dict[str, str]
+    capture_bucket_of: dict[str, str]
     deploy_role_of: dict[str, str]
     """Environment -> its deploy role, for environments that have one."""
 
@@ -103,7 +104,8 @@ def _later_environments(scope: DeployScope, state: str) -> list[Statement]:
     if not later:
         return []
     prefixes = [f"{scope.project}-{environment}-" for environment in later]
-    model_buckets = [f"{scope.partition_arn}:s3:::{scope.model_bucket_of[environment]}" for environment in later]
+    data_buckets = [f"{scope.partition_arn}:s3:::{bucket_of[environment]}" for environment in later
+                    for bucket_of in (scope.model_bucket_of, scope.capture_bucket_of)]
     statements: list[Statement] = [
         {"Sid": "NeverResourcesOfALaterEnvironment", "Effect": "Deny", "Action": "*", "Resource": "*",
          "Condition": {"StringEquals": {"aws:ResourceTag/environment": later}}},
@@ -114,8 +116,8 @@ def _later_environments(scope: DeployScope, state: str) -> list[Statement]:
         {"Sid": "NeverTheLocksOfALaterEnvironment", "Effect": "Deny", "Action": "dynamodb:*", "Resource": "*",
          "Condition": {"ForAnyValue:StringLike": {"dynamodb:LeadingKeys": [
              f"{scope.state_bucket}/{prefix}*" for prefix in prefixes]}}},
-        {"Sid": "NeverTheModelsOfALaterEnvironment", "Effect": "Deny", "Action": "s3:*",
-         "Resource": [arn for bucket in model_buckets for arn in (bucket, f"{bucket}/*")]},
+        {"Sid": "NeverTheModelsOrCapturesOfALaterEnvironment", "Effect": "Deny", "Action": "s3:*",
+         "Resource": [arn for bucket in data_buckets for arn in (bucket, f"{bucket}/*")]},
         {"Sid": "NeverTheRolesOfALaterEnvironment", "Effect": "Deny", "Action": [*IAM_WRITES, "iam:PassRole"],
          "Resource": [f"{scope.account_arn}:role/{prefix}*" for prefix in prefixes]},
     ]

@@ -20,6 +20,7 @@ from configuration.naming import (
 )
 from configuration.resolved import ResolvedEndpoint, ResolvedVariant
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
+from modules.capture_export import CaptureExport, CaptureExportProps
 from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting, WeightedTargetGroup
 from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
 from modules.model_storage import ModelStorage, ModelStorageProps
@@ -33,9 +34,9 @@ from stacks.platform import PlatformStack
 
 
 class EndpointStack(TerraformStack):
-    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `shadow_discovery` (None without a shadow), and
-    per variant (`main` without variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and
-    `autoscaling` are the first variant's."""
+    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `shadow_discovery` (None
+    without a shadow), and per variant (`main` without variants) `services`, `monitors`, `autoscalers`; `service`,
+    `monitoring` and `autoscaling` are the first variant's."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
@@ -57,12 +58,15 @@ class EndpointStack(TerraformStack):
             execution_role_name=aws_name(name_prefix, "execution", max_length=IAM_NAME_MAX),
             task_role_name=aws_name(name_prefix, "task", max_length=IAM_NAME_MAX),
             sync_role_name=aws_name(name_prefix, "model-sync", max_length=IAM_NAME_MAX),
+            export_role_name=aws_name(name_prefix, "capture-export", max_length=IAM_NAME_MAX),
             permissions_boundary_arn=boundary))
         self.storage = ModelStorage(self, "storage", ModelStorageProps(
             name_prefix=name_prefix, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
             kms_key_arn=platform.key.arn, client_security_group_id=self.identity.security_group_id,
             reader_writer_role_arn=self.identity.task_role.arn, model_writer_role_arn=self.identity.sync_role.arn,
             model_writer_security_group_id=self.identity.sync_security_group_id,
+            capture_exporter_role_arn=self.identity.export_role.arn,
+            capture_exporter_security_group_id=self.identity.export_security_group_id,
             throughput_mode=settings.efs_throughput_mode))
         self.routing = EndpointRouting(self, "routing", EndpointRoutingProps(
             target_group_name=resolved.target_group_name,
@@ -92,6 +96,14 @@ class EndpointStack(TerraformStack):
                                           if variant.model_version is not None}))),
             self.identity, self.storage)
 
+        self.capture_export = CaptureExport(self, "capture-export", CaptureExportProps(
+            name_prefix=name_prefix, endpoint=endpoint, region=config.region, account_id=account,
+            bucket_name=platform.capture_bucket.name, bucket_arn=platform.capture_bucket.arn,
+            kms_key_arn=platform.key.arn, cluster_arn=platform.cluster.arn, subnet_ids=network.private_subnet_ids,
+            image=image, log_retention_days=settings.log_retention_days, schedule=env.capture_export_schedule,
+            events_role_name=aws_name(name_prefix, "export-events", max_length=IAM_NAME_MAX),
+            schedule_rule_name=aws_name(name_prefix, "capture-export", max_length=EVENT_RULE_NAME_MAX),
+            permissions_boundary_arn=boundary), self.identity, self.storage)
         shadow = resolved.shadow
         self.shadow_discovery = ShadowDiscovery(self, "shadow-discovery", ShadowDiscoveryProps(
             namespace_name=f"{name_prefix}.internal", service_label=shadow.name, vpc_id=network.vpc_id,

@@ -132,6 +132,7 @@ class PipelineStack(TerraformStack):
                 # CodePipeline keeps a pipeline's artifacts under the first 20 characters of its name.
                 artifact_objects_arn=f"{self.artifact_bucket.arn}/{pipeline_name[:20]}/*",
                 model_bucket_of={name: config.model_bucket_name(name) for name in environments},
+                capture_bucket_of={name: config.capture_bucket_name(name) for name in environments},
                 deploy_role_of={name: env.deploy_role_arn for name, env in config.environments.items()
                                 if env.deploy_role_arn}))
             self.steps[f"deploy-{environment}"] = step(

@@ -29,8 +29,8 @@ from stacks.common import add_aws_provider, policy_arn, use_remote_state
 
 
 class PlatformStack(TerraformStack):
-    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `model_bucket`, `alarm_topic`,
-    `hosted_zone_id` (None without a Route 53 domain), `environment`."""
+    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `model_bucket`, `capture_bucket`,
+    `alarm_topic`, `hosted_zone_id` (None without a Route 53 domain), `environment`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEnvironment):
         super().__init__(scope, stack_name)
@@ -93,6 +93,10 @@ class PlatformStack(TerraformStack):
         self.model_bucket = SecureBucket(self, "model-bucket", SecureBucketProps(
             bucket_name=resolved.model_bucket_name, kms_key_arn=self.key.arn))
         S3BucketNotification(self, "model-bucket-events", bucket=self.model_bucket.bucket.id, eventbridge=True)
+        # Each endpoint's capture export task writes captured requests here (SageMaker Data Capture's layout).
+        self.capture_bucket = SecureBucket(self, "capture-bucket", SecureBucketProps(
+            bucket_name=resolved.capture_bucket_name, kms_key_arn=self.key.arn,
+            expire_after_days=env.capture_retention_days))
         self.alarm_topic = AlarmTopic(self, "alarms", AlarmTopicProps(
             name=f"{name_prefix}-alarms", kms_key_arn=self.key.arn, emails=tuple(env.alarm_emails)))
 
@@ -107,6 +111,8 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "alarm-topic-arn", value=self.alarm_topic.arn)
         TerraformOutput(self, "model-bucket-name", value=self.model_bucket.name,
                         description="python -m pipeline.models promote uploads model versions here")
+        TerraformOutput(self, "capture-bucket-name", value=self.capture_bucket.name,
+                        description="Captured requests, <endpoint>/<variant>/yyyy/mm/dd/hh/<file>.jsonl")
 
     def _workload_boundary(self, resolved: ResolvedEnvironment, account: str) -> str:
         """The ARN of the boundary this environment's roles carry: the bootstrap stack's, or, for an environment

@@ -120,6 +120,7 @@ def test_it_keeps_its_build_cache(deploy_role):
     ("dynamodb:PutItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/mlops-tfstate-locks",
      {"dynamodb:LeadingKeys": "mlops-tfstate-eu-west-1/mlops-prod-platform/terraform.tfstate"}),
     ("s3:PutObject", "arn:aws:s3:::mlops-prod-models-eu-west-1/a/LIVE", {}),
+    ("s3:GetObject", "arn:aws:s3:::mlops-prod-captures-eu-west-1/a/main/2026/11/29/07/t-1-a-1.jsonl", {}),
     ("iam:PutRolePolicy", f"{ARN}:role/mlops-prod-a-task", {"iam:PermissionsBoundary": WORKLOAD_BOUNDARY}),
     ("iam:PassRole", f"{ARN}:role/mlops-prod-a-task", {"iam:PassedToService": "ecs-tasks.amazonaws.com"}),
 ])
@@ -135,6 +136,7 @@ def test_staging_cannot_reach_prod_and_prod_can(deploy_role, action, resource, c
     ("dynamodb:PutItem", f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/mlops-tfstate-locks",
      {"dynamodb:LeadingKeys": "mlops-tfstate-eu-west-1/mlops-staging-platform/terraform.tfstate"}),
     ("s3:PutObject", "arn:aws:s3:::mlops-staging-models-eu-west-1/a/LIVE", {}),
+    ("s3:GetObject", "arn:aws:s3:::mlops-staging-captures-eu-west-1/a/main/2026/11/29/07/t-1-a-1.jsonl", {}),
 ])
 def test_staging_deploys_staging(deploy_role, action, resource, context):
     assert deploy_role["staging"].can(action, resource, **context)

@@ -62,13 +62,14 @@ def test_load_balancer_may_reach_only_this_service_port(staging):
     assert (rule["from_port"], rule["to_port"]) == (8080, 8080)
 
 
-def test_efs_admits_nfs_from_the_service_and_the_sync_task_only(staging):
+def test_efs_admits_nfs_from_the_service_the_sync_and_the_export_task_only(staging):
     _, stack = staging
     efs_group = group_ref(stack, "storage/security-group")
     admitted = sorted((rule["referenced_security_group_id"], rule["from_port"], rule["to_port"])
                       for rule in rules_of(stack, "ingress", efs_group))
     assert admitted == sorted([(group_ref(stack, "identity/security-group"), 2049, 2049),
-                               (group_ref(stack, "identity/sync-security-group"), 2049, 2049)])
+                               (group_ref(stack, "identity/sync-security-group"), 2049, 2049),
+                               (group_ref(stack, "identity/export-security-group"), 2049, 2049)])
     assert all("cidr_ipv4" not in rule for rule in rules_of(stack, "ingress", efs_group))
     service_egress = {(r["from_port"], r.get("referenced_security_group_id"), r.get("cidr_ipv4"))
                       for r in rules_of(stack, "egress", group_ref(stack, "identity/security-group"))}
@@ -125,9 +126,16 @@ def test_file_system_policy_denies_other_principals_and_plain_nfs(staging):
     _, stack = staging
     role_id, _ = by_path_suffix(stack, "aws_iam_role", "identity/task-role")
     sync_id, _ = by_path_suffix(stack, "aws_iam_role", "identity/sync-role")
+    export_id, _ = by_path_suffix(stack, "aws_iam_role", "identity/export-role")
     statements = {s["Sid"]: s for s in policy(only(stack, "aws_efs_file_system_policy")[1])["Statement"]}
     assert statements["DenyOtherPrincipals"]["Condition"] == {"ArnNotEquals": {"aws:PrincipalArn": [
-        ref("aws_iam_role", role_id, "arn"), ref("aws_iam_role", sync_id, "arn")]}}
+        ref("aws_iam_role", role_id, "arn"), ref("aws_iam_role", sync_id, "arn"),
+        ref("aws_iam_role", export_id, "arn")]}}
+    data_ap = ref("aws_efs_access_point", by_path_suffix(stack, "aws_efs_access_point",
+                                                         "storage/data-access-point")[0], "arn")
+    export = statements["ExportReadsAndRemovesCaptures"]
+    assert export["Principal"] == {"AWS": ref("aws_iam_role", export_id, "arn")}
+    assert export["Condition"]["StringEquals"] == {"elasticfilesystem:AccessPointArn": data_ap}
     assert statements["SyncWritesModels"]["Principal"] == {"AWS": ref("aws_iam_role", sync_id, "arn")}
     assert statements["DenyWithoutTls"]["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     assert statements["ServiceMountsModelsReadOnly"]["Principal"] == {"AWS": ref("aws_iam_role", role_id, "arn")}

@@ -39,7 +39,8 @@ def test_a_change_of_live_runs_the_sync_task(default_synth):
     assert across(platform, pattern["detail"]["bucket"]["name"][0]) == ref(
         "aws_s3_bucket", by_path_suffix(platform, "aws_s3_bucket", "model-bucket/bucket")[0], "bucket")
     task_id, task = by_path_suffix(stack, "aws_ecs_task_definition", "model-sync/task-definition")
-    targets = resources(stack, "aws_cloudwatch_event_target")
+    targets = {lid: body for lid, body in resources(stack, "aws_cloudwatch_event_target").items()
+               if "/model-sync/" in body["//"]["metadata"]["path"]}
     assert len(targets) == 2  # the upload event and the repair schedule
     rules = {ref("aws_cloudwatch_event_rule", lid, "name"): body
              for lid, body in resources(stack, "aws_cloudwatch_event_rule").items()}

@@ -12,11 +12,16 @@ from pydantic_settings import BaseSettings
 
 from modules.endpoint_service import CONTAINER_NAME
 from modules.model_sync import SYNC_CONTAINER
+from serving.capture_export import ExportSettings
 from serving.contract import (
+    EXPORT_CONTAINER,
+    EXPORT_ENTRY_POINT,
+    EXPORT_VARIABLE_PREFIX,
     SERVER_PROGRAM,
     SERVER_VARIABLE_PREFIX,
     SYNC_ENTRY_POINT,
     SYNC_VARIABLE_PREFIX,
+    ExportVariable,
     ServerVariable,
     SyncVariable,
     variables_of,
@@ -27,11 +32,13 @@ from tests.infra.synth import resources
 from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
 
 # The program each container exists to run.
-PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT)}
+PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT),
+                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT)}
 # What each program reads its settings with, and the prefix of the variables it owns.
 SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[type[BaseSettings], str]] = {
     SERVER_PROGRAM: (ServingSettings, SERVER_VARIABLE_PREFIX),
     SYNC_ENTRY_POINT: (SyncSettings, SYNC_VARIABLE_PREFIX),
+    EXPORT_ENTRY_POINT: (ExportSettings, EXPORT_VARIABLE_PREFIX),
 }
 
 
@@ -107,7 +114,8 @@ def test_a_misspelled_or_missing_variable_is_caught():
         "sync: python -m serving.sync requires SYNC_PREFIX, which is not set"]
 
 
-@pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings)])
+@pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings),
+                                             (ExportVariable, ExportSettings)])
 def test_the_contract_names_only_variables_the_program_reads(names, settings):
     assert set(variables_of(names).values()) <= variable_names(settings)
     # and the attribute says which setting: SERVING_MODELS_DIR is ServerVariable.MODELS_DIR

@@ -26,11 +26,14 @@ class EndpointParts:
 def endpoint_parts(stack: TerraformStack, prefix: str = "p-dev-a") -> EndpointParts:
     identity = TaskIdentity(stack, "identity", TaskIdentityProps(
         name_prefix=prefix, vpc_id="vpc-1", account_id="111111111111", execution_role_name=f"{prefix}-execution",
-        task_role_name=f"{prefix}-task", sync_role_name=f"{prefix}-model-sync"))
+        task_role_name=f"{prefix}-task", sync_role_name=f"{prefix}-model-sync",
+        export_role_name=f"{prefix}-capture-export"))
     storage = ModelStorage(stack, "storage", ModelStorageProps(
         name_prefix=prefix, vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], kms_key_arn=KEY,
         client_security_group_id=identity.security_group_id, reader_writer_role_arn=identity.task_role.arn,
-        model_writer_role_arn=identity.sync_role.arn, model_writer_security_group_id=identity.sync_security_group_id))
+        model_writer_role_arn=identity.sync_role.arn, model_writer_security_group_id=identity.sync_security_group_id,
+        capture_exporter_role_arn=identity.export_role.arn,
+        capture_exporter_security_group_id=identity.export_security_group_id))
     routing = EndpointRouting(stack, "routing", EndpointRoutingProps(
         target_group_name=prefix, vpc_id="vpc-1", listener_arn=arn("elasticloadbalancing", "listener/app/lb/1/2"),
         container_port=8080, health_check_path="/v2/health/ready", priority=30499, path="/a/*"))
