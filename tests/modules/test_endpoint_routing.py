@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting
+from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting, WeightedTargetGroup
 from tests.infra.synth import only, policy, ref, resources
 from tests.support.construct_synth import arn, synth_stack
 
@@ -37,9 +37,25 @@ def test_host_and_path_both_condition_the_rule():
     assert only(stack, "aws_lb_target_group")[1]["deregistration_delay"] == "45"
 
 
+def test_variants_get_a_target_group_each_behind_one_weighted_rule():
+    stack = routing(weighted_target_groups=(WeightedTargetGroup("blue", "p-dev-a-blue", 70),
+                                            WeightedTargetGroup("green", "p-dev-a-green", 30)))
+    groups = {body["name"]: logical_id for logical_id, body in resources(stack, "aws_lb_target_group").items()}
+    assert set(groups) == {"p-dev-a-blue", "p-dev-a-green"}  # no group of the endpoint's own name
+    _, rule = only(stack, "aws_lb_listener_rule")
+    assert rule["action"] == [{"type": "forward", "forward": {"target_group": [
+        {"arn": ref("aws_lb_target_group", groups["p-dev-a-blue"], "arn"), "weight": 70},
+        {"arn": ref("aws_lb_target_group", groups["p-dev-a-green"], "arn"), "weight": 30}]}}]
+    assert "lifecycle" not in rule
+
+
 @pytest.mark.parametrize("changes, message", [
     ({"path": None}, "a listener rule needs a host, a path or both"),
     ({"target_group_name": "x" * 33}, "is longer than AWS's 32 characters"),
+    ({"weighted_target_groups": (WeightedTargetGroup("a", "a", 0),)}, "needs a weight above 0"),
+    ({"weighted_target_groups": (WeightedTargetGroup("a", "a", 1000),)}, "weight 1000 must be 0 to 999"),
+    ({"weighted_target_groups": (WeightedTargetGroup("a", "a", 100),),
+      "traffic_shifting": TrafficShifting("alt", "role", "111111111111")}, "choose one"),
 ])
 def test_props_are_validated(changes, message):
     values = {"target_group_name": "t", "vpc_id": "v", "listener_arn": LISTENER, "container_port": 1,

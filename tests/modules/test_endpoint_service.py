@@ -120,3 +120,31 @@ def test_gradual_rollout_props_are_validated(args, message):
 
     with pytest.raises(ValueError, match=message):
         GradualRollout(*args)
+
+
+def test_a_shadow_variant_is_reached_through_its_registry_not_the_load_balancer():
+    stack = service_stack(behind_load_balancer=False, open_network_path=False,
+                          service_registry_arn=arn("servicediscovery", "service/srv-1"))
+    service = service_of(stack)
+    assert "load_balancer" not in service and "health_check_grace_period_seconds" not in service
+    assert service["service_registries"] == {"registry_arn": arn("servicediscovery", "service/srv-1")}
+    # A second service on the same task identity opens no security group rules of its own.
+    assert [rule for rule in resources(stack, "aws_vpc_security_group_ingress_rule").values()
+            if "from the load balancer" in rule.get("description", "")] == []
+
+
+def test_a_variant_registers_in_its_keyed_target_group():
+    def build(stack):
+        from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, WeightedTargetGroup
+
+        parts = endpoint_parts(stack)
+        routing = EndpointRouting(stack, "variant-routing", EndpointRoutingProps(
+            target_group_name="p-dev-v", vpc_id="vpc-1", listener_arn=arn("elasticloadbalancing", "listener/x"),
+            container_port=8080, health_check_path="/v2/health/ready", priority=7, path="/v/*",
+            weighted_target_groups=(WeightedTargetGroup("blue", "p-dev-v-blue", 100),)))
+        EndpointService(stack, "service", EndpointServiceProps(**BASE, target_group_key="blue"), parts.identity,
+                        parts.storage, routing)
+    stack = synth_stack(build)
+    group_id = next(lid for lid, body in resources(stack, "aws_lb_target_group").items()
+                    if body["name"] == "p-dev-v-blue")
+    assert service_of(stack)["load_balancer"][0]["target_group_arn"] == ref("aws_lb_target_group", group_id, "arn")

@@ -15,7 +15,7 @@ BASE = {"name_prefix": "p-dev-a", "region": "eu-west-1", "topic_arn": TOPIC,
 
 
 def alarms(**options) -> tuple[dict, dict]:
-    stack = synth_stack(lambda s: EndpointMonitoring(s, "monitoring", EndpointMonitoringProps(**BASE, **options)))
+    stack = synth_stack(lambda s: EndpointMonitoring(s, "monitoring", EndpointMonitoringProps(**{**BASE, **options})))
     return stack, {body["alarm_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}
 
 
@@ -50,3 +50,10 @@ def test_a_gradual_rollout_rolls_back_on_5xx_and_p99_of_either_target_group():
     assert alternate == {"p-dev-a-target-5xx-alternate": "targetgroup/alt/3",
                          "p-dev-a-p99-latency-alternate": "targetgroup/alt/3"}
     assert len(build.monitoring.rollback_alarm_names) == 4  # tokens: both alarms on both target groups
+
+
+def test_a_service_without_a_target_group_gets_task_alarms_and_graphs_only():
+    stack, found = alarms(min_tasks=1, target_group_arn_suffix=None, efs_burst_credit_alarm_bytes=None)
+    assert set(found) == {"p-dev-a-running-tasks-low"}
+    widgets = json.loads(only(stack, "aws_cloudwatch_dashboard")[1]["dashboard_body"])["widgets"]
+    assert [widget["properties"]["title"] for widget in widgets] == ["Tasks", "CPU and memory (%)"]

@@ -48,7 +48,16 @@ def test_a_log_delivery_target_admits_the_service_for_one_account():
     assert "111111111111" in str(delivery["Condition"])
 
 
+def test_objects_can_expire():
+    rules = {rule["id"]: rule for rule in only(bucket(expire_after_days=30),
+                                               "aws_s3_bucket_lifecycle_configuration")[1]["rule"]}
+    assert rules["expire-objects"]["expiration"] == [{"days": 30}]
+    assert "expire-objects" not in {rule["id"] for rule in only(bucket(), "aws_s3_bucket_lifecycle_configuration")[
+        1]["rule"]}
+
+
 @pytest.mark.parametrize("changes, message", [
+    ({"expire_after_days": 0}, "at least 1 day"),
     ({"log_delivery_service": "logging.s3.amazonaws.com"}, "go together"),
     ({"log_delivery_service": "logging.s3.amazonaws.com", "log_delivery_source_account": "1", "kms_key_arn": KEY},
      "cannot use a KMS key"),
