@@ -1,9 +1,11 @@
-"""Ship model versions: `python -m pipeline.models promote | list | rollback`.
+"""Ship model versions: `python -m pipeline.models promote | list | rollback | replay`.
 
     promote   upload a model file and its metadata (signature read from the model, sha256 computed) as a new
               version of one endpoint in one environment, then make it live
     list      the versions in the model bucket and which one is live
     rollback  make an earlier version live again (by default the one before the live one)
+    replay    run captured requests against a version (locally, or at a server's URL) and report how its answers
+              agree with what was answered (pipeline/replay.py)
 
 Making a version live rewrites `<endpoint>/LIVE` in the environment's model bucket; that object's change starts the
 endpoint's sync task, which copies the version into the endpoint's EFS models location, where the running servers
@@ -16,11 +18,14 @@ import argparse
 import hashlib
 import json
 import sys
+import tempfile
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from configuration import ConfigError, MlopsConfig, load_config
+from pipeline import replay as replay_module
 from pipeline.onnx_signature import NotAModel
 from pipeline.onnx_signature import signature_of as read_signature
 from serving.contract import (
@@ -160,6 +165,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.models", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
+    _replay_parser(commands)
     for command in ("promote", "list", "rollback"):
         sub = commands.add_parser(command)
         sub.add_argument("--env", required=True, help="environment, as in the configuration")
@@ -177,8 +183,70 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> dict[str, Any]:
+def _replay_parser(commands: Any) -> None:
+    sub = commands.add_parser("replay", description=replay_module.__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub.add_argument("--env", help="environment whose capture and model buckets are read (not needed with both "
+                                   "--captures and --models)")
+    sub.add_argument("--endpoint", required=True, help="endpoint (the model name its servers serve)")
+    sub.add_argument("--version", required=True, help="the candidate version")
+    sub.add_argument("--since", help="first capture time, UTC (default: 24 hours before --until)")
+    sub.add_argument("--until", help="end of the range, UTC (default: now)")
+    where = sub.add_mutually_exclusive_group(required=True)
+    where.add_argument("--local", action="store_true", help="run the version here with the server's runtime")
+    where.add_argument("--url", help="a server that serves the version, e.g. http://127.0.0.1:8080")
+    sub.add_argument("--captures", type=Path, help="a capture folder (SERVING_CAPTURE_DIR) instead of the bucket")
+    sub.add_argument("--models", type=Path, help="a model folder (<dir>/<version>/) instead of the bucket")
+    sub.add_argument("--limit", type=int, default=10_000, help="replay at most this many (the newest; default "
+                                                                "10000)")
+    sub.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def run_replay(args: argparse.Namespace, s3: Any, config: MlopsConfig | None) -> str | dict[str, Any]:
+    until = replay_module.parse_moment(args.until, "--until") if args.until else datetime.now(UTC)
+    since = replay_module.parse_moment(args.since, "--since") if args.since else until - timedelta(hours=24)
+    if since >= until:
+        raise CommandError(f"--since {since:%Y-%m-%dT%H:%M} is not before --until {until:%Y-%m-%dT%H:%M}")
+    if args.limit < 1:
+        raise CommandError(f"--limit {args.limit}: at least 1")
+    needs_aws = args.captures is None or (args.local and args.models is None)
+    if needs_aws:
+        if args.env is None:
+            raise CommandError("--env is required to read the capture or model bucket (or give --captures and "
+                               "--models)")
+        config = config or load_config()
+        resolve(config, args.env, args.endpoint)
+        if s3 is None:
+            import boto3
+
+            s3 = boto3.client("s3", region_name=config.region)
+    if args.captures is not None:
+        records = replay_module.local_captures(args.captures, args.endpoint, since, until)
+    else:
+        assert config is not None
+        records = replay_module.s3_captures(s3, config.capture_bucket_name(args.env), args.endpoint, since, until)
+    records = records[-args.limit:]
+    with tempfile.TemporaryDirectory(prefix="replay-") as scratch:
+        if args.url:
+            candidate: replay_module.Candidate = replay_module.RemoteCandidate(args.url, args.version, args.endpoint)
+        else:
+            models = args.models
+            if models is None:
+                assert config is not None
+                models = replay_module.download_version(s3, config.model_bucket_name(args.env), f"{args.endpoint}/",
+                                                        args.version, Path(scratch))
+            candidate = replay_module.LocalCandidate(models, args.version)
+        report = replay_module.replay(records, candidate, args.endpoint, args.endpoint, args.version, since, until)
+    return report.text() if args.format == "text" else report.as_dict()
+
+
+def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> dict[str, Any] | str:
     args = _parser().parse_args(argv)
+    if args.command == "replay":
+        try:
+            return run_replay(args, s3, config)
+        except replay_module.ReplayError as exc:
+            raise CommandError(str(exc)) from None
     config = config or load_config()
     target = resolve(config, args.env, args.endpoint)
     if s3 is None:
@@ -216,7 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     except BotoCoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    print(json.dumps(result, indent=2))
+    print(result if isinstance(result, str) else json.dumps(result, indent=2))
     return 0
 
 

@@ -31,6 +31,14 @@ ALLOWED: dict[str, set[str]] = {
 }
 
 
+# Modules allowed more than their package, and why.
+EXCEPTIONS: dict[str, set[str]] = {
+    # `replay --local` runs a candidate version with the server's own data plane and runtime, by design; it imports
+    # them inside the function that needs them, so importing the delivery steps still loads none of it (below).
+    "pipeline/replay.py": {"serving"},
+}
+
+
 def imports_of(path: Path) -> set[str]:
     tree = ast.parse(path.read_text(), filename=str(path))
     found = set()
@@ -52,8 +60,9 @@ def allowed(package: str, module: str, allowances: set[str]) -> bool:
 def violations(package: str, allowances: set[str]) -> list[str]:
     found = []
     for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+        extra = EXCEPTIONS.get(path.relative_to(PROJECT_ROOT).as_posix(), set())
         for module in sorted(imports_of(path)):
-            if not allowed(package, module, allowances):
+            if not allowed(package, module, allowances | extra):
                 found.append(f"{path.relative_to(PROJECT_ROOT)} imports {module}")
     return found
 

@@ -4,7 +4,9 @@ A 100-tree random forest on scikit-learn's breast-cancer data set (it ships with
 exported to ONNX with probabilities as a plain tensor (no ZipMap), so that `make serve` and the tests need nothing
 from outside. The same inputs give the same bytes and the same sha256 on every run.
 
-    .venv/bin/python -m serving.example.train_model [--out serving/example/models] [--version 1]
+    .venv/bin/python -m serving.example.train_model [--out serving/example/models] [--version 1] [--trees 100]
+
+Fewer trees (`--trees 10 --version 2`) give a candidate that answers a little differently: what `replay` measures.
 """
 
 from __future__ import annotations
@@ -28,10 +30,10 @@ FEATURES = 30
 TARGET_OPSET = {"": 17, "ai.onnx.ml": 3}
 
 
-def train() -> tuple[bytes, dict]:
+def train(trees: int = 100) -> tuple[bytes, dict]:
     data = load_breast_cancer()
     features = data.data.astype(np.float32)
-    model = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1)
+    model = RandomForestClassifier(n_estimators=trees, random_state=0, n_jobs=1)
     model.fit(features, data.target)
     onnx_model = convert_sklearn(
         model, name="breast-cancer-rf", initial_types=[("input", FloatTensorType([None, FEATURES]))],
@@ -44,7 +46,7 @@ def train() -> tuple[bytes, dict]:
         "outputs": [{"name": "label", "datatype": "INT64", "shape": [-1]},
                     {"name": "probabilities", "datatype": "FP32", "shape": [-1, 2]}],
         "predict_output": "label",
-        "description": "RandomForestClassifier(n_estimators=100) on sklearn's breast_cancer: "
+        "description": f"RandomForestClassifier(n_estimators={trees}) on sklearn's breast_cancer: "
                        "30 float features; label 1 = benign, 0 = malignant",
     }
     return content, metadata
@@ -63,8 +65,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--version", default="1")
+    parser.add_argument("--trees", type=int, default=100)
     args = parser.parse_args()
-    content, metadata = train()
+    content, metadata = train(args.trees)
     target = write_version(args.out, args.version, content, metadata)
     print(f"wrote {target} ({len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()})")
 
