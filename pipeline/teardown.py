@@ -7,8 +7,8 @@ last first, then the pipeline stack. Kept on purpose: the bootstrap stack's stat
 the state of everything else, and `prevent_destroy` guards them; remove them by hand once nothing is left).
 
 What Terraform cannot delete while it has content is emptied first, so a destroy never stops halfway: the
-environment's image repository and model bucket (every version), the pipeline's build repository and artifact
-bucket; a production load balancer's deletion protection is switched off just before its stack goes.
+environment's image repository, model bucket and capture bucket (every version), the pipeline's build repository
+and artifact bucket; a production load balancer's deletion protection is switched off just before its stack goes.
 """
 
 from __future__ import annotations
@@ -135,13 +135,15 @@ class Teardown:
         for orphan in orphans:
             self.endpoint(environment, orphan)
         if self.sessions is None:
-            self.commands.say(f"would empty {serving_repository_name(project, environment)} and "
-                              f"s3://{self.config.model_bucket_name(environment)}, and allow the load balancer's "
+            self.commands.say(f"would empty {serving_repository_name(project, environment)}, "
+                              f"s3://{self.config.model_bucket_name(environment)} and "
+                              f"s3://{self.config.capture_bucket_name(environment)}, and allow the load balancer's "
                               "deletion")
         else:
             session = self.sessions(environment)
             empty_repository(session.client("ecr"), serving_repository_name(project, environment), self.commands)
             empty_bucket(session.client("s3"), self.config.model_bucket_name(environment), self.commands)
+            empty_bucket(session.client("s3"), self.config.capture_bucket_name(environment), self.commands)
             allow_load_balancer_deletion(session.client("elbv2"),
                                          resolve_environment(self.config, environment).load_balancer_name,
                                          self.commands)

@@ -42,8 +42,9 @@ def test_state_only_configuration_has_the_platforms_provider_and_the_stacks_own_
 
 def test_an_environment_is_emptied_and_destroyed_endpoints_first(config, session, default_synth):
     s3, ecr, ec2, elbv2 = (session.client(name) for name in ("s3", "ecr", "ec2", "elbv2"))
-    for bucket in ("mlops-tfstate-eu-west-1", "mlops-prod-models-eu-west-1"):
+    for bucket in ("mlops-tfstate-eu-west-1", "mlops-prod-models-eu-west-1", "mlops-prod-captures-eu-west-1"):
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket="mlops-prod-captures-eu-west-1", Key="a/main/2026/11/29/07/t-1-a-1.jsonl", Body=b"{}\n")
     s3.put_bucket_versioning(Bucket="mlops-prod-models-eu-west-1", VersioningConfiguration={"Status": "Enabled"})
     for version in ("1", "2"):
         s3.put_object(Bucket="mlops-prod-models-eu-west-1", Key="a/LIVE", Body=version.encode())
@@ -71,6 +72,7 @@ def test_an_environment_is_emptied_and_destroyed_endpoints_first(config, session
     assert "--ignore-missing-stack-dependencies" not in commands.ran[3]  # the whole environment goes at once
     assert "deleted 1 image(s) from mlops/prod/model-server" in commands.printed
     assert "deleted 2 object version(s) from s3://mlops-prod-models-eu-west-1" in commands.printed
+    assert "deleted 1 object version(s) from s3://mlops-prod-captures-eu-west-1" in commands.printed
     assert ecr.list_images(repositoryName="mlops/prod/model-server")["imageIds"] == []
     attributes = {a["Key"]: a["Value"] for a in
                   elbv2.describe_load_balancer_attributes(LoadBalancerArn=balancer)["Attributes"]}
