@@ -170,6 +170,44 @@ class Rehearsal:
         self.agent.wait_one_off(180)
         return f"ran {', '.join(rules)}"
 
+    def export_captures(self, config: Any, environment: str, endpoint: str) -> str:
+        """The requests the rehearsal sent were captured on the endpoint's data volume; its tasks are replaced (the
+        servers seal their files on SIGTERM), the export schedule fires once, and every sealed record must arrive in
+        the capture bucket in SageMaker's layout, and leave the volume."""
+        from configuration.resolved import resolve_endpoint
+        from serving.contract import is_sealed_capture
+
+        resolved = resolve_endpoint(config, environment, endpoint)
+        replaced = self.agent.replace_tasks(resolved.service_name)
+
+        def sealed() -> list[Path]:
+            return [path for path in (self.ws.root / "efs").glob(f"*/data/{endpoint}/*/*/*/*/*/*")
+                    if is_sealed_capture(path.name)]
+
+        files = sealed()
+        records = sum(len(path.read_bytes().splitlines()) for path in files)
+        if not records:
+            raise StageFailed(self.timeline.current, f"no sealed capture file of {endpoint} after replacing "
+                                                     f"{replaced} task(s)")
+        rules = [rule for rule in self.agent.schedule_rules() if rule == f"{resolved.name_prefix}-capture-export"]
+        if len(rules) != 1:
+            raise StageFailed(self.timeline.current, f"expected one capture export rule, found {rules}")
+        self.agent.fire(rules[0], "cron() schedule, fired once (time compressed)")
+        self.agent.wait_one_off(180)
+        s3 = self.client("s3")
+        bucket = config.capture_bucket_name(environment)
+        keys = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix=f"{endpoint}/").get("Contents", [])]
+        layout = re.compile(rf"^{re.escape(endpoint)}/main/\d{{4}}/\d{{2}}/\d{{2}}/\d{{2}}/[^/]+\.jsonl$")
+        if not keys or not all(layout.match(key) for key in keys):
+            raise StageFailed(self.timeline.current, f"capture bucket keys not in SageMaker's layout: {keys}")
+        exported = sum(len(s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) for key in keys)
+        if exported != records or sealed():
+            raise StageFailed(self.timeline.current, f"{records} sealed records on the volume, {exported} exported, "
+                                                     f"{len(sealed())} file(s) left behind")
+        return (f"{replaced} task(s) replaced (their servers sealed {len(files)} capture file(s)); the export task "
+                f"wrote {exported} records to s3://{bucket}/{keys[0]}" + (f" and {len(keys) - 1} more" if len(keys) > 1
+                                                                          else ""))
+
     def failed_calls(self) -> list[str]:
         """`<service> <Action> <status>` of calls the emulated account refused or failed on; reads of what does not
         exist (404) and lock contention are routine and left out."""
@@ -215,6 +253,7 @@ class Rehearsal:
                  lambda: self.deliver_model(config, first, endpoint))
             step(f"repair schedule of {first}/{endpoint}",
                  lambda: self.repair(f"{config.project}-{first}-{endpoint}-model-repair"))
+            step(f"capture export of {first}/{endpoint}", lambda: self.export_captures(config, first, endpoint))
             step(f"make destroy ENV={first}",
                  lambda: self.run("destroy-env", [PYTHON, "-m", "pipeline.teardown", "--env", first]))
             step("make destroy-all", lambda: self.run("destroy-all", [PYTHON, "-m", "pipeline.teardown", "--all"]))

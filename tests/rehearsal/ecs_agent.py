@@ -5,7 +5,9 @@ EventBridge Scheduler, reading everything from the emulated account's APIs (what
 - an S3 event (the model bucket sends them to EventBridge) starts the ECS targets of every rule whose pattern
   matches it (moto's own pattern matcher);
 - a one-time `at()` schedule starts its ECS target when due; a `rate()` rule's targets start when `fire` is called;
-- a target group's health check runs against each task, as the load balancer's would.
+- a target group's health check runs against each task, as the load balancer's would;
+- `replace_tasks` stops a service's tasks the way ECS stops a task it replaces (SIGTERM, then the stop timeout), and
+  the service starts new ones.
 """
 
 from __future__ import annotations
@@ -178,6 +180,19 @@ class EcsAgent:
             elif not healthy and task.ready_at is not None:
                 task.ready_at = None
                 self.say(f"task {task.task_id} unhealthy")
+
+    def replace_tasks(self, service_name: str) -> int:
+        """Stop every task of the service gracefully (as a forced new deployment would); returns how many."""
+        with self.lock:
+            states = [state for state in self.services.values() if state.name == service_name]
+            stopped = 0
+            for state in states:
+                for task in list(state.tasks):
+                    code = task.stop()
+                    state.tasks.remove(task)
+                    stopped += 1
+                    self.say(f"task {task.task_id} of service {state.name} stopped (exit {code}) to be replaced")
+        return stopped
 
     def healthy_targets(self, target_group_arn: str) -> list[str]:
         with self.lock:
