@@ -62,10 +62,22 @@ def _parse_lines(lines: Iterable[bytes], since: datetime, until: datetime) -> It
         if not since <= moment < until:
             continue
         data = record["captureData"]
-        request = data["endpointInput"]["data"]
-        yield Captured(request.encode(), data["endpointOutput"]["data"].encode(), float(metadata.get("latencyMs", 0.0)),
-                       moment, metadata.get("variantName", "main"), str(metadata.get("modelVersion")),
-                       "instances" in json.loads(request))
+        request = json.loads(data["endpointInput"]["data"])
+        yield Captured(_json_answers(request), data["endpointOutput"]["data"].encode(),
+                       float(metadata.get("latencyMs", 0.0)), moment, metadata.get("variantName", "main"),
+                       str(metadata.get("modelVersion")), "instances" in request)
+
+
+def _json_answers(request: dict[str, Any]) -> bytes:
+    """The request, asking for its outputs in JSON: a client of the binary extension (tritonclient) asked for them
+    in binary, and replay compares JSON answers."""
+    parameters = request.get("parameters")
+    if isinstance(parameters, dict):
+        parameters.pop("binary_data_output", None)
+    for output in request.get("outputs") or []:
+        if isinstance(output, dict) and isinstance(output.get("parameters"), dict):
+            output["parameters"].pop("binary_data", None)
+    return json.dumps(request).encode()
 
 
 def _hours(since: datetime, until: datetime) -> set[str]:

@@ -12,7 +12,9 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
+import tritonclient.http as triton
 
 from pipeline.models import CommandError, run
 from serving.capture_export import export
@@ -38,7 +40,8 @@ def models(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def captured(models: Path, tmp_path_factory) -> Iterator[Path]:
-    """A server on version 1 answers 60 requests (V2 and /predict, several rows each), then stops: its captures."""
+    """A server on version 1 answers 61 requests (V2 and /predict, several rows each, and one from tritonclient in
+    binary), then stops: its captures."""
     serving_dir = tmp_path_factory.mktemp("serving")
     shutil.copytree(models / "1", serving_dir / "1")
     capture_dir = tmp_path_factory.mktemp("capture")
@@ -51,6 +54,11 @@ def captured(models: Path, tmp_path_factory) -> Iterator[Path]:
                                   infer_body(rows[index % 4:] + rows[:index % 4]))[0] == 200
         for index in range(10):
             assert server.request("POST", "/predict", {"instances": rows[index % 4:]})[0] == 200
+        client = triton.InferenceServerClient(url=f"127.0.0.1:{server.port}")
+        tensor = triton.InferInput("input", [2, 30], "FP32")
+        tensor.set_data_from_numpy(np.array(rows[:2], dtype=np.float32))
+        client.infer("example", [tensor])  # binary in and out, as tritonclient does by default
+        client.close()
     finally:
         server.stop()
     yield capture_dir
@@ -62,9 +70,9 @@ def replay(*arguments: str, **kwargs) -> dict:
 
 def test_replay_locally_against_another_version(captured: Path, models: Path):
     report = replay("--version", "2", "--local", "--captures", str(captured), "--models", str(models))
-    assert report["requests"] == 60 and report["failed"] == 0 and report["answered_versions"] == {"1": 60}
+    assert report["requests"] == 61 and report["failed"] == 0 and report["answered_versions"] == {"1": 61}
     label, probabilities = report["outputs"]["label"], report["outputs"]["probabilities"]
-    assert label["kind"] == "label" and label["values_compared"] == 50 * 4
+    assert label["kind"] == "label" and label["values_compared"] == 50 * 4 + 2
     assert 0.5 < label["agreement"] <= 1.0
     assert probabilities["kind"] == "numeric" and 0 < probabilities["mean_abs_diff"] <= probabilities["max_abs_diff"]
     predictions = report["outputs"]["predictions"]
@@ -89,7 +97,7 @@ def test_replay_against_a_running_server_agrees_with_the_local_replay(captured: 
         remote = replay("--version", "2", "--url", f"http://127.0.0.1:{server.port}", "--captures", str(captured))
     finally:
         server.stop()
-    assert remote["outputs"] == local["outputs"] and remote["requests"] == 60
+    assert remote["outputs"] == local["outputs"] and remote["requests"] == 61
 
 
 def test_text_report_from_the_command_line(captured: Path, models: Path):
@@ -99,8 +107,8 @@ def test_text_report_from_the_command_line(captured: Path, models: Path):
         text=True, timeout=120, check=False)
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.splitlines()
-    assert lines[0].startswith("replayed 60 captured requests of example (")
-    assert lines[0].endswith("answered by version(s) 1 (60)) against version 2, run locally (the server's data "
+    assert lines[0].startswith("replayed 61 captured requests of example (")
+    assert lines[0].endswith("answered by version(s) 1 (61)) against version 2, run locally (the server's data "
                              "plane and runtime)")
     assert lines[1].lstrip().startswith("label:") and "agreement" in lines[1]
     assert lines[2].lstrip().startswith("probabilities:") and "max |diff|" in lines[2]
@@ -112,13 +120,13 @@ def test_from_the_buckets(s3, captured: Path, tmp_path: Path, models: Path):
     capture_bucket = CONFIG.capture_bucket_name("staging")
     s3.create_bucket(Bucket=capture_bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
     shutil.copytree(captured / "example", tmp_path / "a")  # the endpoint `a` of the test configuration
-    assert export(s3, capture_bucket, "", tmp_path, "a").records == 60
+    assert export(s3, capture_bucket, "", tmp_path, "a").records == 61
     run(["promote", "--env", "staging", "--endpoint", "a", "--model-file", str(EXAMPLE_MODEL)], s3=s3, config=CONFIG)
     run(["promote", "--env", "staging", "--endpoint", "a", "--model-file", str(models / "2" / MODEL_FILE)], s3=s3,
         config=CONFIG)
     report = run(["replay", "--env", "staging", "--endpoint", "a", "--version", "2", "--local", *SINCE, "--format",
                   "json"], s3=s3, config=CONFIG)
-    assert report["requests"] == 60 and report["variants"] == {"main": 60}
+    assert report["requests"] == 61 and report["variants"] == {"main": 61}
     assert report["outputs"]["label"]["agreement"] == replay(
         "--version", "2", "--local", "--captures", str(captured), "--models", str(models))["outputs"]["label"][
         "agreement"]
