@@ -18,7 +18,13 @@ neither pinned, loaded in alternating slices by a wrk that is not pinned either 
 this 2-core machine the load generator shares the cores with the workers, so the gain shown is a floor of what a
 2-vCPU task gives behind a load balancer.
 
+Shadow traffic (`SERVING_SHADOW_URL`, a copy of every request to a shadow server on core 1) is measured apart as
+well: the p99 of `/predict` with and without the shadow at a set pace (16 connections, 2 ms between answer and
+next request: the answer's latency, not a queue), in alternating slices; and its CPU cost at saturation, both
+servers loaded at once like capture's.
+
     .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16] [--capture-rounds 16] [--worker-rounds 16]
+                                          [--shadow-rounds 16]
 """
 
 from __future__ import annotations
@@ -44,6 +50,8 @@ ROOT = HERE.parents[1]
 FIRST_PORT = 8091
 FLOOR = "floor (bare ASGI, fixed JSON)"
 TWIN = "/predict, a second server"  # the control of the capture cost measurement
+SHADOW_TARGET = "shadow variant (core 1)"
+SHADOWED = "/predict, shadow 100%"
 
 
 @dataclass
@@ -56,6 +64,8 @@ class Case:
     ready_path: str
     cpus: str = "0"
     """The cores the server may run on (taskset list)."""
+    in_table: bool = True
+    """Loaded in the table's rounds (the shadow's cases are measured apart)."""
     port: int = 0
     process: subprocess.Popen | None = None
     ready_seconds: float = 0.0
@@ -66,9 +76,10 @@ class Case:
         return f"http://127.0.0.1:{self.port}"
 
 
-def wrk_command(case: Case, seconds: int, cpus: str = "1", threads: int = 1, connections: int = 32) -> list[str]:
+def wrk_command(case: Case, seconds: int, cpus: str = "1", threads: int = 1, connections: int = 32,
+                script: str | None = None) -> list[str]:
     return ["taskset", "-c", cpus, "wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-            str(HERE / case.script), case.url + case.path]
+            str(HERE / (script or case.script)), case.url + case.path]
 
 
 def wrk(case: Case, seconds: int, **options: object) -> dict[str, float]:
@@ -155,6 +166,12 @@ def build_cases(capture_dir: Path) -> list[Case]:
     cases += [Case(f"/predict, {count} worker{'s' if count > 1 else ''}, any core", server,
                    {**no_capture, "SERVING_WORKERS": str(count)}, "predict.lua", "/predict", "/v2/health/ready",
                    cpus=all_cores) for count in (1, 2)]
+    shadow_port = FIRST_PORT + len(cases)
+    cases += [Case(SHADOW_TARGET, server, {**no_capture, "SERVING_VARIANT": "shadowed"}, "predict.lua", "/predict",
+                   "/v2/health/ready", cpus="1", in_table=False),
+              Case(SHADOWED, server, {**no_capture, "SERVING_SHADOW_URL": f"http://127.0.0.1:{shadow_port}",
+                                      "SERVING_SHADOW_PERCENT": "100"}, "predict.lua", "/predict",
+                   "/v2/health/ready", in_table=False)]
     for index, case in enumerate(cases):
         case.port = FIRST_PORT + index
         if case.command is floor:
@@ -179,6 +196,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=16, help="rounds of the table (0: no table)")
     parser.add_argument("--capture-rounds", type=int, default=16, help="rounds of each capture-cost pair")
     parser.add_argument("--worker-rounds", type=int, default=16, help="rounds of the one vs two workers pair")
+    parser.add_argument("--shadow-rounds", type=int, default=16, help="rounds of the with and without shadow pair")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -187,8 +205,8 @@ def main() -> None:
     try:
         for case in cases:
             start(case)
-        pinned = [case for case in cases if case.cpus == "0"]
-        unpinned = [case for case in cases if case.cpus != "0"]
+        pinned = [case for case in cases if case.cpus == "0" and case.in_table]
+        unpinned = [case for case in cases if case.cpus not in ("0", "1")]
         for round_index in range(args.rounds):
             # Rotate who goes first, so no case always follows the same neighbour. The twin is loaded too, so that
             # the control pair has the same history as the pairs it controls.
@@ -199,6 +217,12 @@ def main() -> None:
             for case in unpinned if round_index % 2 == 0 else unpinned[::-1]:
                 case.samples.append(wrk(case, args.seconds, cpus=all_cores_of(), threads=2, connections=64))
         by_name = {case.name: case for case in cases}
+        paced: dict[str, list[dict[str, float]]] = {"/predict": [], SHADOWED: []}
+        for round_index in range(args.shadow_rounds):
+            for name in list(paced) if round_index % 2 == 0 else list(paced)[::-1]:
+                paced[name].append(wrk(by_name[name], args.seconds, connections=16, script="predict_paced.lua"))
+        shadow_status = json.loads(urllib.request.urlopen(  # noqa: S310 - loopback
+            by_name[SHADOWED].url + "/status", timeout=5).read())["shadow"]
         costs = {}
         if args.capture_rounds:
             costs = {f"capture on {kind}": simultaneous_cost(by_name[kind], by_name[f"{kind}, capture 100%"],
@@ -206,18 +230,30 @@ def main() -> None:
                      for kind in ("/predict", "V2 infer")}
             costs["control: two /predict servers without capture"] = simultaneous_cost(
                 by_name["/predict"], by_name[TWIN], args.seconds, args.capture_rounds)
+        if args.shadow_rounds:
+            costs["shadow 100% on /predict"] = simultaneous_cost(by_name["/predict"], by_name[SHADOWED],
+                                                                 args.seconds, args.shadow_rounds)
         rss = {case.name: resident_mib(case.process.pid) for case in cases}
     finally:
         for case in cases:
             stop(case)
         shutil.rmtree(scratch, ignore_errors=True)
 
+    paced_summary = {name: {"rps": statistics.median(s["rps"] for s in samples),
+                            "p99_ms": statistics.median(s["p99_ms"] for s in samples)}
+                     for name, samples in paced.items() if samples}
     summary = {case.name: {"rps": statistics.median(s["rps"] for s in case.samples),
                            "p99_ms": statistics.median(s["p99_ms"] for s in case.samples),
                            "ready_s": case.ready_seconds, "rss_mib": rss[case.name]}
                for case in cases if case.name != TWIN and case.samples}
     if any(name in summary for name in (FLOOR, "/predict")):
-        print_table({name: result for name, result in summary.items() if by_name[name].cpus == "0"})
+        print_table({name: result for name, result in summary.items()
+                     if by_name[name].cpus == "0" and by_name[name].in_table})
+    if len(paced_summary) == 2:
+        plain, shadowed = paced_summary["/predict"], paced_summary[SHADOWED]
+        print(f"shadow at a set pace: /predict {plain['rps']:.0f} req/s p99 {plain['p99_ms']:.2f} ms; with a shadow "
+              f"copy of every request {shadowed['rps']:.0f} req/s p99 {shadowed['p99_ms']:.2f} ms; copies "
+              f"{shadow_status['sent']} sent, {shadow_status['dropped']} dropped, {shadow_status['failed']} failed")
     one, two = (summary.get(case.name) for case in unpinned)
     if one and two:
         print(f"workers, any core, wrk on the same cores: 1 worker {one['rps']:.0f} req/s (p99 {one['p99_ms']:.2f} ms, "
@@ -230,6 +266,7 @@ def main() -> None:
     out = HERE / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"args": vars(args), "summary": summary, "capture_cost": costs,
+                                                 "shadow_paced": paced_summary,
                                                  "samples": {case.name: case.samples for case in cases}},
                                                 indent=2) + "\n")
 
