@@ -89,6 +89,16 @@ class ResolvedEndpoint:
         return next((variant for variant in self.variants if variant.is_shadow), None)
 
     @property
+    def service_names(self) -> tuple[str, ...]:
+        """The endpoint's ECS services: one per variant, or the endpoint's one."""
+        return tuple(variant.service_name for variant in self.variants) or (self.service_name,)
+
+    @property
+    def pinned_versions(self) -> dict[str, str]:
+        """Variant -> the model version it is pinned to."""
+        return {variant.name: variant.model_version for variant in self.variants if variant.model_version is not None}
+
+    @property
     def variant_names(self) -> tuple[str, ...]:
         """The variants whose captures exist: `main` for an endpoint without variants."""
         return tuple(variant.name for variant in self.variants) or (DEFAULT_VARIANT,)

@@ -107,6 +107,19 @@ def promote_initial_models(config: MlopsConfig, environment: str, clients: Deplo
                      f"{result['version']}")
 
 
+def missing_pinned_versions(config: MlopsConfig, environment: str, s3: Any) -> list[str]:
+    """`<endpoint>/<variant> -> <version>` for each variant pinned to a version the model bucket does not hold."""
+    bucket = config.model_bucket_name(environment)
+    missing = []
+    for endpoint in resolve_environment(config, environment).endpoints.values():
+        if not endpoint.pinned_versions:
+            continue
+        held = read_remote_store(s3, bucket, f"{endpoint.name}/").versions
+        missing += [f"{endpoint.name}/{variant} -> {version}" for variant, version in endpoint.pinned_versions.items()
+                    if version not in held]
+    return missing
+
+
 def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
            clients: DeployClients | None = None, rollout_timeout_seconds: float = 1800) -> None:
     """Without `clients` (a dry run), AWS is not read: the AWS steps are printed."""
@@ -136,12 +149,18 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
         copy_image(clients.pipeline_ecr, source, clients.environment_ecr, target, tag, fetch=clients.fetch_layer,
                    say=commands.say)
         promote_initial_models(config, environment, clients, commands)
+        missing_pins = missing_pinned_versions(config, environment, clients.environment_s3)
+        if missing_pins:
+            raise StepFailed(
+                f"variant(s) pinned to a version s3://{config.model_bucket_name(environment)}/ does not hold: "
+                f"{', '.join(missing_pins)}; their services could never become healthy. Promote the version "
+                "(python -m pipeline.models promote ... --version <v>) or change the pin, then retry this stage")
     if endpoints:
         # The platform they depend on was applied above; cdktf refuses a partial set without being told.
         commands.run([*_deploy_command(environment, endpoints, "endpoints"), "--ignore-missing-stack-dependencies"],
                      env=env)
         resolved = resolve_environment(config, environment)
-        services = [endpoint.service_name for endpoint in resolved.endpoints.values()]
+        services = [name for endpoint in resolved.endpoints.values() for name in endpoint.service_names]
         if clients is None:
             commands.say(f"would wait until ECS reports the deployment of image {tag} completed for service(s) "
                          f"{', '.join(services)} in cluster {resolved.cluster_name}")

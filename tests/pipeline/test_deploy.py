@@ -115,6 +115,38 @@ def test_without_initial_model_the_deploy_stops_naming_the_promote_command(aws):
     assert all("mlops-staging-endpoint" not in " ".join(command) for command in commands.ran)
 
 
+def variants_config() -> object:
+    return parse_config({"project": "mlops", "region": "eu-west-1",
+                         "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+                         "endpoints": {"a": {"initial_model": "serving/example/models/1/model.onnx", "variants": {
+                             "current": {"weight": 90}, "candidate": {"weight": 10, "model_version": "2"}}}}},
+                        "inline")
+
+
+def test_a_variant_pinned_to_a_version_the_bucket_lacks_stops_the_deploy_before_the_endpoints(aws):
+    commands = RecordingCommands()
+    with pytest.raises(StepFailed, match=r"variant\(s\) pinned to a version s3://mlops-staging-models-eu-west-1/ "
+                                         r"does not hold: a/candidate -> 2; their services could never become "
+                                         r"healthy"):
+        deploy(variants_config(), "staging", commands, TAG, clients(aws))
+    assert all("mlops-staging-endpoint" not in " ".join(command) for command in commands.ran)
+
+
+def test_with_variants_the_deploy_waits_for_every_variants_service(aws):
+    from pipeline.models import promote, resolve
+    from tests.support.delivery import EXAMPLE_MODEL
+
+    config = variants_config()
+    s3, _, _, ecs = aws
+    promote(s3, resolve(config, "staging", "a"), EXAMPLE_MODEL)  # version 1, live
+    promote(s3, resolve(config, "staging", "a"), EXAMPLE_MODEL, version="2")
+    create_services(ecs, "mlops-staging", ["a-current", "a-candidate"], TAG)
+    commands = RecordingCommands()
+    deploy(config, "staging", commands, TAG, clients(aws))
+    assert commands.printed[-2:] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image "
+                                     f"{TAG} run)" for name in ("a-current", "a-candidate")]
+
+
 def test_an_endpoint_removed_from_the_configuration_is_refused_with_the_command_that_removes_it(config, aws):
     s3 = aws[0]
     state = {"version": 4, "resources": [{"mode": "managed", "type": "aws_ecs_service", "name": "x"}]}
