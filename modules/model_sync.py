@@ -11,25 +11,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
 from cdktf import Fn, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_event_target import (
-    CloudwatchEventTarget,
-    CloudwatchEventTargetEcsTarget,
-    CloudwatchEventTargetEcsTargetNetworkConfiguration,
-    CloudwatchEventTargetRetryPolicy,
-)
-from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
-from cdktf_cdktf_provider_aws.ecs_task_definition import (
-    EcsTaskDefinition,
-    EcsTaskDefinitionRuntimePlatform,
-    EcsTaskDefinitionVolume,
-    EcsTaskDefinitionVolumeEfsVolumeConfiguration,
-    EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig,
-)
-from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.scheduler_schedule import (
     SchedulerSchedule,
@@ -41,8 +25,16 @@ from cdktf_cdktf_provider_aws.scheduler_schedule import (
 )
 from constructs import Construct
 
-from modules.iam import assume_role_policy, policy_document
+from modules.iam import policy_document
 from modules.model_storage import ModelStorage
+from modules.scheduled_task import (
+    TaskMount,
+    efs_task_definition,
+    run_task_on_rule,
+    task_container,
+    task_log_group,
+    task_starter_role,
+)
 from modules.task_identity import TaskIdentity, allow_task_egress
 from serving.contract import LIVE_POINTER, MODELS_MOUNT, SYNC_CONTAINER, SYNC_ENTRY_POINT, SyncVariable
 
@@ -88,12 +80,9 @@ class ModelSync(Construct):
                  storage: ModelStorage):
         super().__init__(scope, construct_id)
         prefix = f"{props.endpoint}/"
-        self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}/model-sync",
-                                            retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
-        execution_policy = IamRolePolicy(
-            self, "execution-policy", role=identity.execution_role.id, policy=policy_document(
-            {"Sid": "WriteSyncLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
-             "Resource": f"{self.log_group.arn}:*"}))
+        self.log_group, execution_policy = task_log_group(
+            self, f"/ecs/{props.name_prefix}/model-sync", props.log_retention_days, props.kms_key_arn,
+            identity.execution_role.id, "WriteSyncLogs")
         task_policy = IamRolePolicy(self, "task-policy", role=identity.sync_role.id, policy=policy_document(
             {"Sid": "ListEndpointModels", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": props.bucket_arn,
              "Condition": {"StringLike": {"s3:prefix": [f"{prefix}*"]}}},
@@ -104,32 +93,20 @@ class ModelSync(Construct):
         ))
         allow_task_egress(self, "sync", identity.sync_security_group_id, storage.security_group_id)
 
-        self.task_definition = EcsTaskDefinition(
-            self, "task-definition", family=f"{props.name_prefix}-model-sync", network_mode="awsvpc",
-            requires_compatibilities=["FARGATE"], cpu="256", memory="512",
-            execution_role_arn=identity.execution_role.arn, task_role_arn=identity.sync_role.arn,
-            runtime_platform=EcsTaskDefinitionRuntimePlatform(operating_system_family="LINUX",
-                                                              cpu_architecture="X86_64"),
-            container_definitions=json.dumps([self._container(props, prefix, self.log_group.name)]),
-            volume=[EcsTaskDefinitionVolume(name="models", efs_volume_configuration=(
-                EcsTaskDefinitionVolumeEfsVolumeConfiguration(
-                    file_system_id=storage.file_system_id, transit_encryption="ENABLED",
-                    authorization_config=EcsTaskDefinitionVolumeEfsVolumeConfigurationAuthorizationConfig(
-                        access_point_id=storage.models_access_point.id, iam="ENABLED"))))])
-
-        self.events_role = IamRole(
-            self, "events-role", name=props.events_role_name, permissions_boundary=props.permissions_boundary_arn,
-            assume_role_policy=assume_role_policy(["events.amazonaws.com", "scheduler.amazonaws.com"],
-                                                  props.account_id),
-            description="EventBridge and its scheduler start the model sync task")
-        IamRolePolicy(self, "events-policy", role=self.events_role.id, policy=policy_document(
-            {"Sid": "RunSyncTask", "Effect": "Allow", "Action": "ecs:RunTask",
-             "Resource": f"{self.task_definition.arn_without_revision}:*",
-             "Condition": {"ArnEquals": {"ecs:cluster": props.cluster_arn}}},
-            {"Sid": "PassSyncRoles", "Effect": "Allow", "Action": "iam:PassRole",
-             "Resource": [identity.execution_role.arn, identity.sync_role.arn],
-             "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
-        ))
+        mount = TaskMount("models", MODELS_MOUNT, storage.file_system_id, storage.models_access_point.id)
+        self.task_definition = efs_task_definition(
+            self, f"{props.name_prefix}-model-sync", identity.execution_role.arn, identity.sync_role.arn,
+            task_container(SYNC_CONTAINER, props.image, SYNC_ENTRY_POINT, {
+                SyncVariable.BUCKET: props.bucket_name, SyncVariable.PREFIX: prefix,
+                SyncVariable.MODELS_DIR: MODELS_MOUNT, SyncVariable.KEEP_VERSIONS: str(props.keep_versions),
+                "AWS_DEFAULT_REGION": props.region,
+                **({SyncVariable.PINNED_VERSIONS: ",".join(props.pinned_versions)} if props.pinned_versions
+                   else {})}, mount, props.region, self.log_group.name, SYNC_CONTAINER),
+            mount)
+        self.events_role = task_starter_role(
+            self, props.events_role_name, ["events.amazonaws.com", "scheduler.amazonaws.com"], props.account_id,
+            props.permissions_boundary_arn, "EventBridge and its scheduler start the model sync task",
+            self.task_definition, props.cluster_arn, [identity.execution_role.arn, identity.sync_role.arn], "Sync")
 
         self.on_upload = CloudwatchEventRule(
             self, "on-upload", name=props.upload_rule_name,
@@ -141,16 +118,8 @@ class ModelSync(Construct):
             self, "on-schedule", name=props.schedule_rule_name,
             description=f"{props.endpoint}: sync models even without an event", schedule_expression=props.schedule)
         for rule_id, rule in (("upload", self.on_upload), ("schedule", self.on_schedule)):
-            CloudwatchEventTarget(
-                self, f"run-on-{rule_id}", rule=rule.name, arn=props.cluster_arn, role_arn=self.events_role.arn,
-                retry_policy=CloudwatchEventTargetRetryPolicy(maximum_retry_attempts=3,
-                                                              maximum_event_age_in_seconds=3600),
-                ecs_target=CloudwatchEventTargetEcsTarget(
-                    task_definition_arn=self.task_definition.arn, task_count=1, launch_type="FARGATE",
-                    platform_version="LATEST",
-                    network_configuration=CloudwatchEventTargetEcsTargetNetworkConfiguration(
-                        subnets=props.subnet_ids, security_groups=[identity.sync_security_group_id],
-                        assign_public_ip=False)))
+            run_task_on_rule(self, f"run-on-{rule_id}", rule, props.cluster_arn, self.events_role.arn,
+                             self.task_definition.arn, props.subnet_ids, identity.sync_security_group_id)
 
         # One sync a minute after creation, once the task can mount and read (depends_on). `at()` needs a time;
         # the time of the first apply is kept for good (ignore_changes), so later plans show no change. The service
@@ -174,29 +143,3 @@ class ModelSync(Construct):
                         assign_public_ip=False))),
             lifecycle=TerraformResourceLifecycle(ignore_changes=["schedule_expression"]),
             depends_on=[*storage.mountable, execution_policy, task_policy])
-
-    @staticmethod
-    def _container(props: ModelSyncProps, prefix: str, log_group_name: str) -> dict[str, Any]:
-        return {
-            "name": SYNC_CONTAINER,
-            "image": props.image,
-            "entryPoint": list(SYNC_ENTRY_POINT),
-            "cpu": 0,
-            "essential": True,
-            "readonlyRootFilesystem": True,
-            "portMappings": [],
-            "environment": [{"name": name, "value": value} for name, value in sorted({
-                SyncVariable.BUCKET: props.bucket_name, SyncVariable.PREFIX: prefix,
-                SyncVariable.MODELS_DIR: MODELS_MOUNT, SyncVariable.KEEP_VERSIONS: str(props.keep_versions),
-                "AWS_DEFAULT_REGION": props.region,
-                **({SyncVariable.PINNED_VERSIONS: ",".join(props.pinned_versions)} if props.pinned_versions
-                   else {})}.items())],
-            "environmentFiles": [],
-            "mountPoints": [{"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": False}],
-            "volumesFrom": [],
-            "systemControls": [],
-            "ulimits": [],
-            "logConfiguration": {"logDriver": "awslogs", "options": {
-                "awslogs-group": log_group_name, "awslogs-region": props.region,
-                "awslogs-stream-prefix": SYNC_CONTAINER}, "secretOptions": []},
-        }
