@@ -174,14 +174,18 @@ class Rehearsal:
         """The requests the rehearsal sent were captured on the endpoint's data volume; its tasks are replaced (the
         servers seal their files on SIGTERM), the export schedule fires once, and every sealed record must arrive in
         the capture bucket in SageMaker's layout, and leave the volume."""
-        from configuration.resolved import resolve_endpoint
+        from configuration.resolved import resolve_environment
         from serving.contract import is_sealed_capture
 
-        resolved = resolve_endpoint(config, environment, endpoint)
-        replaced = self.agent.replace_tasks(resolved.service_name)
+        resolved_environment = resolve_environment(config, environment)
+        resolved = resolved_environment.endpoints[endpoint]
+        replaced = self.agent.replace_tasks(resolved_environment.cluster_name, resolved.service_name)
+        # The endpoint's own file system (every environment's endpoint `a` has one): its Name tag is the prefix.
+        (file_system,) = [fs["FileSystemId"] for fs in self.client("efs").describe_file_systems()["FileSystems"]
+                          if {"Key": "Name", "Value": resolved.name_prefix} in fs.get("Tags", [])]
 
         def sealed() -> list[Path]:
-            return [path for path in (self.ws.root / "efs").glob(f"*/data/{endpoint}/*/*/*/*/*/*")
+            return [path for path in (self.ws.root / "efs" / file_system).glob(f"data/{endpoint}/*/*/*/*/*/*")
                     if is_sealed_capture(path.name)]
 
         files = sealed()

@@ -181,10 +181,11 @@ class EcsAgent:
                 task.ready_at = None
                 self.say(f"task {task.task_id} unhealthy")
 
-    def replace_tasks(self, service_name: str) -> int:
+    def replace_tasks(self, cluster_name: str, service_name: str) -> int:
         """Stop every task of the service gracefully (as a forced new deployment would); returns how many."""
         with self.lock:
-            states = [state for state in self.services.values() if state.name == service_name]
+            states = [state for (cluster, name), state in self.services.items()
+                      if name == service_name and cluster.rsplit("/", 1)[-1] == cluster_name]
             stopped = 0
             for state in states:
                 for task in list(state.tasks):
