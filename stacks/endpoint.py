@@ -6,6 +6,8 @@ stack nor the platform's. The platform's resources are read through cross-stack 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from cdktf import TerraformOutput, TerraformStack
 from cdktf_cdktf_provider_aws.data_aws_caller_identity import DataAwsCallerIdentity
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
@@ -126,29 +128,24 @@ class EndpointStack(TerraformStack):
             ServerVariable.IMAGE_TAG: image_tag,
             ServerVariable.ENVIRONMENT: environment,
         }
-        for index, variant in enumerate(resolved.variants or (None,)):
-            # Without variants, the one service keeps the construct IDs and names it had before variants existed.
-            suffix = "" if variant is None else f"-{variant.name}"
-            key = DEFAULT_VARIANT if variant is None else variant.name
-            serves = variant is None or not variant.is_shadow
-            target_group = self.routing.target_group if variant is None else self.routing.target_groups.get(
-                variant.name)
-            monitoring = EndpointMonitoring(self, f"monitoring{suffix}", EndpointMonitoringProps(
-                name_prefix=name_prefix if variant is None else variant.name_prefix, region=config.region,
+        for index, plan in enumerate(_variant_plans(resolved)):
+            target_group = (self.routing.target_group if plan.variant is None
+                            else self.routing.target_groups.get(plan.variant.name))
+            monitoring = EndpointMonitoring(self, f"monitoring{plan.id_suffix}", EndpointMonitoringProps(
+                name_prefix=plan.name_prefix, region=config.region,
                 topic_arn=platform.alarm_topic.arn, load_balancer_arn_suffix=balancer.arn_suffix,
                 target_group_arn_suffix=target_group.arn_suffix if target_group is not None else None,
-                cluster_name=platform.cluster.name,
-                service_name=resolved.service_name if variant is None else variant.service_name,
+                cluster_name=platform.cluster.name, service_name=plan.service_name,
                 file_system_id=self.storage.file_system_id, min_tasks=settings.min_tasks,
                 alarm_5xx_count=settings.alarm_5xx_count,
                 alarm_p99_latency_seconds=settings.alarm_p99_latency_seconds,
+                # One file system per endpoint: its alarm goes with the first variant only.
                 efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
                 if settings.efs_throughput_mode == "bursting" and index == 0 else None,
                 alternate_target_group_arn_suffix=self.routing.alternate_target_group.arn_suffix
                 if self.routing.alternate_target_group is not None else None))
-            service = EndpointService(self, f"service{suffix}", EndpointServiceProps(
-                name=resolved.service_name if variant is None else variant.service_name,
-                name_prefix=name_prefix if variant is None else variant.name_prefix,
+            service = EndpointService(self, f"service{plan.id_suffix}", EndpointServiceProps(
+                name=plan.service_name, name_prefix=plan.name_prefix,
                 region=config.region, subnet_ids=network.private_subnet_ids,
                 cluster_arn=platform.cluster.arn, load_balancer_security_group_id=balancer.security_group_id,
                 image=image, repository_arn=platform.repository.arn,
@@ -163,15 +160,17 @@ class EndpointStack(TerraformStack):
                 rollback_alarm_names=monitoring.rollback_alarm_names,
                 gradual_rollout=_gradual_rollout(settings) if resolved.gradual_rollout else None,
                 start_after=(self.model_sync.initial_sync,),
-                environment={**server_environment, **_variant_environment(variant, self.shadow_discovery, shadow)},
-                target_group_key=None if variant is None or not serves else variant.name,
-                behind_load_balancer=serves, open_network_path=index == 0,
+                environment={**server_environment,
+                             **_variant_environment(plan.variant, self.shadow_discovery, shadow)},
+                target_group_key=plan.variant.name if plan.variant is not None and plan.serves else None,
+                behind_load_balancer=plan.serves,
+                # The variants share the endpoint's task security group: its rules are made once.
+                open_network_path=index == 0,
                 service_registry_arn=self.shadow_discovery.registry_arn
-                if variant is not None and variant.is_shadow and self.shadow_discovery is not None else None,
+                if not plan.serves and self.shadow_discovery is not None else None,
             ), self.identity, self.storage, self.routing)
-            self.autoscalers[key] = ServiceAutoscaling(self, f"autoscaling{suffix}", ServiceAutoscalingProps(
-                name_prefix=name_prefix if variant is None else variant.name_prefix,
-                cluster_name=platform.cluster.name, service_name=service.service_name,
+            autoscaling = ServiceAutoscaling(self, f"autoscaling{plan.id_suffix}", ServiceAutoscalingProps(
+                name_prefix=plan.name_prefix, cluster_name=platform.cluster.name, service_name=service.service_name,
                 min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
                 cpu_target_percent=settings.cpu_target_percent, memory_target_percent=settings.memory_target_percent,
                 requests_per_target=settings.requests_per_target,
@@ -181,8 +180,8 @@ class EndpointStack(TerraformStack):
                                                 min_tasks=action.min_tasks, max_tasks=action.max_tasks,
                                                 timezone=action.timezone)
                                 for action in settings.scheduled_scaling)))
-            self.services[key] = service
-            self.monitors[key] = monitoring
+            self.services[plan.key], self.monitors[plan.key], self.autoscalers[plan.key] = (
+                service, monitoring, autoscaling)
         first = next(iter(self.services))
         self.service, self.monitoring, self.autoscaling = (self.services[first], self.monitors[first],
                                                            self.autoscalers[first])
@@ -197,6 +196,27 @@ class EndpointStack(TerraformStack):
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
+
+
+@dataclass(frozen=True)
+class _VariantPlan:
+    """One service of the endpoint: a variant's, or (without variants) the endpoint's own, which keeps the construct
+    IDs and names it had before variants existed."""
+
+    key: str
+    id_suffix: str
+    name_prefix: str
+    service_name: str
+    serves: bool
+    """Behind the load balancer (every variant but the shadow)."""
+    variant: ResolvedVariant | None
+
+
+def _variant_plans(resolved: ResolvedEndpoint) -> list[_VariantPlan]:
+    if not resolved.variants:
+        return [_VariantPlan(DEFAULT_VARIANT, "", resolved.name_prefix, resolved.service_name, True, None)]
+    return [_VariantPlan(variant.name, f"-{variant.name}", variant.name_prefix, variant.service_name,
+                         not variant.is_shadow, variant) for variant in resolved.variants]
 
 
 def _variant_environment(variant: ResolvedVariant | None, discovery: ShadowDiscovery | None,
