@@ -41,7 +41,7 @@ class ModelService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.plane.shadow is not None:
-            await asyncio.to_thread(self.plane.shadow.close)
+            await self.plane.shadow.close()
         self.capture.close()
         self._flush_metrics()
         log.info("server stopped", extra={"fields": {"captured": self.capture.written,

@@ -5,6 +5,7 @@ counted, never requests."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -61,15 +62,20 @@ def test_the_shadow_receives_its_share_and_the_answers_are_unchanged(models_dir:
     assert {r["eventMetadata"]["inferenceId"] for r in shadow_records} <= served_ids
 
 
-def test_a_full_queue_drops_and_counts_copies_without_blocking():
+def test_a_full_queue_drops_and_counts_copies_without_waiting():
     mirror = ShadowMirror(f"http://127.0.0.1:{free_port()}", 100, "current", queue_size=2)
-    started = time.perf_counter()
-    for _ in range(5):
-        mirror.offer("/predict", b"{}")
-    assert time.perf_counter() - started < 0.05
+
+    async def scenario() -> float:
+        mirror.start()
+        started = time.perf_counter()
+        for _ in range(5):  # no await in between: the senders have taken nothing yet
+            mirror.offer("/predict", b"{}")
+        elapsed = time.perf_counter() - started
+        await mirror.close()
+        return elapsed
+
+    assert asyncio.run(scenario()) < 0.05
     assert (mirror.offered, mirror.dropped) == (5, 3)
-    mirror.start()
-    mirror.close()
     # Nobody listens on that port: the two queued copies fail, and nothing is left waiting.
     assert mirror.failed == 2 and mirror.sent == 0
 
