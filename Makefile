@@ -31,12 +31,13 @@ CDKTF := node_modules/.bin/cdktf
 
 PORT ?= 8080
 
-.PHONY: help install synth test lint serve bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
+.PHONY: help install synth test lint serve diagram bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
 	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
 	@echo "make lint         ruff over the code"
+	@echo "make diagram      one picture per environment (docs/diagrams/<env>.svg and .png) from the synthesized stacks"
 	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
 	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
@@ -68,6 +69,10 @@ test: install
 
 lint: install
 	.venv/bin/ruff check .
+
+diagram: synth
+	command -v dot >/dev/null || (apt-get update -qq && apt-get install -y -qq graphviz)
+	.venv/bin/python -m preview.diagram --out docs/diagrams
 
 bench-synth: install
 	.venv/bin/python bench/synth/run.py

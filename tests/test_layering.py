@@ -26,6 +26,8 @@ ALLOWED: dict[str, set[str]] = {
     "modules": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", CONTRACT},
     "stacks": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", "configuration", "modules", CONTRACT},
     "pipeline": {"configuration", "boto3", "botocore", "onnx", "yaml", CONTRACT},
+    # Read from the synthesized JSON, never from the stacks' code; `make diagram` draws with `diagrams`.
+    "preview": {"diagrams", "configuration", CONTRACT},
     "serving": {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "numpy", "onnxruntime",
                 "orjson", "boto3", "botocore", "skl2onnx", "sklearn"},
 }

@@ -1,0 +1,100 @@
+"""The architecture read from the synthesized stacks (default and all-options): the edges a reviewer relies on, each
+checked against the synthesized resources themselves, so a resource drawn without its wiring fails here."""
+
+from __future__ import annotations
+
+import pytest
+
+from preview.architecture import Architecture, environment, environments_of, pipeline
+from preview.synthesized import Address, Synthesized
+
+CASES = [("default_synth", "mlops"), ("options_synth", "acme-ml")]
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[case[0] for case in CASES])
+def drawn(request) -> tuple[Synthesized, str, dict[str, Architecture]]:
+    fixture, project = request.param
+    synth = Synthesized.read(request.getfixturevalue(fixture).outdir)
+    return synth, project, {name: environment(synth, project, name) for name in environments_of(synth, project)}
+
+
+def test_every_service_goes_to_its_target_group_and_its_file_system(drawn):
+    synth, _, environments = drawn
+    for arch in environments.values():
+        services = arch.of_kind("service")
+        assert services
+        for service in services:
+            stack = service.id.split("/")[0]
+            body = synth.stacks[stack]["resource"]["aws_ecs_service"][service.id.split(".", 1)[1]]
+            groups = {str(a) for b in body.get("load_balancer", []) for a in synth.refs(
+                synth.resource(_address(service.id)), b["target_group_arn"])}
+            assert arch.targets(service.id, "target-group") == groups
+            assert len(arch.targets(service.id, "file-system")) == 1
+            assert {arch.nodes[p].label for p in arch.targets(service.id, "access-point")} == {
+                "access point /models", "access point /data"}
+            if not groups:  # a shadow: reached through Cloud Map instead
+                assert arch.targets(service.id, "namespace")
+
+
+def test_every_rule_forwards_to_its_target_groups_from_a_listener(drawn):
+    _, _, environments = drawn
+    for arch in environments.values():
+        for rule in arch.of_kind("rule"):
+            assert arch.targets(rule.id, "target-group"), rule
+            assert any(edge.target == rule.id and arch.nodes[edge.source].kind == "listener" for edge in arch.edges)
+        routed = {edge.target for rule in arch.of_kind("rule") for edge in arch.edges if edge.source == rule.id}
+        assert {group.id for group in arch.of_kind("target-group")} == routed  # no target group left unrouted
+
+
+def test_the_sync_trigger_runs_the_sync_task_and_the_export_its_own(drawn):
+    _, _, environments = drawn
+    for arch in environments.values():
+        tasks = {node.id: node.label for node in arch.of_kind("task")}
+        endpoints = {node.group for node in arch.of_kind("service")}
+        for endpoint in endpoints:
+            run = {tasks[target] for trigger in arch.of_kind("trigger") if trigger.group == endpoint
+                   for target in arch.targets(trigger.id, "task")}
+            assert run == {"task model-sync", "task capture-export"}, endpoint
+        for trigger in arch.of_kind("trigger"):
+            (task,) = arch.targets(trigger.id, "task")
+            expected = "task capture-export" if "capture-export" in trigger.label else "task model-sync"
+            assert tasks[task] == expected
+        for task in arch.of_kind("task"):
+            assert arch.targets(task.id, "bucket") and arch.targets(task.id, "access-point")
+
+
+def test_network_and_load_balancer_per_zone(drawn):
+    _, _, environments = drawn
+    for arch in environments.values():
+        zones = {node.group for node in arch.of_kind("private-subnet")}
+        assert len(zones) >= 2 and {node.group for node in arch.of_kind("public-subnet")} == zones
+        for nat in arch.of_kind("nat"):
+            assert {arch.nodes[s].kind for s in arch.targets(nat.id)} == {"public-subnet"}
+        (balancer,) = arch.of_kind("load-balancer")
+        assert {arch.nodes[s].kind for s in arch.targets(balancer.id) if arch.nodes[s].kind.endswith("subnet")} \
+            == {"public-subnet"}
+        assert arch.targets(balancer.id, "listener")
+
+
+def test_the_pipeline_runs_its_stages_in_order_each_environment_after_the_one_before(drawn):
+    synth, project, environments = drawn
+    drawn_pipeline = pipeline(synth, project)
+    stages = [node.label for node in drawn_pipeline.of_kind("stage")]
+    assert stages[:3] == ["Source", "Test", "Build"]
+    deploys = [stage.removeprefix("Deploy-") for stage in stages if stage.startswith("Deploy-")]
+    assert sorted(deploys) == sorted(environments)
+    if project == "mlops":  # the shipped configuration: staging, then prod after its approval
+        assert deploys == ["staging", "prod"] and "Approve-prod" in stages
+    order = {(drawn_pipeline.nodes[e.source].label, drawn_pipeline.nodes[e.target].label)
+             for e in drawn_pipeline.edges if drawn_pipeline.nodes[e.target].kind == "stage"}
+    assert order == set(zip(stages, stages[1:], strict=False))
+    for stage in drawn_pipeline.of_kind("stage"):
+        if stage.label.startswith(("Deploy-", "Smoke-")):
+            (project_node,) = drawn_pipeline.targets(stage.id, "project")
+            assert drawn_pipeline.nodes[project_node].label.endswith(f"-> {stage.label.split('-', 1)[1]}")
+
+
+def _address(node_id: str) -> Address:
+    stack, rest = node_id.split("/", 1)
+    resource_type, logical_id = rest.split(".", 1)
+    return Address(stack, resource_type, logical_id)
