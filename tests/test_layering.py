@@ -29,7 +29,7 @@ ALLOWED: dict[str, set[str]] = {
     # Read from the synthesized JSON, never from the stacks' code; `make diagram` draws with `diagrams`.
     "preview": {"diagrams", "configuration", CONTRACT},
     "serving": {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "numpy", "onnxruntime",
-                "orjson", "boto3", "botocore", "skl2onnx", "sklearn"},
+                "orjson", "httptools", "boto3", "botocore", "skl2onnx", "sklearn"},
 }
 
 
