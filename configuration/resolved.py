@@ -18,7 +18,6 @@ from configuration.naming import (
     serving_repository_name,
     workload_boundary_name,
 )
-from serving.contract import DEFAULT_VARIANT
 
 KEEP_ALIVE_MARGIN_SECONDS = 5
 """Seconds the server keeps idle connections beyond the load balancer's idle timeout, so the load balancer, not the
@@ -97,11 +96,6 @@ class ResolvedEndpoint:
     def pinned_versions(self) -> dict[str, str]:
         """Variant -> the model version it is pinned to."""
         return {variant.name: variant.model_version for variant in self.variants if variant.model_version is not None}
-
-    @property
-    def variant_names(self) -> tuple[str, ...]:
-        """The variants whose captures exist: `main` for an endpoint without variants."""
-        return tuple(variant.name for variant in self.variants) or (DEFAULT_VARIANT,)
 
 
 @dataclass(frozen=True)

@@ -94,8 +94,7 @@ class EndpointStack(TerraformStack):
             schedule_rule_name=aws_name(name_prefix, "model-repair", max_length=EVENT_RULE_NAME_MAX),
             first_sync_schedule_name=aws_name(name_prefix, "model-first-sync", max_length=SCHEDULE_NAME_MAX),
             permissions_boundary_arn=boundary,
-            pinned_versions=tuple(sorted({variant.model_version for variant in resolved.variants
-                                          if variant.model_version is not None}))),
+            pinned_versions=tuple(sorted(set(resolved.pinned_versions.values())))),
             self.identity, self.storage)
 
         self.capture_export = CaptureExport(self, "capture-export", CaptureExportProps(

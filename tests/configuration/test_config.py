@@ -579,7 +579,9 @@ def test_variants_resolve_and_make_a_production_endpoint_roll():
     assert [(v.name, v.weight, v.model_version, v.service_name) for v in a.variants] == [
         ("current", 90, None, "a-current"), ("candidate", 10, "7", "a-candidate"), ("shadowed", 0, "8", "a-shadowed")]
     assert a.shadow is not None and a.shadow.name == "shadowed" and not a.gradual_rollout
-    assert prod.endpoints["b"].variants == () and prod.endpoints["b"].variant_names == ("main",)
+    assert a.pinned_versions == {"candidate": "7", "shadowed": "8"}
+    assert a.service_names == ("a-current", "a-candidate", "a-shadowed")
+    assert prod.endpoints["b"].variants == () and prod.endpoints["b"].service_names == ("b",)
 
 
 @pytest.mark.parametrize("variants, message", [
