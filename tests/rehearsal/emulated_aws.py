@@ -5,7 +5,13 @@
   provider needs; a new connection is PENDING, as in AWS, until someone authorizes it;
 - `/_rehearsal/ecr-blobs/<digest>`: layer downloads (see the ecr-layer-downloads shim);
 - `/_rehearsal/ecs-running`: the rehearsal reports how many of a service's tasks run as local processes, which
-  is what ECS (and Terraform's wait for steady state) then sees.
+  is what ECS (and Terraform's wait for steady state) then sees;
+- `/_rehearsal/assume`: a service (CodeBuild, ECS, EventBridge, Scheduler) assumes a role, if its trust policy lets it;
+- `/_rehearsal/authorize`: checks AWS makes inside a service on a role's behalf (an EFS mount, a rule's RunTask);
+- `/_rehearsal/authorization`: the decisions so far, per principal.
+Every other call is authorized before it is served (tests/rehearsal/authorization.py): with
+REHEARSAL_AUTHORIZATION=enforce (the default) a denied call is answered AccessDenied; with `record` it is served and
+only recorded. REHEARSAL_AUTHORIZATION_LOG names the JSON-lines file of every decision.
 """
 
 from __future__ import annotations
@@ -21,11 +27,16 @@ import uuid
 from typing import Any
 
 from tests.rehearsal import moto_shims
+from tests.rehearsal.authorization import Authorizer, Record
+from tests.rehearsal.iam_requests import Check, checks, read_call
 
 ACCOUNT = "123456789012"
 CALL_LOG_LOCK = threading.Lock()
 BACKEND_LOCK = threading.Lock()
 SERVICE_OF_REQUEST = re.compile(r"Credential=[^/]+/[^/]+/([^/]+)/([^/]+)/aws4_request")
+ACCESS_KEY_OF_REQUEST = re.compile(r"Credential=([^/]+)/[^/]+/([^/]+)/([^/]+)/aws4_request")
+AUTHORIZATION_SETTING = "REHEARSAL_AUTHORIZATION"
+AUTHORIZATION_LOG_SETTING = "REHEARSAL_AUTHORIZATION_LOG"
 
 
 def _json(start_response: Any, body: Any, status: str = "200 OK") -> list[bytes]:
@@ -146,11 +157,97 @@ def _call_name(environ: dict[str, Any]) -> str:
     return f"{service} {environ.get('REQUEST_METHOD')} {environ.get('PATH_INFO')}?{query}"[:160]
 
 
-def make_app() -> Any:
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, put back for whoever reads it next."""
+    body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    return body
+
+
+def access_denied(start_response: Any, environ: dict[str, Any], denial: Record, caller_arn: str) -> list[bytes]:
+    """AccessDenied in the shape the service's protocol uses, with IAM's message."""
+    message = (f"User: {caller_arn} is not authorized to perform: {denial.action} on resource: {denial.resource}"
+               f"{' (' + denial.implied + ')' if denial.implied else ''} because {denial.reason}")
+    if environ.get("HTTP_X_AMZ_TARGET"):
+        return _json(start_response, {"__type": "AccessDeniedException", "message": message}, "400 Bad Request")
+    escaped = message.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
+    service = match.group(2) if match else ""
+    if service in ("elasticfilesystem", "scheduler", "codestar-notifications"):
+        data = json.dumps({"message": message}).encode()
+        start_response("403 Forbidden", [("Content-Type", "application/json"), ("Content-Length", str(len(data))),
+                                         ("x-amzn-ErrorType", "AccessDeniedException")])
+        return [data]
+    if service in ("s3", "route53"):
+        data = f"<Error><Code>AccessDenied</Code><Message>{escaped}</Message></Error>".encode()
+    else:
+        data = (f"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{escaped}</Message>"
+                f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+    start_response("403 Forbidden", [("Content-Type", "text/xml"), ("Content-Length", str(len(data)))])
+    return [data]
+
+
+def make_authorizer() -> Authorizer:
+    import os
+    from pathlib import Path
+
+    mode = os.environ.get(AUTHORIZATION_SETTING, "enforce")
+    if mode not in ("enforce", "record"):
+        raise SystemExit(f"{AUTHORIZATION_SETTING}={mode}: use enforce or record")
+    log = os.environ.get(AUTHORIZATION_LOG_SETTING)
+    return Authorizer(ACCOUNT, Path(log) if log else None, enforce=mode == "enforce")
+
+
+def make_app(authorizer: Authorizer | None = None) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     moto_app = DomainDispatcherApplication(create_backend_app)
     codestar = CodeStar()
+    authorizer = authorizer or make_authorizer()
+
+    def rehearsal_call(path: str, environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        body = json.loads(_read_body(environ) or b"{}")
+        with BACKEND_LOCK:
+            if path == "/_rehearsal/assume":
+                outcome = authorizer.assume_as_service(body["role_arn"], body["service"], body.get("source_arn", ""))
+                if isinstance(outcome, Record):
+                    return _json(start_response, {"denied": outcome.describe()}, "403 Forbidden")
+                return _json(start_response, outcome)
+            if path == "/_rehearsal/authorize":
+                caller = authorizer.caller(body["access_key"])
+                if caller is None:
+                    return _json(start_response, {"denied": "unknown access key"}, "403 Forbidden")
+                denial = authorizer.authorize(caller, [Check(c["action"], c["resource"], c.get("context", {}),
+                                                             implied=c["implied"]) for c in body["checks"]])
+                return _json(start_response, {"denied": denial.describe() if denial else None})
+            return _json(start_response, authorizer.log.report())
+
+    def authorized(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
+        """None when the call may be served; else the AccessDenied answer (already started)."""
+        match = ACCESS_KEY_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
+        if match is None:
+            return None
+        access_key, region, service = match.groups()
+        headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items()
+                   if key.startswith("HTTP_")}
+        headers["content-type"] = environ.get("CONTENT_TYPE", "")
+        body = _read_body(environ)
+        with BACKEND_LOCK:
+            caller = authorizer.caller(access_key)
+            if caller is None:
+                data = json.dumps({"__type": "UnrecognizedClientException",
+                                   "message": f"The security token included in the request is invalid "
+                                              f"({access_key})"}).encode()
+                start_response("403 Forbidden", [("Content-Type", "application/json"),
+                                                 ("Content-Length", str(len(data)))])
+                return [data]
+            call = read_call(service, region, environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", ""),
+                             environ.get("QUERY_STRING", ""), headers, body)
+            denial = authorizer.authorize(caller, checks(call, authorizer.requests_account))
+        if denial is None or not authorizer.enforce:
+            return None
+        return access_denied(start_response, environ, denial, caller.session_arn if not isinstance(caller, str)
+                             else caller)
 
     def logged(environ: dict[str, Any], start_response: Any) -> Any:
         """Every call as `CALL <service> <Action> <status>`: a failure names the emulated API call."""
@@ -179,6 +276,11 @@ def make_app() -> Any:
             return _json(start_response, set_running(body["cluster"], body["service"], body["running"]))
         if path == "/_rehearsal/ready":
             return _json(start_response, {"ready": True})
+        if path in ("/_rehearsal/assume", "/_rehearsal/authorize", "/_rehearsal/authorization"):
+            return rehearsal_call(path, environ, start_response)
+        refused = authorized(environ, start_response)
+        if refused is not None:
+            return refused
         match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
         if match and match.group(2) in ("codestar-connections", "codeconnections", "codestar-notifications"):
             length = int(environ.get("CONTENT_LENGTH") or 0)
