@@ -32,7 +32,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.ecs_agent import EcsAgent
+from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.load_balancer import LoadBalancers
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Image, Launcher
@@ -78,19 +80,37 @@ class Rehearsal:
         self._clients: dict[tuple[int, str], Any] = {}
         self.agent: EcsAgent | None = None
         self.balancers: LoadBalancers | None = None
+        self.identities: Identities | None = None
 
     def say(self, line: str) -> None:
         self.timeline.say(line)
 
     def client(self, service: str) -> Any:
+        """A client of the rehearsal's own stand-ins (ECS's scheduler, EventBridge, the load balancer) and its
+        observer: the control plane's key, allowed and counted apart from every role."""
         import boto3
 
         key = (threading.get_ident(), service)
         if key not in self._clients:
             self._clients[key] = boto3.session.Session().client(
-                service, region_name=REGION, endpoint_url=self.ws.endpoint, aws_access_key_id="testing",
-                aws_secret_access_key="testing")
+                service, region_name=REGION, endpoint_url=self.ws.endpoint, aws_access_key_id=CONTROL_PLANE_KEY,
+                aws_secret_access_key="control-plane")
         return self._clients[key]
+
+    def role_client(self, service: str, credentials: dict[str, str]) -> Any:
+        """A client that calls as a role's session (what a service does with the role it assumed)."""
+        import boto3
+
+        return boto3.session.Session().client(
+            service, region_name=REGION, endpoint_url=self.ws.endpoint,
+            aws_access_key_id=credentials["AccessKeyId"], aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"])
+
+    def assume(self, role_arn: str, service: str, source_arn: str) -> dict[str, str]:
+        try:
+            return self.identities.assume(role_arn, service, source_arn)
+        except AccessDenied as denied:
+            raise StageFailed(self.timeline.current, str(denied)) from None
 
     def run(self, name: str, argv: list[str], env: dict[str, str] | None = None) -> str:
         """A product command in the repository copy, its output in logs/<name>.log; the highlights printed."""
@@ -113,11 +133,11 @@ class Rehearsal:
     def prepare(self) -> str:
         self.ws.prepare()
         image = Image.build(self.ws.repo, self.ws.root / "image", self.say)
-        aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_ACCESS_KEY_ID": "testing",
-                   "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
+        aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
         launcher = Launcher(image, self.ws.root / "tasks", self.ws.root / "efs", aws_env)
         (self.ws.root / "efs").mkdir(exist_ok=True)
-        self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say)
+        self.identities = Identities(self.ws.endpoint)
+        self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say, self.identities, self.role_client)
         self.agent.start()
         self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets)
         self.balancers.start()
@@ -212,6 +232,20 @@ class Rehearsal:
                 f"wrote {exported} records to s3://{bucket}/{keys[0]}" + (f" and {len(keys) - 1} more" if len(keys) > 1
                                                                           else ""))
 
+    def authorization_report(self) -> None:
+        """Per principal: calls checked and denied; every denial named. Any denial fails the rehearsal."""
+        report = self.identities.report()
+        self.say("authorization, per principal (calls checked, denied):")
+        for name, counts in report["principals"].items():
+            self.say(f"   {name}: {counts['checked']} checked, {counts['denied']} denied")
+        unscoped = report["unscoped_actions"]
+        if unscoped:
+            self.say(f"   evaluated against resource \"*\" (no ARN derived; see tests/rehearsal/iam_requests.py): "
+                     f"{sum(unscoped.values())} checks of {len(unscoped)} actions")
+        if report["denied"]:
+            raise StageFailed("authorization", f"{len(report['denied'])} call(s) denied:\n"
+                              + "\n".join(dict.fromkeys(report["denied"])))
+
     def failed_calls(self) -> list[str]:
         """`<service> <Action> <status>` of calls the emulated account refused or failed on; reads of what does not
         exist (404) and lock contention are routine and left out."""
@@ -248,7 +282,7 @@ class Rehearsal:
                  lambda: self.run("bootstrap", [PYTHON, "-m", "pipeline.bootstrap"]))
             step("authorize the GitHub connection", self.authorize_connection)
             run_pipeline(f"{config.project}-delivery", self.client, self.ws.repo, self.ws.env, commit, self.logs,
-                         step, self.print_highlights, skip_projects=("-test",))
+                         step, self.print_highlights, skip_projects=("-test",), assume=self.assume)
             stacks, resources = self.count_resources()
             self.say(f"deployed: {stacks} stacks, {resources} resources")
             first = next(iter(config.environments))
@@ -269,6 +303,7 @@ class Rehearsal:
             failures = self.agent.failures
             if failures:
                 raise StageFailed("tasks", "; ".join(failures))
+            self.authorization_report()
             self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "
                      f"{resources} resources applied; after teardown only the bootstrap stack's "
                      f"{left_resources} resources remain (state bucket, lock table and permissions boundaries, kept on "
@@ -277,6 +312,10 @@ class Rehearsal:
         except StageFailed as failure:
             self.say(f"REHEARSAL FAILED in stage {failure.stage}: {failure}")
             self.say("last emulated API calls that failed:\n" + "\n".join(self.failed_calls()[-12:]))
+            if self.identities is not None and failure.stage != "authorization":
+                denied = self.identities.report()["denied"]
+                if denied:
+                    self.say("calls the emulated account denied:\n" + "\n".join(dict.fromkeys(denied)))
             return 1
         except Exception as error:
             self.say(f"REHEARSAL FAILED in stage {self.timeline.current}: {type(error).__name__}: {error}")

@@ -8,6 +8,11 @@ EventBridge Scheduler, reading everything from the emulated account's APIs (what
 - a target group's health check runs against each task, as the load balancer's would;
 - `replace_tasks` stops a service's tasks the way ECS stops a task it replaces (SIGTERM, then the stop timeout), and
   the service starts new ones.
+Every start goes through the identities AWS would use: the agent pulls the image and creates the log stream as the
+task's execution role, mounts each EFS volume as the task role (against the file system's policy), and hands the
+container the task role's session; a rule or schedule starts its task as its own role (ecs:RunTask and the
+iam:PassRole of the task's roles). A DISABLED rule or schedule starts nothing. A start refused by any of these fails
+the service (counted in `failures`) instead of running a task AWS would not run.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.tasks import Launcher, LocalTask
 
 OBSERVER = "rehearsal-s3-observer"
@@ -35,11 +41,17 @@ class ServiceState:
     target_group_arn: str | None = None
     container_port: int | None = None
     health_path: str = "/"
+    refused: str = ""
+    """Why ECS could not start this service's tasks (an access denial); nothing is started again."""
 
 
 class EcsAgent:
-    def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None]):
+    def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None],
+                 identities: Identities, role_client: Callable[[str, dict[str, str]], Any]):
         self.client = clients
+        self.identities = identities
+        self.role_client = role_client
+        """`role_client(service, credentials)`: a client that calls as a role session."""
         self.launcher = launcher
         self.endpoint = endpoint
         self.say = say
@@ -99,9 +111,74 @@ class EcsAgent:
                     access_points[point["AccessPointId"]] = point
         return definition, access_points
 
-    def start_task(self, arn: str, purpose: str) -> LocalTask:
+    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> None:
+        """What the ECS agent does with the execution role before a container starts: authenticate to the registry
+        and read the image's manifest (an image in ECR), and create the task's log stream."""
+        role = definition.get("executionRoleArn")
+        if not role:
+            return
+        credentials = self.identities.assume(role, "ecs-tasks.amazonaws.com", cluster_arn)
+        (container,) = definition["containerDefinitions"]
+        image = container["image"]
+        registry, _, reference = image.partition("/")
+        try:
+            if ".dkr.ecr." in registry:
+                ecr = self.role_client("ecr", credentials)
+                ecr.get_authorization_token()
+                repository, _, tag = reference.rpartition(":")
+                found = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+                if not found.get("images"):
+                    raise AccessDenied(f"CannotPullContainerError: {image} not found in the registry")
+            options = container.get("logConfiguration", {}).get("options", {})
+            if "awslogs-group" in options:
+                logs = self.role_client("logs", credentials)
+                stream = f"{options.get('awslogs-stream-prefix', 'ecs')}/{container['name']}/{time.time_ns()}"
+                logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
+                logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream, logEvents=[
+                    {"timestamp": int(time.time() * 1000), "message": "task starting (rehearsal)"}])
+        except self._client_errors() as error:
+            raise AccessDenied(f"execution role {role.rsplit('/', 1)[-1]}: {error}") from None
+
+    @staticmethod
+    def _client_errors() -> tuple[type[Exception], ...]:
+        from botocore.exceptions import ClientError
+
+        return (ClientError,)
+
+    def _mount_checks(self, definition: dict[str, Any], access_points: dict[str, dict[str, Any]],
+                      credentials: dict[str, str] | None) -> None:
+        """EFS authorizes a mount with IAM as the task role, against the file system's policy and the role's
+        policies: ClientMount, and ClientWrite for a mount that is not read-only."""
+        (container,) = definition["containerDefinitions"]
+        read_only = {p["sourceVolume"]: bool(p.get("readOnly")) for p in container.get("mountPoints", [])}
+        for volume in definition.get("volumes", []):
+            efs = volume.get("efsVolumeConfiguration")
+            if not efs or volume["name"] not in read_only:
+                continue
+            authorization = efs.get("authorizationConfig", {})
+            if authorization.get("iam") != "ENABLED":
+                continue
+            if credentials is None:
+                raise AccessDenied(f"volume {volume['name']}: IAM authorization needs a task role")
+            point = access_points[authorization["accessPointId"]]
+            context = {"elasticfilesystem:AccessPointArn": point["AccessPointArn"],
+                       "elasticfilesystem:AccessedViaMountTarget": "true",
+                       "aws:SecureTransport": "true" if efs.get("transitEncryption") == "ENABLED" else "false"}
+            resource = point["AccessPointArn"].split(":access-point/")[0] + f":file-system/{efs['fileSystemId']}"
+            actions = ["elasticfilesystem:ClientMount"] + ([] if read_only[volume["name"]]
+                                                           else ["elasticfilesystem:ClientWrite"])
+            self.identities.authorize(credentials, [
+                {"action": action, "resource": resource, "context": context,
+                 "implied": f"EFS mount of volume {volume['name']} through {point['AccessPointId']}"}
+                for action in actions])
+
+    def start_task(self, arn: str, purpose: str, cluster_arn: str) -> LocalTask:
         definition, access_points = self._task_definition(arn)
-        task = self.launcher.start(definition, access_points, purpose)
+        self._as_ecs_agent(definition, cluster_arn)
+        credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
+                       if definition.get("taskRoleArn") else None)
+        self._mount_checks(definition, access_points, credentials)
+        task = self.launcher.start(definition, access_points, purpose, credentials)
         task.extra["task_definition"] = arn
         self.say(f"task {task.task_id} started ({purpose}) on {task.address}: {' '.join(task.command)}")
         return task
@@ -140,11 +217,19 @@ class EcsAgent:
             self.failures.append(f"service {state.name}: task {task.task_id} exited with {task.process.returncode}")
             self.say(f"task {task.task_id} of service {state.name} exited with {task.process.returncode}:\n"
                      f"{task.log_tail()}")
+        if state.refused:
+            return
         current_definition = service["taskDefinition"]
         current = [t for t in state.tasks if t.extra["task_definition"] == current_definition]
         old = [t for t in state.tasks if t not in current]
         for _ in range(service["desiredCount"] - len(current)):
-            task = self.start_task(current_definition, f"service {state.name}")
+            try:
+                task = self.start_task(current_definition, f"service {state.name}", state.cluster)
+            except AccessDenied as denied:
+                state.refused = str(denied)
+                self.failures.append(f"service {state.name}: no task started: {denied}")
+                self.say(f"service {state.name}: no task started: {denied}")
+                return
             state.tasks.append(task)
             current.append(task)
         for task in current[service["desiredCount"]:]:
@@ -203,16 +288,42 @@ class EcsAgent:
 
     # --- EventBridge, Scheduler ----------------------------------------------------------------------------------
     def _rules(self) -> list[dict[str, Any]]:
-        return [rule for rule in self.client("events").list_rules()["Rules"] if rule["Name"] != OBSERVER]
+        """The account's rules that can fire: a DISABLED rule matches no event and runs no schedule."""
+        return [rule for rule in self.client("events").list_rules()["Rules"]
+                if rule["Name"] != OBSERVER and rule.get("State", "ENABLED") == "ENABLED"]
+
+    def _start_as(self, role_arn: str, service: str, source_arn: str, task_definition_arn: str, cluster_arn: str,
+                  purpose: str) -> LocalTask | None:
+        """A rule's or schedule's ECS target, started the way EventBridge does it: as the target's role, which must
+        be allowed ecs:RunTask on the task definition in that cluster and to pass the task's roles to ECS tasks."""
+        try:
+            credentials = self.identities.assume(role_arn, service, source_arn)
+            definition, _ = self._task_definition(task_definition_arn)
+            checks = [{"action": "ecs:RunTask", "resource": task_definition_arn,
+                       "context": {"ecs:cluster": cluster_arn}, "implied": f"{service} starts the target"}]
+            checks += [{"action": "iam:PassRole", "resource": definition[key],
+                        "context": {"iam:PassedToService": "ecs-tasks.amazonaws.com"},
+                        "implied": f"ecs:RunTask passes {definition[key]} to ecs-tasks.amazonaws.com"}
+                       for key in ("taskRoleArn", "executionRoleArn") if definition.get(key)]
+            self.identities.authorize(credentials, checks)
+            task = self.start_task(task_definition_arn, purpose, cluster_arn)
+        except AccessDenied as denied:
+            self.failures.append(f"{purpose}: no task started: {denied}")
+            self.say(f"{purpose}: no task started: {denied}")
+            return None
+        self.one_off.append(task)
+        return task
 
     def _run_targets(self, rule_name: str, why: str) -> list[LocalTask]:
         started = []
+        rule_arn = self.client("events").describe_rule(Name=rule_name)["Arn"]
         for target in self.client("events").list_targets_by_rule(Rule=rule_name)["Targets"]:
             parameters = target.get("EcsParameters")
             if parameters:
-                task = self.start_task(parameters["TaskDefinitionArn"], f"{why}, rule {rule_name}")
-                self.one_off.append(task)
-                started.append(task)
+                task = self._start_as(target["RoleArn"], "events.amazonaws.com", rule_arn,
+                                      parameters["TaskDefinitionArn"], target["Arn"], f"{why}, rule {rule_name}")
+                if task is not None:
+                    started.append(task)
         return started
 
     def _events(self) -> None:
@@ -244,6 +355,8 @@ class EcsAgent:
             except scheduler.exceptions.ResourceNotFoundException:
                 continue  # deleted between the list and the get (a destroy running): nothing left to start
             expression = schedule["ScheduleExpression"]
+            if schedule.get("State", "ENABLED") != "ENABLED":
+                continue
             if not expression.startswith("at(") or schedule["Arn"] + expression in self.fired_schedules:
                 continue
             due = datetime.fromisoformat(expression[3:-1]).replace(tzinfo=UTC)
@@ -251,8 +364,9 @@ class EcsAgent:
                 self.fired_schedules.add(schedule["Arn"] + expression)
                 parameters = schedule["Target"].get("EcsParameters")
                 if parameters:
-                    task = self.start_task(parameters["TaskDefinitionArn"], f"schedule {summary['Name']} {expression}")
-                    self.one_off.append(task)
+                    self._start_as(schedule["Target"]["RoleArn"], "scheduler.amazonaws.com", schedule["Arn"],
+                                   parameters["TaskDefinitionArn"], schedule["Target"]["Arn"],
+                                   f"schedule {summary['Name']} {expression}")
 
     def _one_off(self) -> None:
         for task in [t for t in self.one_off if not t.alive()]:

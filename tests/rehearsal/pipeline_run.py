@@ -30,6 +30,12 @@ def action_environment(project: dict[str, Any], action: dict[str, Any], commit: 
     return variables
 
 
+def role_environment(credentials: dict[str, str]) -> dict[str, str]:
+    """What CodeBuild gives a build's commands: the project's role session, and no other key."""
+    return {"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"], "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+            "AWS_SESSION_TOKEN": credentials["SessionToken"]}
+
+
 def run_buildspec(repo: Path, buildspec_path: str, variables: dict[str, str], env: dict[str, str],
                   log: Path) -> int:
     buildspec = yaml.safe_load((repo / buildspec_path).read_text())
@@ -46,9 +52,10 @@ def run_buildspec(repo: Path, buildspec_path: str, variables: dict[str, str], en
 
 def run_pipeline(pipeline_name: str, clients: Callable[[str], Any], repo: Path, env: dict[str, str], commit: str,
                  logs: Path, step: Callable[[str, Callable[[], str]], None], highlights: Callable[[Path], None],
-                 skip_projects: tuple[str, ...]) -> None:
+                 skip_projects: tuple[str, ...], assume: Callable[[str, str, str], dict[str, str]]) -> None:
     """`step(name, work)` times and prints one stage; `work` returns a one-line outcome or raises StageFailed;
-    `highlights(log)` prints what matters of a stage's log."""
+    `highlights(log)` prints what matters of a stage's log; `assume(role_arn, service, source_arn)` is a service
+    assuming a role (each project's commands run as its service role, as CodeBuild runs them)."""
     pipeline = clients("codepipeline").get_pipeline(name=pipeline_name)["pipeline"]
     for stage in pipeline["stages"]:
         for action in stage["actions"]:
@@ -66,14 +73,18 @@ def run_pipeline(pipeline_name: str, clients: Callable[[str], Any], repo: Path, 
                     continue
                 variables = action_environment(project, action, commit)
                 log = logs / f"{name}.log"
+                credentials = role_environment(assume(project["serviceRole"], "codebuild.amazonaws.com",
+                                                      project["arn"]))
 
                 def work(project: dict[str, Any] = project, variables: dict[str, str] = variables,
-                         log: Path = log, name: str = name) -> str:
-                    code = run_buildspec(repo, project["source"]["buildspec"], variables, env, log)
+                         log: Path = log, name: str = name, credentials: dict[str, str] = credentials) -> str:
+                    code = run_buildspec(repo, project["source"]["buildspec"], variables, {**env, **credentials},
+                                         log)
                     highlights(log)
                     if code != 0:
                         raise StageFailed(name, f"{project['name']} ({project['source']['buildspec']}) exited with "
                                                 f"{code}; log: {log}")
-                    return f"{project['name']}: {project['source']['buildspec']} with {', '.join(variables)}"
+                    return (f"{project['name']}: {project['source']['buildspec']} with {', '.join(variables)}, as "
+                            f"role {project['serviceRole'].rsplit('/', 1)[-1]}")
 
                 step(f"pipeline {name}", work)

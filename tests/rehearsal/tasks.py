@@ -154,7 +154,9 @@ class Launcher:
         return mounts
 
     def start(self, task_definition: dict[str, Any], access_points: dict[str, dict[str, Any]], purpose: str,
-              overrides: dict[str, str] | None = None) -> LocalTask:
+              credentials: dict[str, str] | None, overrides: dict[str, str] | None = None) -> LocalTask:
+        """`credentials`: the task role's session (ECS hands them to the container), None for a task without a
+        role (its SDK calls then have no credentials, as on ECS)."""
         import time
 
         (container,) = task_definition["containerDefinitions"]
@@ -175,6 +177,10 @@ class Launcher:
         environment = {key: ":".join(host_path(part) for part in value.split(":")) if key == "PATH"
                        else host_path(value) for key, value in environment.items()}
         environment.update({**self.aws_env, "HOSTNAME": task_id, "SERVING_HOST": address})
+        if credentials is not None:
+            environment.update({"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
+                                "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
+                                "AWS_SESSION_TOKEN": credentials["SessionToken"]})
         command = effective_command(self.image.config, container)
         argv = [host_path(argument) for argument in command]
         executable = shutil.which(argv[0], path=environment["PATH"]) or argv[0]

@@ -6,7 +6,8 @@ tests.rehearsal.terraform`, which adapts the synthesized JSON in the folder it i
 the repository), then runs the real CLI:
 - the AWS provider's version constraint becomes the mirror's;
 - every attribute or block the mirror's provider does not know (read from its own schema) is dropped, and listed;
-- the provider, the S3 backend and every `terraform_remote_state` talk to the emulated account.
+- the provider, the S3 backend and every `terraform_remote_state` talk to the emulated account, with the
+  credentials of whoever runs Terraform (the administrator at bootstrap, a deploy project's role in the pipeline).
 """
 
 from __future__ import annotations
@@ -126,8 +127,7 @@ def adapt(document: dict[str, Any], endpoint: str, version: str, schema: dict[st
     endpoints = {service: endpoint for service in SERVICES}
     for provider in document.get("provider", {}).get("aws", []):
         provider.update({"endpoints": [endpoints], "s3_use_path_style": True, "skip_credentials_validation": True,
-                         "skip_metadata_api_check": True, "skip_requesting_account_id": False, "max_retries": 3,
-                         "access_key": "testing", "secret_key": "testing"})
+                         "skip_metadata_api_check": True, "skip_requesting_account_id": False, "max_retries": 3})
     backend_endpoints = {"endpoints": {name: endpoint for name in ("s3", "dynamodb", "sts", "iam")},
                          **BACKEND_SETTINGS}
     if "s3" in terraform.get("backend", {}):

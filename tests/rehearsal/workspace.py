@@ -32,6 +32,11 @@ class Workspace:
         return self.root / "repo"
 
     @property
+    def authorization_log(self) -> Path:
+        """Every authorization decision of the emulated account, one JSON line each."""
+        return self.root / "authorization.jsonl"
+
+    @property
     def dropped_log(self) -> Path:
         return self.root / "dropped-attributes.log"
 
@@ -79,7 +84,8 @@ class Workspace:
 
     def start_emulator(self, port: int) -> None:
         log = open(self.root / "emulated-aws.log", "w")  # noqa: SIM115 - open for the process's lifetime
-        environment = {**self.env, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+        environment = {**self.env, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true",
+                       "REHEARSAL_AUTHORIZATION_LOG": str(self.authorization_log)}
         self.emulator = subprocess.Popen([sys.executable, "-m", "tests.rehearsal.emulated_aws", "--port", str(port)],
                                          cwd=self.repo, env=environment, stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 60
