@@ -36,9 +36,10 @@ from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.load_balancer import LoadBalancers
+from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Image, Launcher
-from tests.rehearsal.terraform import SetupMissing
+from tests.rehearsal.terraform import REVIEWED_DROPS, SetupMissing
 from tests.rehearsal.workspace import REGION, Workspace
 from tests.support.paths import PROJECT_ROOT
 
@@ -81,6 +82,8 @@ class Rehearsal:
         self.agent: EcsAgent | None = None
         self.balancers: LoadBalancers | None = None
         self.identities: Identities | None = None
+        self.flows = FlowLedger()
+        self._client_flows: dict[tuple[str, int], list[str]] = {}
 
     def say(self, line: str) -> None:
         self.timeline.say(line)
@@ -137,9 +140,10 @@ class Rehearsal:
         launcher = Launcher(image, self.ws.root / "tasks", self.ws.root / "efs", aws_env)
         (self.ws.root / "efs").mkdir(exist_ok=True)
         self.identities = Identities(self.ws.endpoint)
-        self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say, self.identities, self.role_client)
+        self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say, self.identities, self.role_client,
+                              self.flows, REGION)
         self.agent.start()
-        self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets)
+        self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets, self.client_flow)
         self.balancers.start()
         proxy = {"http_proxy": self.balancers.url, "HTTP_PROXY": self.balancers.url,
                  "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
@@ -147,6 +151,20 @@ class Rehearsal:
         self.ws.env["REHEARSAL_DOCKER_TAGS"] = str(self.ws.root / "docker-tags.json")
         return (f"repository copy {self.ws.repo}, emulated account {self.ws.endpoint}, Terraform with AWS provider "
                 f"{self.ws.provider_version} from the mirror, load balancers at {self.balancers.url}")
+
+    def client_flow(self, balancer: dict[str, Any], port: int) -> None:
+        """An internet client's connection to the load balancer's listener, decided once per load balancer and port
+        against the applied network (every node: DNS answers with each zone's address)."""
+        key = (balancer["LoadBalancerArn"], port)
+        if key not in self._client_flows:
+            network = AppliedNetwork.read(self.client("ec2"))
+            client = Interface("an internet client", INTERNET_CLIENT)
+            nodes = [network.interface_in(f"load balancer {balancer['LoadBalancerName']} ({zone['ZoneName']})",
+                                          zone["SubnetId"], balancer.get("SecurityGroups", []),
+                                          public=balancer.get("Scheme") == "internet-facing")
+                     for zone in balancer["AvailabilityZones"]]
+            self._client_flows[key] = [r for node in nodes for r in network.refusals(client, node, port)]
+        self.flows.record("client -> load balancer", self._client_flows[key])
 
     def authorize_connection(self) -> str:
         arn = self.client("codepipeline").get_pipeline(name=f"{self.config.project}-delivery")["pipeline"][
@@ -246,6 +264,15 @@ class Rehearsal:
             raise StageFailed("authorization", f"{len(report['denied'])} call(s) denied:\n"
                               + "\n".join(dict.fromkeys(report["denied"])))
 
+    def network_report(self) -> None:
+        """Per kind of flow: connections checked and refused; every refusal named. Any refusal fails the rehearsal."""
+        self.say("network flows (checked, refused):")
+        for kind, count in sorted(self.flows.checked.items()):
+            self.say(f"   {kind}: {count} checked, {len(self.flows.refused.get(kind, []))} refused")
+        refused = [reason for reasons in self.flows.refused.values() for reason in reasons]
+        if refused:
+            raise StageFailed("network", f"{len(refused)} flow(s) AWS would drop:\n" + "\n".join(refused))
+
     def failed_calls(self) -> list[str]:
         """`<service> <Action> <status>` of calls the emulated account refused or failed on; reads of what does not
         exist (404) and lock contention are routine and left out."""
@@ -298,12 +325,15 @@ class Rehearsal:
             left_stacks, left_resources = self.count_resources()
             if left_stacks != 1:
                 raise StageFailed("teardown", f"{left_stacks} stacks still hold resources")
-            self.say(f"dropped for the mirror's older provider ({self.ws.provider_version}): "
-                     + (", ".join(dropped_kinds(self.ws.dropped_attributes())) or "nothing"))
+            self.say(f"dropped for the mirror's older provider ({self.ws.provider_version}), each reviewed "
+                     "(tests/rehearsal/terraform.py REVIEWED_DROPS), and what it costs:")
+            for kind in dropped_kinds(self.ws.dropped_attributes()):
+                self.say(f"   {kind}: {REVIEWED_DROPS[kind]}")
             failures = self.agent.failures
             if failures:
                 raise StageFailed("tasks", "; ".join(failures))
             self.authorization_report()
+            self.network_report()
             self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "
                      f"{resources} resources applied; after teardown only the bootstrap stack's "
                      f"{left_resources} resources remain (state bucket, lock table and permissions boundaries, kept on "

@@ -13,10 +13,15 @@ task's execution role, mounts each EFS volume as the task role (against the file
 container the task role's session; a rule or schedule starts its task as its own role (ecs:RunTask and the
 iam:PassRole of the task's roles). A DISABLED rule or schedule starts nothing. A start refused by any of these fails
 the service (counted in `failures`) instead of running a task AWS would not run.
+Every task gets a network interface in one of its awsvpc subnets with its security groups, and the flows it makes are
+decided against the applied network (tests/rehearsal/network.py) before it runs: image pull and logs (ECR, S3,
+CloudWatch Logs), its EFS mounts through the mount target in its zone; each load balancer node's health checks to it
+on the container port. A flow AWS would drop fails the start (or the health check), naming the missing rule or route.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -27,6 +32,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from tests.rehearsal.identities import AccessDenied, Identities
+from tests.rehearsal.network import AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.tasks import Launcher, LocalTask
 
 OBSERVER = "rehearsal-s3-observer"
@@ -43,12 +49,18 @@ class ServiceState:
     health_path: str = "/"
     refused: str = ""
     """Why ECS could not start this service's tasks (an access denial); nothing is started again."""
+    balancer_nodes: list[Interface] | None = None
+    network: AppliedNetwork | None = None
 
 
 class EcsAgent:
     def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None],
-                 identities: Identities, role_client: Callable[[str, dict[str, str]], Any]):
+                 identities: Identities, role_client: Callable[[str, dict[str, str]], Any], flows: FlowLedger,
+                 region: str):
         self.client = clients
+        self.flows = flows
+        self.region = region
+        self._placements = itertools.count()
         self.identities = identities
         self.role_client = role_client
         """`role_client(service, credentials)`: a client that calls as a role session."""
@@ -172,14 +184,44 @@ class EcsAgent:
                  "implied": f"EFS mount of volume {volume['name']} through {point['AccessPointId']}"}
                 for action in actions])
 
-    def start_task(self, arn: str, purpose: str, cluster_arn: str) -> LocalTask:
+    def _place(self, definition: dict[str, Any], awsvpc: dict[str, Any] | None, purpose: str) -> Interface:
+        """The task's network interface, and every flow it needs before its container runs."""
+        if not awsvpc or not awsvpc.get("subnets"):
+            raise FlowRefused(f"{purpose}: no awsvpc network configuration (Fargate needs subnets)")
+        network = AppliedNetwork.read(self.client("ec2"))
+        subnets = awsvpc["subnets"]
+        interface = network.interface_in(f"task of {purpose}", subnets[next(self._placements) % len(subnets)],
+                                         awsvpc.get("securityGroups", []), awsvpc.get("assignPublicIp") == "ENABLED")
+        for service in ("ecr.api", "ecr.dkr", "s3", "logs"):
+            self.flows.record(f"task -> {service}", network.to_aws_service(interface, service, self.region))
+        efs = self.client("efs")
+        zone = network.subnet(interface.subnet_id)["AvailabilityZone"]  # type: ignore[arg-type]
+        for volume in definition.get("volumes", []):
+            file_system = volume.get("efsVolumeConfiguration", {}).get("fileSystemId")
+            if not file_system:
+                continue
+            targets = [t for t in efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"]
+                       if t.get("AvailabilityZoneName") == zone]
+            if not targets:
+                self.flows.record("task -> EFS mount target", [f"{interface.name}: {file_system} has no mount target "
+                                                                f"in {zone}"])
+            groups = efs.describe_mount_target_security_groups(MountTargetId=targets[0]["MountTargetId"])[
+                "SecurityGroups"]
+            target = Interface(f"EFS mount target {targets[0]['MountTargetId']} of {file_system}",
+                               targets[0]["IpAddress"], targets[0]["SubnetId"], tuple(groups))
+            self.flows.record("task -> EFS mount target", network.refusals(interface, target, 2049))
+        return interface
+
+    def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None) -> LocalTask:
         definition, access_points = self._task_definition(arn)
+        interface = self._place(definition, awsvpc, purpose)
         self._as_ecs_agent(definition, cluster_arn)
         credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
                        if definition.get("taskRoleArn") else None)
         self._mount_checks(definition, access_points, credentials)
         task = self.launcher.start(definition, access_points, purpose, credentials)
         task.extra["task_definition"] = arn
+        task.extra["interface"] = interface
         self.say(f"task {task.task_id} started ({purpose}) on {task.address}: {' '.join(task.command)}")
         return task
 
@@ -224,8 +266,9 @@ class EcsAgent:
         old = [t for t in state.tasks if t not in current]
         for _ in range(service["desiredCount"] - len(current)):
             try:
-                task = self.start_task(current_definition, f"service {state.name}", state.cluster)
-            except AccessDenied as denied:
+                task = self.start_task(current_definition, f"service {state.name}", state.cluster,
+                                       _awsvpc(service.get("networkConfiguration")))
+            except (AccessDenied, FlowRefused) as denied:
                 state.refused = str(denied)
                 self.failures.append(f"service {state.name}: no task started: {denied}")
                 self.say(f"service {state.name}: no task started: {denied}")
@@ -248,10 +291,42 @@ class EcsAgent:
                 f"{self.endpoint}/_rehearsal/ecs-running", data=body, method="POST"), timeout=5).read()
             state.reported_running = running
 
+    def _balancer_nodes(self, state: ServiceState) -> list[Interface]:
+        """One interface per zone of the target group's load balancer, with its security groups."""
+        if state.balancer_nodes is None:
+            elbv2 = self.client("elbv2")
+            group = elbv2.describe_target_groups(TargetGroupArns=[state.target_group_arn])["TargetGroups"][0]
+            (balancer,) = elbv2.describe_load_balancers(LoadBalancerArns=group["LoadBalancerArns"][:1])[
+                "LoadBalancers"]
+            network = AppliedNetwork.read(self.client("ec2"))
+            state.balancer_nodes = [
+                network.interface_in(f"load balancer {balancer['LoadBalancerName']} ({zone['ZoneName']})",
+                                     zone["SubnetId"], balancer.get("SecurityGroups", []),
+                                     public=balancer.get("Scheme") == "internet-facing")
+                for zone in balancer["AvailabilityZones"]]
+            state.network = network
+        return state.balancer_nodes
+
+    def _reachable_from_balancer(self, state: ServiceState, task: LocalTask) -> bool:
+        """Health checks (and requests) come from every node of the load balancer to the task's port."""
+        if "balancer_flow" not in task.extra:
+            refusals = [r for node in self._balancer_nodes(state)
+                        for r in state.network.refusals(node, task.extra["interface"], state.container_port)]
+            try:
+                self.flows.record("load balancer -> task", refusals)
+                task.extra["balancer_flow"] = True
+            except FlowRefused as refused:
+                task.extra["balancer_flow"] = False
+                self.failures.append(f"service {state.name}: {refused}")
+                self.say(f"service {state.name}: health checks cannot reach task {task.task_id}: {refused}")
+        return task.extra["balancer_flow"]
+
     def _health(self, state: ServiceState) -> None:
         if state.container_port is None:
             return
         for task in state.tasks:
+            if not self._reachable_from_balancer(state, task):
+                continue
             url = f"http://{task.address}:{state.container_port}{state.health_path}"
             try:
                 with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - a local task
@@ -293,7 +368,7 @@ class EcsAgent:
                 if rule["Name"] != OBSERVER and rule.get("State", "ENABLED") == "ENABLED"]
 
     def _start_as(self, role_arn: str, service: str, source_arn: str, task_definition_arn: str, cluster_arn: str,
-                  purpose: str) -> LocalTask | None:
+                  purpose: str, awsvpc: dict[str, Any] | None) -> LocalTask | None:
         """A rule's or schedule's ECS target, started the way EventBridge does it: as the target's role, which must
         be allowed ecs:RunTask on the task definition in that cluster and to pass the task's roles to ECS tasks."""
         try:
@@ -306,8 +381,8 @@ class EcsAgent:
                         "implied": f"ecs:RunTask passes {definition[key]} to ecs-tasks.amazonaws.com"}
                        for key in ("taskRoleArn", "executionRoleArn") if definition.get(key)]
             self.identities.authorize(credentials, checks)
-            task = self.start_task(task_definition_arn, purpose, cluster_arn)
-        except AccessDenied as denied:
+            task = self.start_task(task_definition_arn, purpose, cluster_arn, awsvpc)
+        except (AccessDenied, FlowRefused) as denied:
             self.failures.append(f"{purpose}: no task started: {denied}")
             self.say(f"{purpose}: no task started: {denied}")
             return None
@@ -321,7 +396,8 @@ class EcsAgent:
             parameters = target.get("EcsParameters")
             if parameters:
                 task = self._start_as(target["RoleArn"], "events.amazonaws.com", rule_arn,
-                                      parameters["TaskDefinitionArn"], target["Arn"], f"{why}, rule {rule_name}")
+                                      parameters["TaskDefinitionArn"], target["Arn"], f"{why}, rule {rule_name}",
+                                      _awsvpc(parameters.get("NetworkConfiguration")))
                 if task is not None:
                     started.append(task)
         return started
@@ -366,7 +442,8 @@ class EcsAgent:
                 if parameters:
                     self._start_as(schedule["Target"]["RoleArn"], "scheduler.amazonaws.com", schedule["Arn"],
                                    parameters["TaskDefinitionArn"], schedule["Target"]["Arn"],
-                                   f"schedule {summary['Name']} {expression}")
+                                   f"schedule {summary['Name']} {expression}",
+                                   _awsvpc(parameters.get("NetworkConfiguration")))
 
     def _one_off(self) -> None:
         for task in [t for t in self.one_off if not t.alive()]:
@@ -382,3 +459,13 @@ class EcsAgent:
         deadline = time.monotonic() + timeout
         while self.one_off and time.monotonic() < deadline:
             time.sleep(0.5)
+
+
+def _awsvpc(configuration: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A network configuration's awsvpc part, in ECS's spelling (EventBridge and Scheduler capitalise the keys)."""
+    if not configuration:
+        return None
+    awsvpc = configuration.get("awsvpcConfiguration") or configuration.get("AwsvpcConfiguration")
+    if awsvpc is None:
+        return None
+    return {key[0].lower() + key[1:]: value for key, value in awsvpc.items()}

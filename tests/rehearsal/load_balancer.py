@@ -4,7 +4,10 @@ the emulated account, as DNS and the load balancer would together. Clients reach
 
 Routing is read from the emulated account, i.e. from what Terraform applied: the listener on the request's port,
 its rules by priority (host-header and path-pattern conditions), forwarding to the target group's healthy tasks
-(round robin); the listener's default action (a fixed response) otherwise.
+(round robin); the listener's default action (a fixed response) otherwise. A client's connection is first decided
+against the applied network (tests/rehearsal/network.py): an internet client reaches an internet-facing load balancer
+only through its security groups, network ACLs and its subnets' route to an internet gateway; a refused connection
+is answered 504 and recorded.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from typing import Any
+
+from tests.rehearsal.network import FlowRefused
 
 HOP_BY_HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "proxy-authorization"}
 
@@ -39,9 +44,12 @@ def _matches(rule: dict[str, Any], host: str, path: str) -> bool:
 
 
 class LoadBalancers:
-    def __init__(self, elbv2: Callable[[], Any], healthy_targets: Callable[[str], list[str]]):
+    def __init__(self, elbv2: Callable[[], Any], healthy_targets: Callable[[str], list[str]],
+                 client_flow: Callable[[dict[str, Any], int], None]):
+        """`client_flow(load balancer, port)` raises FlowRefused when a client could not connect."""
         self.elbv2 = elbv2
         self.healthy_targets = healthy_targets
+        self.client_flow = client_flow
         self.turn = itertools.count()
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, name="load-balancers", daemon=True)
@@ -62,6 +70,10 @@ class LoadBalancers:
         balancers = [b for b in elbv2.describe_load_balancers()["LoadBalancers"] if b["DNSName"] == host]
         if not balancers:
             return None, {"StatusCode": "502", "MessageBody": f"no load balancer named {host}"}
+        try:
+            self.client_flow(balancers[0], port)
+        except FlowRefused as refused:
+            return None, {"StatusCode": "504", "MessageBody": f"connection refused by the network: {refused}"}
         listeners = [listener for listener in
                      elbv2.describe_listeners(LoadBalancerArn=balancers[0]["LoadBalancerArn"])["Listeners"]
                      if listener["Port"] == port]

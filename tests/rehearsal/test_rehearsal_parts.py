@@ -4,13 +4,14 @@ matching, and the shims' claim that each moto gap is still there (the rehearsal 
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 
 from tests.rehearsal import moto_shims
 from tests.rehearsal.__main__ import dropped_kinds
 from tests.rehearsal.load_balancer import _matches
-from tests.rehearsal.terraform import adapt
+from tests.rehearsal.terraform import REVIEWED_DROPS, adapt, unreviewed
 
 SCHEMA = {
     "resource_schemas": {"aws_scheduler_schedule": {
@@ -46,6 +47,32 @@ def test_adapt_pins_the_mirror_provider_points_everything_at_the_emulated_accoun
     assert adapt(document, "http://127.0.0.1:5000", "5.100.0", SCHEMA) == []  # idempotent
     assert dropped_kinds([f"stack: {line}" for line in dropped]) == [
         "aws_scheduler_schedule.action_after_completion", "aws_scheduler_schedule.target.retry_policy"]
+    # Only the reviewed drops pass: an attribute nobody reviewed stops the wrapper.
+    assert unreviewed(dropped) == ["aws_scheduler_schedule.first.target.retry_policy"]
+
+
+def test_the_reviewed_drops_are_the_three_provider_6_attributes_each_with_what_it_costs():
+    assert sorted(REVIEWED_DROPS) == ["aws_ecs_service.deployment_configuration",
+                                      "aws_ecs_service.load_balancer.advanced_configuration",
+                                      "aws_scheduler_schedule.action_after_completion"]
+    assert all(len(cost) > 40 for cost in REVIEWED_DROPS.values())
+
+
+def test_the_terraform_wrapper_refuses_an_unreviewed_drop(tmp_path, monkeypatch, capsys):
+    from tests.rehearsal import terraform
+
+    folder = tmp_path / "stack"
+    folder.mkdir()
+    (folder / "cdk.tf.json").write_text(json.dumps(STACK))
+    schema = tmp_path / "schema.json"
+    schema.write_text(json.dumps(SCHEMA))
+    for name, value in ((terraform.ENDPOINT_VARIABLE, "http://127.0.0.1:5000"), (terraform.SCHEMA_VARIABLE,
+                        str(schema)), (terraform.VERSION_VARIABLE, "5.100.0"), (terraform.REAL_TERRAFORM_VARIABLE,
+                        "/bin/false")):
+        monkeypatch.setenv(name, value)
+    assert terraform.main([f"-chdir={folder}", "plan"]) == 1
+    assert "aws_scheduler_schedule.first.target.retry_policy" in capsys.readouterr().err
+    assert json.loads((folder / "cdk.tf.json").read_text()) == STACK  # nothing written
 
 
 def test_listener_rules_match_like_the_load_balancer():
