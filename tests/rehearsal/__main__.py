@@ -36,7 +36,7 @@ from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.load_balancer import LoadBalancers
-from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, Interface
+from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Image, Launcher
 from tests.rehearsal.terraform import REVIEWED_DROPS, SetupMissing
@@ -83,7 +83,7 @@ class Rehearsal:
         self.balancers: LoadBalancers | None = None
         self.identities: Identities | None = None
         self.flows = FlowLedger()
-        self._client_flows: dict[tuple[str, int], list[str]] = {}
+        self._client_flows: dict[tuple[str, int], str] = {}
 
     def say(self, line: str) -> None:
         self.timeline.say(line)
@@ -159,12 +159,17 @@ class Rehearsal:
         if key not in self._client_flows:
             network = AppliedNetwork.read(self.client("ec2"))
             client = Interface("an internet client", INTERNET_CLIENT)
-            nodes = [network.interface_in(f"load balancer {balancer['LoadBalancerName']} ({zone['ZoneName']})",
-                                          zone["SubnetId"], balancer.get("SecurityGroups", []),
-                                          public=balancer.get("Scheme") == "internet-facing")
-                     for zone in balancer["AvailabilityZones"]]
-            self._client_flows[key] = [r for node in nodes for r in network.refusals(client, node, port)]
-        self.flows.record("client -> load balancer", self._client_flows[key])
+            self._client_flows[key] = ""
+            for zone in balancer["AvailabilityZones"]:
+                node = network.interface_in(f"load balancer {balancer['LoadBalancerName']} ({zone['ZoneName']})",
+                                            zone["SubnetId"], balancer.get("SecurityGroups", []),
+                                            public=balancer.get("Scheme") == "internet-facing")
+                try:
+                    self.flows.connect(network, "client -> load balancer", client, node, port)
+                except FlowRefused as refused:
+                    self._client_flows[key] = str(refused)
+        if self._client_flows[key]:
+            raise FlowRefused(self._client_flows[key])
 
     def authorize_connection(self) -> str:
         arn = self.client("codepipeline").get_pipeline(name=f"{self.config.project}-delivery")["pipeline"][
@@ -264,6 +269,12 @@ class Rehearsal:
             raise StageFailed("authorization", f"{len(report['denied'])} call(s) denied:\n"
                               + "\n".join(dict.fromkeys(report["denied"])))
 
+    def keep_evidence(self, name: str, text: str) -> None:
+        """What the offline tests replay (tests/rehearsal/recorded/ holds one run's): `recorded/<name>`."""
+        folder = self.ws.root / "recorded"
+        folder.mkdir(exist_ok=True)
+        (folder / name).write_text(text)
+
     def network_report(self) -> None:
         """Per kind of flow: connections checked and refused; every refusal named. Any refusal fails the rehearsal."""
         self.say("network flows (checked, refused):")
@@ -312,6 +323,8 @@ class Rehearsal:
                          step, self.print_highlights, skip_projects=("-test",), assume=self.assume)
             stacks, resources = self.count_resources()
             self.say(f"deployed: {stacks} stacks, {resources} resources")
+            self.keep_evidence("network.json", AppliedNetwork.read(self.client("ec2")).to_json())
+            self.keep_evidence("policies.json", json.dumps(self.identities.policies(), indent=1))
             first = next(iter(config.environments))
             endpoint = next(iter(config.endpoints))
             step(f"promote a model version to {first}/{endpoint}",
@@ -332,6 +345,7 @@ class Rehearsal:
             failures = self.agent.failures
             if failures:
                 raise StageFailed("tasks", "; ".join(failures))
+            self.keep_evidence("flows.json", json.dumps(self.flows.made, indent=1))
             self.authorization_report()
             self.network_report()
             self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "

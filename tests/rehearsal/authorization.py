@@ -279,18 +279,75 @@ class MotoAccount:
             document = file_system.file_system_policy if file_system is not None else None
         return Policy.of(f"{service} resource policy of {name}", document) if document else None
 
-    def snapshot(self, roles: list[str]) -> dict[str, Any]:
-        """The policies of the named roles, for tests that replay recorded decisions (tests/rehearsal/recorded)."""
+    def snapshot(self) -> dict[str, Any]:
+        """Every role's policies, for tests that replay recorded decisions (tests/rehearsal/recorded)."""
         out: dict[str, Any] = {"account": self.account, "roles": {}}
         for role in self._iam.roles.values():
-            if role.name not in roles:
-                continue
             boundary = self.boundary(role.arn)
             out["roles"][role.name] = {
                 "arn": role.arn,
                 "identity": {p.name: {"Statement": list(p.statements)} for p in self.identity(role.arn)},
                 "boundary": {"name": boundary.name, "Statement": list(boundary.statements)} if boundary else None}
+        out["resource_policies"] = self._resource_policies()
         return out
+
+    def _resource_policies(self) -> dict[str, Any]:
+        """Resource ARN (a bucket, key, topic, repository or file system) -> its policy document."""
+        from moto.ecr.models import ecr_backends
+        from moto.efs.models import efs_backends
+        from moto.kms.models import kms_backends
+        from moto.sns.models import sns_backends
+
+        found: dict[str, Any] = {}
+        for name, bucket in self._buckets():
+            if bucket.policy:
+                found[f"arn:aws:s3:::{name}"] = json.loads(bucket.policy)
+        for backends, each in ((kms_backends, lambda b: [(k.arn, k.policy) for k in b.keys.values()]),
+                               (sns_backends, lambda b: [(t.arn, json.dumps(t._policy_json))
+                                                         for t in b.topics.values()]),
+                               (ecr_backends, lambda b: [(r.arn, r.policy) for r in b.repositories.values()]),
+                               (efs_backends, lambda b: [(f.file_system_arn, f.file_system_policy)
+                                                         for f in b.file_systems_by_id.values()])):
+            for backend in backends[self.account].values():
+                for arn, document in each(backend):
+                    if document:
+                        found[arn] = json.loads(document)
+        return found
+
+    def _buckets(self) -> list[tuple[str, Any]]:
+        from moto.s3.models import s3_backends
+
+        return list(s3_backends[self.account]["aws"].buckets.items())
+
+
+class SnapshotStore:
+    """A PolicyStore read from a snapshot (MotoAccount.snapshot): decisions replayed offline, on policies a test may
+    change first."""
+
+    def __init__(self, snapshot: dict[str, Any]):
+        self.account = snapshot["account"]
+        self.roles = snapshot["roles"]
+        self.resource_policies = snapshot.get("resource_policies", {})
+
+    def _role(self, role_arn: str) -> dict[str, Any] | None:
+        return self.roles.get(role_arn.rsplit("/", 1)[-1])
+
+    def identity(self, role_arn: str) -> list[Policy]:
+        role = self._role(role_arn)
+        return [Policy.of(name, document) for name, document in (role or {}).get("identity", {}).items()]
+
+    def boundary(self, role_arn: str) -> Policy | None:
+        role = self._role(role_arn)
+        boundary = (role or {}).get("boundary")
+        return Policy.of(boundary["name"], boundary) if boundary else None
+
+    def resource_policy(self, resource: str, action: str) -> Policy | None:
+        if action in ("sts:AssumeRole", "sts:TagSession"):
+            return None
+        for arn, document in self.resource_policies.items():
+            if resource == arn or resource.startswith(arn + "/"):
+                return Policy.of(f"resource policy of {arn.rsplit(':', 1)[-1]}", document)
+        return None
 
 
 def _listed(value: Any) -> list[Any]:

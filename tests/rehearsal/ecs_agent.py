@@ -193,7 +193,7 @@ class EcsAgent:
         interface = network.interface_in(f"task of {purpose}", subnets[next(self._placements) % len(subnets)],
                                          awsvpc.get("securityGroups", []), awsvpc.get("assignPublicIp") == "ENABLED")
         for service in ("ecr.api", "ecr.dkr", "s3", "logs"):
-            self.flows.record(f"task -> {service}", network.to_aws_service(interface, service, self.region))
+            self.flows.call_service(network, f"task -> {service}", interface, service, self.region)
         efs = self.client("efs")
         zone = network.subnet(interface.subnet_id)["AvailabilityZone"]  # type: ignore[arg-type]
         for volume in definition.get("volumes", []):
@@ -203,13 +203,13 @@ class EcsAgent:
             targets = [t for t in efs.describe_mount_targets(FileSystemId=file_system)["MountTargets"]
                        if t.get("AvailabilityZoneName") == zone]
             if not targets:
-                self.flows.record("task -> EFS mount target", [f"{interface.name}: {file_system} has no mount target "
-                                                                f"in {zone}"])
+                self.flows.refuse("task -> EFS mount target", f"{interface.name}: {file_system} has no mount "
+                                                              f"target in {zone}")
             groups = efs.describe_mount_target_security_groups(MountTargetId=targets[0]["MountTargetId"])[
                 "SecurityGroups"]
             target = Interface(f"EFS mount target {targets[0]['MountTargetId']} of {file_system}",
                                targets[0]["IpAddress"], targets[0]["SubnetId"], tuple(groups))
-            self.flows.record("task -> EFS mount target", network.refusals(interface, target, 2049))
+            self.flows.connect(network, "task -> EFS mount target", interface, target, 2049)
         return interface
 
     def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None) -> LocalTask:
@@ -310,10 +310,10 @@ class EcsAgent:
     def _reachable_from_balancer(self, state: ServiceState, task: LocalTask) -> bool:
         """Health checks (and requests) come from every node of the load balancer to the task's port."""
         if "balancer_flow" not in task.extra:
-            refusals = [r for node in self._balancer_nodes(state)
-                        for r in state.network.refusals(node, task.extra["interface"], state.container_port)]
             try:
-                self.flows.record("load balancer -> task", refusals)
+                for node in self._balancer_nodes(state):
+                    self.flows.connect(state.network, "load balancer -> task", node, task.extra["interface"],
+                                       state.container_port)
                 task.extra["balancer_flow"] = True
             except FlowRefused as refused:
                 task.extra["balancer_flow"] = False

@@ -8,7 +8,7 @@
   is what ECS (and Terraform's wait for steady state) then sees;
 - `/_rehearsal/assume`: a service (CodeBuild, ECS, EventBridge, Scheduler) assumes a role, if its trust policy lets it;
 - `/_rehearsal/authorize`: checks AWS makes inside a service on a role's behalf (an EFS mount, a rule's RunTask);
-- `/_rehearsal/authorization`: the decisions so far, per principal.
+- `/_rehearsal/authorization`: the decisions so far, per principal; `/_rehearsal/policies`: every role's policies.
 Every other call is authorized before it is served (tests/rehearsal/authorization.py): with
 REHEARSAL_AUTHORIZATION=enforce (the default) a denied call is answered AccessDenied; with `record` it is served and
 only recorded. REHEARSAL_AUTHORIZATION_LOG names the JSON-lines file of every decision.
@@ -220,6 +220,8 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
                 denial = authorizer.authorize(caller, [Check(c["action"], c["resource"], c.get("context", {}),
                                                              implied=c["implied"]) for c in body["checks"]])
                 return _json(start_response, {"denied": denial.describe() if denial else None})
+            if path == "/_rehearsal/policies":
+                return _json(start_response, authorizer.store.snapshot())
             return _json(start_response, authorizer.log.report())
 
     def authorized(environ: dict[str, Any], start_response: Any) -> list[bytes] | None:
@@ -276,7 +278,7 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
             return _json(start_response, set_running(body["cluster"], body["service"], body["running"]))
         if path == "/_rehearsal/ready":
             return _json(start_response, {"ready": True})
-        if path in ("/_rehearsal/assume", "/_rehearsal/authorize", "/_rehearsal/authorization"):
+        if path in ("/_rehearsal/assume", "/_rehearsal/authorize", "/_rehearsal/authorization", "/_rehearsal/policies"):
             return rehearsal_call(path, environ, start_response)
         refused = authorized(environ, start_response)
         if refused is not None:

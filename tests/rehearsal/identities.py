@@ -38,6 +38,11 @@ class Identities:
         if answer.get("denied"):
             raise AccessDenied(answer["denied"])
 
+    def policies(self) -> dict[str, Any]:
+        """Every role's identity policies and boundary as the account holds them now."""
+        with urllib.request.urlopen(f"{self.endpoint}/_rehearsal/policies", timeout=30) as response:  # noqa: S310
+            return json.loads(response.read())
+
     def report(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.endpoint}/_rehearsal/authorization", timeout=30) as response:  # noqa: S310
             return json.loads(response.read())

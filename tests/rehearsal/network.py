@@ -19,7 +19,7 @@ from __future__ import annotations
 import ipaddress
 import itertools
 import json
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -244,7 +244,8 @@ class FlowRefused(RuntimeError):
 
 
 class FlowLedger:
-    """The flows the rehearsal made, by kind (e.g. `load balancer -> task`), and the ones AWS would have dropped."""
+    """The flows the rehearsal made, by kind (e.g. `load balancer -> task`), and the ones AWS would have dropped.
+    `made` keeps each distinct flow in a form `replay` decides again (tests replay them on a changed network)."""
 
     def __init__(self) -> None:
         import threading
@@ -253,12 +254,38 @@ class FlowLedger:
         self.checked: dict[str, int] = {}
         self.refused: dict[str, list[str]] = {}
         """Kind -> every distinct reason a flow of that kind was refused."""
+        self.made: list[dict[str, Any]] = []
 
-    def record(self, kind: str, refusals: list[str]) -> None:
-        """Counts the flow; raises FlowRefused when it would be dropped (after recording why)."""
+    def connect(self, network: AppliedNetwork, kind: str, source: Interface, destination: Interface,
+                port: int) -> None:
+        """Raises FlowRefused when AWS would drop the connection."""
+        self._record(kind, network.refusals(source, destination, port),
+                     {"kind": kind, "source": asdict(source), "destination": asdict(destination), "port": port})
+
+    def call_service(self, network: AppliedNetwork, kind: str, source: Interface, service: str, region: str) -> None:
+        """Raises FlowRefused when an HTTPS call to the AWS service would not connect."""
+        self._record(kind, network.to_aws_service(source, service, region),
+                     {"kind": kind, "source": asdict(source), "service": service, "region": region})
+
+    def refuse(self, kind: str, reason: str) -> None:
+        self._record(kind, [reason], None)
+
+    def _record(self, kind: str, refusals: list[str], flow: dict[str, Any] | None) -> None:
         with self.lock:
             self.checked[kind] = self.checked.get(kind, 0) + 1
             known = self.refused.setdefault(kind, [])
             known.extend(r for r in refusals if r not in known)
+            if flow is not None and flow not in self.made:
+                self.made.append(flow)
         if refusals:
             raise FlowRefused("; ".join(refusals))
+
+
+def replay(network: AppliedNetwork, flow: dict[str, Any]) -> list[str]:
+    """A recorded flow decided again on `network`: why it would be dropped (empty: delivered)."""
+    source = Interface(**{**flow["source"], "security_groups": tuple(flow["source"]["security_groups"])})
+    if "service" in flow:
+        return network.to_aws_service(source, flow["service"], flow["region"])
+    destination = Interface(**{**flow["destination"],
+                               "security_groups": tuple(flow["destination"]["security_groups"])})
+    return network.refusals(source, destination, flow["port"])
