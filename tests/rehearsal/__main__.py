@@ -261,6 +261,9 @@ class Rehearsal:
         self.say("authorization, per principal (calls checked, denied):")
         for name, counts in report["principals"].items():
             self.say(f"   {name}: {counts['checked']} checked, {counts['denied']} denied")
+        for action, expected in report["expected_denials"].items():
+            self.say(f"   of these, {expected['count']} {action} denied as AWS denies it, and recovered from: "
+                     f"{expected['why']}")
         unscoped = report["unscoped_actions"]
         if unscoped:
             self.say(f"   evaluated against resource \"*\" (no ARN derived; see tests/rehearsal/iam_requests.py): "
