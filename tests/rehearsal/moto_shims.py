@@ -284,6 +284,31 @@ def _target_groups_still_not_idempotent() -> bool:
     return "if target_group.name == name: raise DuplicateTargetGroupName()" in source
 
 
+# --- ELBv2: the scheme of a load balancer created without one -----------------------------------------------
+def _scheme_still_dropped() -> bool:
+    import inspect
+
+    from moto.elbv2.responses import ELBV2Response
+
+    source = " ".join(inspect.getsource(ELBV2Response.create_load_balancer).split())
+    return 'scheme = params.get("Scheme")' in source and "scheme=scheme" in source
+
+
+def _default_scheme() -> None:
+    from moto.elbv2.models import ELBv2Backend
+
+    original = ELBv2Backend.create_load_balancer
+
+    def create_load_balancer(self: Any, *args: Any, **kwargs: Any) -> Any:
+        # AWS: "The default is an Internet-facing load balancer" (CreateLoadBalancer, Scheme); the provider sends
+        # Scheme only for internal ones.
+        if kwargs.get("scheme") is None:
+            kwargs["scheme"] = "internet-facing"
+        return original(self, *args, **kwargs)
+
+    ELBv2Backend.create_load_balancer = create_load_balancer
+
+
 # --- ECR: layer bytes and their download URLs ---------------------------------------------------------------
 BLOBS: dict[str, bytes] = {}
 BLOB_PATH = "/_rehearsal/ecr-blobs/"
@@ -337,6 +362,8 @@ SHIMS: tuple[Shim, ...] = (
     Shim("elbv2-idempotent-target-groups", "moto refuses a repeated CreateTargetGroup with identical settings as "
          "a duplicate; AWS returns the existing group", _target_groups_still_not_idempotent,
          _target_groups_idempotent),
+    Shim("elbv2-default-scheme", "moto stores no scheme for a load balancer created without `Scheme` (the provider "
+         "sends it only for internal ones); AWS makes it internet-facing", _scheme_still_dropped, _default_scheme),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
          lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
                                          "get_download_url_for_layer"), _ecr_layer_downloads),

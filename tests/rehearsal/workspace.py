@@ -51,9 +51,11 @@ class Workspace:
         bin_dir = self.root / "bin"
         bin_dir.mkdir(parents=True, exist_ok=True)
         python = sys.executable
-        for tool, module in (("terraform", "tests.rehearsal.terraform"), ("docker", "tests.rehearsal.docker")):
+        for tool, command in (("terraform", "tests.rehearsal.terraform"), ("docker", "tests.rehearsal.docker"),
+                              ("curl", "tests.rehearsal.downloads curl"),
+                              ("install", "tests.rehearsal.downloads install")):
             script = bin_dir / tool
-            script.write_text(f'#!/bin/sh\nPYTHONPATH="{self.repo}" exec "{python}" -m {module} "$@"\n')
+            script.write_text(f'#!/bin/sh\nPYTHONPATH="{self.repo}" exec "{python}" -m {command} "$@"\n')
             script.chmod(0o755)
         (self.root / "plugin-cache").mkdir(exist_ok=True)
         cli_config = self.root / "terraform.rc"
@@ -74,6 +76,8 @@ class Workspace:
             terraform.VERSION_VARIABLE: self.provider_version,
             terraform.DROPS_VARIABLE: str(self.dropped_log),
             terraform.MIRROR_PATH_VARIABLE: str(mirror),
+            "REHEARSAL_PLUGIN_CACHE": str(self.root / "plugin-cache"),
+            "REHEARSAL_CODEBUILD_ROOT": str(self.root / "codebuild"),
             "PYTHONPATH": str(self.repo),
         }
         for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):

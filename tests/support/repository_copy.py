@@ -9,7 +9,7 @@ from pathlib import Path
 
 from tests.support.paths import PROJECT_ROOT
 
-LINKED = (".venv", "node_modules")  # installed by `make install`; shared, never written by the rehearsal
+LINKED = (".venv", "node_modules", ".tools")  # installed by `make install`; shared, never written by the rehearsal
 
 
 def free_port() -> int:
