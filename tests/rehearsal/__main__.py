@@ -35,6 +35,7 @@ from typing import Any
 from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
+from tests.rehearsal.leftovers import LISTED, holdings
 from tests.rehearsal.load_balancer import LoadBalancers
 from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
@@ -206,12 +207,77 @@ class Rehearsal:
                                          headers={"Content-Type": "application/json"})
         return json.loads(opener.open(request, timeout=10).read())
 
+    def everything_deployed(self, config: Any) -> str:
+        """Every configured environment's stacks applied, every service (each variant's) running its tasks in ECS
+        and the emulation, and every endpoint answering a prediction through its load balancer."""
+        from configuration.resolved import resolve_environment
+        from pipeline.deploy import environment_stacks
+
+        applied = self.applied_stacks()
+        ecs = self.client("ecs")
+        checked = []
+        for environment in config.environments:
+            missing = [stack for stack in environment_stacks(config, environment) if stack not in applied]
+            if missing:
+                raise StageFailed(self.timeline.current, f"{environment}: stacks not applied: {missing}")
+            resolved = resolve_environment(config, environment)
+            for name, endpoint in resolved.endpoints.items():
+                for service in endpoint.service_names:
+                    (described,) = ecs.describe_services(cluster=resolved.cluster_name, services=[service])[
+                        "services"] or [None]
+                    running = self.agent.running(resolved.cluster_name, service)
+                    if described is None or running < max(described["desiredCount"], 1):
+                        raise StageFailed(self.timeline.current, f"{environment}/{service}: {running} task(s) run")
+                    checked.append(f"{environment}/{service}")
+                answer = self.answer(config, environment, name)
+                if "model_version" not in answer:
+                    raise StageFailed(self.timeline.current, f"{environment}/{name} answered {answer}")
+        return f"{len(config.environments)} environment(s), services {', '.join(checked)}: running and answering"
+
+    def applied_stacks(self) -> set[str]:
+        """Stacks whose state (local or in the state bucket) holds managed resources."""
+        return {name for name, state in self.states().items()
+                if any(r.get("mode") == "managed" for r in state.get("resources", []))}
+
+    def account_after_teardown(self) -> str:
+        """Every resource type the stacks create, listed from the account's own APIs: only the bootstrap stack's
+        resources (kept on purpose) may remain."""
+        kept: set[str] = set()
+        for state in (s for name, s in self.states().items() if name.endswith("bootstrap")):
+            for resource in state.get("resources", []):
+                for instance in resource.get("instances", []):
+                    attributes = instance.get("attributes", {})
+                    kept.update(str(attributes[key]) for key in ("id", "arn", "name", "bucket") if attributes.get(key))
+        held = holdings(self.client)
+        left = {kind: [i for i in ids if i not in kept] for kind, ids in held.items()}
+        left = {kind: ids for kind, ids in left.items() if ids}
+        if left:
+            raise StageFailed("teardown", f"the account still holds: {left}")
+        kinds = sorted(held)
+        return (f"{len(LISTED)} resource types listed; only the bootstrap stack's remain "
+                f"({', '.join(kinds)})")
+
     def repair(self, environment_endpoint: str) -> str:
-        rules = [rule for rule in self.agent.schedule_rules() if environment_endpoint in rule]
-        for rule in rules:
-            self.agent.fire(rule, "rate() schedule, fired once (time compressed)")
+        """The repair schedule on an endpoint whose models are in place must change nothing: the sync task says so
+        (nothing downloaded or pruned) and every file of the models volume is as it was."""
+        rules = [rule for rule in self.agent.schedule_rules() if rule == environment_endpoint]
+        if len(rules) != 1:
+            raise StageFailed(self.timeline.current, f"expected one rule {environment_endpoint}, found {rules}")
+        volumes = self.ws.root / "efs"
+        before = tree_digest(volumes)
+        tasks = self.agent.fire(rules[0], "rate() schedule, fired once (time compressed)")
         self.agent.wait_one_off(180)
-        return f"ran {', '.join(rules)}"
+        if len(tasks) != 1 or tasks[0].process.returncode != 0:
+            raise StageFailed(self.timeline.current, f"the repair task did not run to success: {tasks}")
+        done = [json.loads(line) for line in tasks[0].log_path.read_text().splitlines()
+                if line.startswith("{") and "model sync done" in line]
+        if not done:
+            raise StageFailed(self.timeline.current, f"the repair task logged no result:\n{tasks[0].log_tail()}")
+        fields = {**done[-1], **done[-1].get("fields", {})}
+        if fields.get("downloaded") or fields.get("pruned") or tree_digest(volumes) != before:
+            raise StageFailed(self.timeline.current, f"the repair run changed something: {fields}")
+        return (f"ran {rules[0]}: live version {fields.get('live')}, nothing downloaded or pruned, every file of the "
+                "models volumes unchanged")
 
     def export_captures(self, config: Any, environment: str, endpoint: str) -> str:
         """The requests the rehearsal sent were captured on the endpoint's data volume; its tasks are replaced (the
@@ -295,16 +361,21 @@ class Rehearsal:
                  if line.startswith("CALL ") and line.split()[-1][0] in "45"] if log.exists() else []
         return [call for call in calls if not call.endswith(" 404") and "PutItem" not in call]
 
-    def count_resources(self) -> tuple[int, int]:
+    def states(self) -> dict[str, dict[str, Any]]:
+        """Stack name -> its Terraform state: the bootstrap stack's local file, the others' in the state bucket."""
         s3 = self.client("s3")
-        stacks, resources = 0, 0
-        states = [json.loads((self.ws.repo / name).read_text()) for name in os.listdir(self.ws.repo)
-                  if name.startswith("terraform.") and name.endswith(".tfstate")]
+        states = {name.removeprefix("terraform.").removesuffix(".tfstate"):
+                  json.loads((self.ws.repo / name).read_text())
+                  for name in os.listdir(self.ws.repo) if name.startswith("terraform.") and name.endswith(".tfstate")}
         for item in s3.list_objects_v2(Bucket=self.config.state_bucket_name).get("Contents", []):
             if item["Key"].endswith("/terraform.tfstate"):
-                states.append(json.loads(s3.get_object(Bucket=self.config.state_bucket_name,
-                                                       Key=item["Key"])["Body"].read()))
-        for state in states:
+                states[item["Key"].split("/")[0]] = json.loads(s3.get_object(
+                    Bucket=self.config.state_bucket_name, Key=item["Key"])["Body"].read())
+        return states
+
+    def count_resources(self) -> tuple[int, int]:
+        stacks, resources = 0, 0
+        for state in self.states().values():
             managed = [r for r in state.get("resources", []) if r.get("mode") == "managed"]
             stacks += bool(managed)
             resources += sum(len(r.get("instances", [])) for r in managed)
@@ -328,6 +399,8 @@ class Rehearsal:
                          skip_projects=("-test",) if os.environ.get("CI") else ())
             stacks, resources = self.count_resources()
             self.say(f"deployed: {stacks} stacks, {resources} resources")
+            step("every environment, stack and service deployed and answering",
+                 lambda: self.everything_deployed(config))
             self.keep_evidence("network.json", AppliedNetwork.read(self.client("ec2")).to_json())
             self.keep_evidence("policies.json", json.dumps(self.identities.policies(), indent=1))
             first = next(iter(config.environments))
@@ -343,6 +416,7 @@ class Rehearsal:
             left_stacks, left_resources = self.count_resources()
             if left_stacks != 1:
                 raise StageFailed("teardown", f"{left_stacks} stacks still hold resources")
+            self.say(f"teardown, read from the emulated account: {self.account_after_teardown()}")
             self.say(f"dropped for the mirror's older provider ({self.ws.provider_version}), each reviewed "
                      "(tests/rehearsal/terraform.py REVIEWED_DROPS), and what it costs:")
             for kind in dropped_kinds(self.ws.dropped_attributes()):
@@ -376,6 +450,17 @@ class Rehearsal:
                 self.balancers.stop()
             self.ws.stop()
 
+
+
+def tree_digest(root: Path) -> str:
+    """One digest of every file's path and content under `root` (`<file system>/<access point>/...`), the capture
+    volumes (`data`), which the running servers write to, left out."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "data" not in p.relative_to(root).parts[1:2]):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
 
 
 def dropped_kinds(dropped: list[str]) -> list[str]:

@@ -355,6 +355,13 @@ class EcsAgent:
                     self.say(f"task {task.task_id} of service {state.name} stopped (exit {code}) to be replaced")
         return stopped
 
+    def running(self, cluster_name: str, service_name: str) -> int:
+        """How many of the service's tasks run as local processes."""
+        with self.lock:
+            return sum(1 for (cluster, name), state in self.services.items()
+                       if name == service_name and cluster.rsplit("/", 1)[-1] == cluster_name
+                       for task in state.tasks if task.alive())
+
     def healthy_targets(self, target_group_arn: str) -> list[str]:
         with self.lock:
             return [f"{task.address}:{state.container_port}" for state in self.services.values()

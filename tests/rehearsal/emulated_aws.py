@@ -65,6 +65,8 @@ class CodeStar:
             if body["ConnectionArn"] not in self.connections:
                 return "400 Bad Request", {"__type": "ResourceNotFoundException", "message": "no such connection"}
             return "200 OK", {"Connection": self.connections[body["ConnectionArn"]]}
+        if action == "ListConnections":
+            return "200 OK", {"Connections": list(self.connections.values())}
         if action == "DeleteConnection":
             self.connections.pop(body["ConnectionArn"], None)
             return "200 OK", {}
