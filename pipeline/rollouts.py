@@ -5,7 +5,9 @@ back (the service is steady again, on the old revision: terraform-provider-aws #
 roll a deployment back after the apply returned. So the deploy step asks ECS itself, until every service's primary
 deployment runs the commit's image and has completed:
 - completed: the primary deployment runs an image of this tag and ECS says COMPLETED, with no other deployment left;
-- rolled back: the primary deployment runs another image (ECS went back to the previous revision);
+- rolled back: the primary deployment runs another image (ECS went back to the previous revision); the reason is the
+  failed deployment's, or, once ECS has finished rolling back and dropped the failed deployment from the service,
+  the newest "deployment failed" message among the service's events (where ECS keeps it);
 - failed: ECS marked the new deployment FAILED;
 - stuck: neither within the timeout.
 Anything but completed fails the step with what ECS said.
@@ -38,6 +40,11 @@ def _image_tag(ecs: Any, task_definition_arn: str, container: str, cache: dict[s
     return cache[task_definition_arn]
 
 
+def failure_event(events: list[dict[str, Any]]) -> str:
+    """The newest event saying a deployment failed (ECS lists a service's events newest first)."""
+    return next((e.get("message", "") for e in events if "deployment failed" in e.get("message", "")), "")
+
+
 def rollout_of(ecs: Any, cluster: str, service: str, container: str, image_tag: str,
                cache: dict[str, str] | None = None) -> Rollout:
     """Where one service's rollout to `image_tag` stands, from DescribeServices."""
@@ -51,7 +58,8 @@ def rollout_of(ecs: Any, cluster: str, service: str, container: str, image_tag: 
     if primary is None:
         return Rollout(service, IN_PROGRESS, "no primary deployment yet")
     failed = [d for d in deployments if d.get("rolloutState") == "FAILED"]
-    why = "; ".join(d.get("rolloutStateReason", "") for d in failed) or "no reason given"
+    why = ("; ".join(d.get("rolloutStateReason", "") for d in failed)
+           or failure_event(described["services"][0].get("events", [])) or "no reason given")
     running_tag = _image_tag(ecs, primary["taskDefinition"], container, cache)
     if running_tag != image_tag:
         return Rollout(service, ROLLED_BACK, f"ECS runs image {running_tag}, not {image_tag}: {why}")

@@ -59,13 +59,15 @@ def test_a_deployment_that_never_completes_fails_at_the_timeout_saying_where_it_
 class ScriptedEcs:
     """DescribeServices answers in ECS's shape, one per call (the last repeats), and the task definitions' images."""
 
-    def __init__(self, *answers: list[dict]):
+    def __init__(self, *answers: list[dict], events: list[dict] | None = None):
         self.answers = list(answers)
+        self.events = events or []
         self.images = {"td:new": f"{REPOSITORY}:{NEW}", "td:old": f"{REPOSITORY}:{OLD}"}
 
     def describe_services(self, cluster, services):
         deployments = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        return {"services": [{"serviceName": services[0], "deployments": deployments}], "failures": []}
+        return {"services": [{"serviceName": services[0], "deployments": deployments, "events": self.events}],
+                "failures": []}
 
     def describe_task_definition(self, taskDefinition):
         return {"taskDefinition": {"containerDefinitions": [{"name": SERVER_CONTAINER,
@@ -100,6 +102,18 @@ ALARM = "ECS deployment detected triggered alarm(s) p-dev-a-target-5xx."
 def test_what_ecs_reports_becomes_an_outcome(deployments, state, detail):
     rollout = rollout_of(ScriptedEcs(deployments), "p-dev", "a", SERVER_CONTAINER, NEW)
     assert (rollout.state, rollout.detail) == (state, detail)
+
+
+def test_a_finished_rollback_still_says_why_from_the_service_s_events():
+    """Once ECS has rolled back, the failed deployment is gone from the service; its reason stays in the events."""
+    events = [{"message": "(service a) has reached a steady state."},
+              {"message": f"(service a) (deployment ecs-svc/2) deployment failed: {CIRCUIT_BREAKER}"},
+              {"message": "(service a) (deployment ecs-svc/1) deployment failed: an older failure"}]
+    rollout = rollout_of(ScriptedEcs([deployment("PRIMARY", "td:old", "COMPLETED")], events=events), "p-dev", "a",
+                         SERVER_CONTAINER, NEW)
+    assert (rollout.state, rollout.detail) == (
+        ROLLED_BACK, f"ECS runs image {OLD}, not {NEW}: (service a) (deployment ecs-svc/2) deployment failed: "
+                     f"{CIRCUIT_BREAKER}")
 
 
 def test_a_rollback_during_the_bake_fails_the_step_even_after_progress():

@@ -39,7 +39,7 @@ from tests.rehearsal.leftovers import LISTED, holdings
 from tests.rehearsal.load_balancer import LoadBalancers
 from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
-from tests.rehearsal.tasks import Image, Launcher
+from tests.rehearsal.tasks import Launcher, build_packages
 from tests.rehearsal.terraform import REVIEWED_DROPS, SetupMissing
 from tests.rehearsal.workspace import REGION, Workspace
 from tests.support.paths import PROJECT_ROOT
@@ -70,6 +70,32 @@ class Timeline:
         self.say(f"== {name}")
         outcome = work()
         self.say(f"   {name}: done in {time.monotonic() - began:.0f} s" + (f": {outcome}" if outcome else ""))
+
+
+class LightLoad:
+    """A prediction every 0.2 s from a background thread, each failure kept (what a client would have seen)."""
+
+    def __init__(self, request: Callable[[], Any]):
+        self.request = request
+        self.sent = 0
+        self.failed: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="light-load", daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.2):
+            self.sent += 1
+            try:
+                self.request()
+            except Exception as error:  # noqa: BLE001 - every failure a client would see counts
+                self.failed.append(f"{type(error).__name__}: {error}"[:200])
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=30)
 
 
 class Rehearsal:
@@ -136,13 +162,13 @@ class Rehearsal:
     # --- stages ----------------------------------------------------------------------------------------------------
     def prepare(self) -> str:
         self.ws.prepare()
-        image = Image.build(self.ws.repo, self.ws.root / "image", self.say)
+        venv = build_packages(self.ws.repo, self.ws.root / "image", self.say)
         aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
-        launcher = Launcher(image, self.ws.root / "tasks", self.ws.root / "efs", aws_env)
+        launcher = Launcher(self.ws.root / "tasks", self.ws.root / "efs", aws_env)
         (self.ws.root / "efs").mkdir(exist_ok=True)
         self.identities = Identities(self.ws.endpoint)
         self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say, self.identities, self.role_client,
-                              self.flows, REGION)
+                              self.flows, REGION, images=self.ws.root / "images", venv=venv)
         self.agent.start()
         self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets, self.client_flow)
         self.balancers.start()
@@ -206,6 +232,102 @@ class Rehearsal:
                                          data=json.dumps(example_request(metadata)).encode(),
                                          headers={"Content-Type": "application/json"})
         return json.loads(opener.open(request, timeout=10).read())
+
+    def endpoint_get(self, config: Any, environment: str, endpoint: str, path: str) -> dict[str, Any]:
+        """GET <endpoint's route>/<path> through the load balancer, as a client would."""
+        from configuration.resolved import resolve_endpoint
+        from pipeline.smoke import load_balancer_url
+
+        base = load_balancer_url(config, environment, self.client("elbv2"))
+        root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
+        return json.loads(opener.open(f"{root}{path}", timeout=10).read())
+
+    def running_image(self, config: Any, environment: str, endpoint: str) -> tuple[str, str]:
+        """(server version, image tag) that answer through the load balancer."""
+        version = self.endpoint_get(config, environment, endpoint, "/v2")["version"]
+        status = self.endpoint_get(config, environment, endpoint, "/status")
+        return version, status.get("image_tag") or status.get("image", "")
+
+    def push(self, config: Any, number: int, base: str, edits: dict[str, tuple[str, str]],
+             load: tuple[str, str]) -> tuple[str, StageFailed | None]:
+        """A later commit through the whole pipeline: `edits` (path -> (old, new) text) applied to the repository copy
+        as commit `number`, while light load runs against `load` (environment, endpoint) through the load balancer
+        and every failed request is counted. Returns the commit and the stage failure, if the pipeline stopped."""
+        import hashlib
+
+        for path, (old, new) in edits.items():
+            file = self.ws.repo / path
+            text = file.read_text()
+            if old not in text:
+                raise StageFailed(self.timeline.current, f"push {number}: {path} has no {old!r} to change")
+            file.write_text(text.replace(old, new, 1))
+        commit = hashlib.sha1(f"{base}+rehearsal-push-{number}".encode()).hexdigest()  # noqa: S324 - an id
+        logs = self.logs / f"push-{number}"
+        logs.mkdir(exist_ok=True)
+        traffic = LightLoad(lambda: self.answer(config, *load))
+        traffic.start()
+        try:
+            run_pipeline(f"{config.project}-delivery", self.client, self.ws.repo, self.ws.env, commit, logs,
+                         lambda name, work: self.timeline.step(f"push {number}: {name}", work),
+                         self.print_highlights, assume=self.assume,
+                         skip_projects=("-test",) if os.environ.get("CI") else ())
+            failure = None
+        except StageFailed as stopped:
+            failure = stopped
+        finally:
+            traffic.stop()
+        self.say(f"push {number}: light load on {'/'.join(load)} during the push: {traffic.sent} requests, "
+                 f"{len(traffic.failed)} failed" + (f" ({traffic.failed[:3]})" if traffic.failed else ""))
+        if traffic.failed:
+            raise StageFailed(f"push {number}", f"{len(traffic.failed)} request(s) failed during the deploy: "
+                                                f"{traffic.failed[:5]}")
+        return commit, failure
+
+    def second_push(self, config: Any, base: str) -> str:
+        """A commit that changes the server visibly: it deploys everywhere, the old tasks drain without a failed
+        request, and the new version and image tag answer."""
+        from serving import __version__
+
+        version = f"{__version__}+rehearsal.2"
+        first = next(iter(config.environments))
+        endpoint = next(iter(config.endpoints))
+        commit, failure = self.push(config, 2, base, {"serving/__init__.py": (f'"{__version__}"', f'"{version}"')},
+                                    (first, endpoint))
+        if failure is not None:
+            raise failure
+        for environment in config.environments:
+            for name in config.endpoints:
+                answered = self.running_image(config, environment, name)
+                if answered != (version, commit):
+                    raise StageFailed("push 2", f"{environment}/{name} answers {answered}, not {(version, commit)}")
+        self.second = (version, commit)
+        return f"completed: server {version}, image {commit[:12]} answering in every environment"
+
+    def failing_push(self, config: Any, base: str) -> str:
+        """A commit whose server never passes its health check: Deploy must end red with ECS's rollback reason,
+        Smoke must not run, and the endpoint must keep answering from the second commit's image."""
+        first = next(iter(config.environments))
+        endpoint = next(iter(config.endpoints))
+        commit, failure = self.push(config, 3, base, {"serving/app.py": ("        if plane.ready():\n",
+                                                                         "        if False and plane.ready():\n")},
+                                    (first, endpoint))
+        if failure is None or not failure.stage.startswith("Deploy"):
+            raise StageFailed("push 3", f"the pipeline did not stop at a Deploy stage: {failure}")
+        log = (self.logs / "push-3" / f"{failure.stage}.log").read_text(errors="replace")
+        reasons = [line.strip() for line in log.splitlines()
+                   if "rolled back" in line or "circuit breaker" in line.lower()]
+        if not reasons:
+            raise StageFailed("push 3", f"{failure.stage} failed without ECS's rollback reason; log: {log[-1500:]}")
+        if any((self.logs / "push-3").glob("Smoke-*.log")):
+            raise StageFailed("push 3", "Smoke ran after a failed deploy")
+        for name in config.endpoints:
+            answered = self.running_image(config, first, name)
+            if answered != self.second:
+                raise StageFailed("push 3", f"{first}/{name} answers {answered} after the rollback, not "
+                                            f"{self.second}")
+        return (f"rolled back: {failure.stage} ended red ({reasons[-1][:220]}); Smoke did not run; {first} answers "
+                f"from image {self.second[1][:12]} again")
 
     def everything_deployed(self, config: Any) -> str:
         """Every configured environment's stacks applied, every service (each variant's) running its tasks in ECS
@@ -410,6 +532,11 @@ class Rehearsal:
             step(f"repair schedule of {first}/{endpoint}",
                  lambda: self.repair(f"{config.project}-{first}-{endpoint}-model-repair"))
             step(f"capture export of {first}/{endpoint}", lambda: self.export_captures(config, first, endpoint))
+            outcomes = ["completed"]
+            step("second push: a visible server change", lambda: outcomes.append(self.second_push(config, commit))
+                 or outcomes[-1])
+            step("third push: a server that fails its health check",
+                 lambda: outcomes.append(self.failing_push(config, commit)) or outcomes[-1])
             step(f"make destroy ENV={first}",
                  lambda: self.run("destroy-env", [PYTHON, "-m", "pipeline.teardown", "--env", first]))
             step("make destroy-all", lambda: self.run("destroy-all", [PYTHON, "-m", "pipeline.teardown", "--all"]))
@@ -427,6 +554,7 @@ class Rehearsal:
             self.keep_evidence("flows.json", json.dumps(self.flows.made, indent=1))
             self.authorization_report()
             self.network_report()
+            self.say("the three pushes: " + "; ".join(o.split(":")[0] for o in outcomes) + f" ({outcomes[-1]})")
             self.say(f"rehearsal passed in {time.monotonic() - self.timeline.start:.0f} s: {stacks} stacks and "
                      f"{resources} resources applied; after teardown only the bootstrap stack's "
                      f"{left_resources} resources remain (state bucket, lock table and permissions boundaries, kept on "

@@ -1,7 +1,8 @@
 """The `docker` the rehearsal puts on PATH (this machine has the client, no engine): `build` records what would be
 built, `tag` remembers names, `push` puts an image into the emulated ECR the way `docker push` leaves one there (the
-layers uploaded, then the manifest under the tag). The image's config carries the Dockerfile's entry point and
-environment; its layer holds the files the Dockerfile copies. `login` accepts the password on stdin."""
+layers uploaded, then the manifest under the tag). The image's config carries the Dockerfile's entry point,
+environment, working directory and user; its layer holds the files the Dockerfile's final stage copies from the
+build context, `.dockerignore` applied (tests/support/build_context.py). `login` accepts the password on stdin."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import os
 import sys
 from pathlib import Path
 
+from tests.support.build_context import image_files
 from tests.support.container_image import read_dockerfile
 from tests.support.paths import PROJECT_ROOT
 from tests.support.registry import BlobStore, layer_of
@@ -27,16 +29,8 @@ def _save(tags: dict[str, str]) -> None:
 
 
 def _image_layer(dockerfile: Path) -> bytes:
-    files: dict[str, bytes] = {}
-    for source, destination in read_dockerfile(dockerfile).copies:
-        origin = PROJECT_ROOT / source
-        paths = [origin] if origin.is_file() else sorted(p for p in origin.rglob("*") if p.is_file())
-        for path in paths:
-            if "__pycache__" in path.parts:
-                continue
-            relative = path.relative_to(origin) if origin.is_dir() else Path(path.name)
-            files[(Path(destination.lstrip("/")) / relative).as_posix()] = path.read_bytes()
-    return layer_of(files)
+    """The files the final stage copies from the build context, `.dockerignore` applied."""
+    return layer_of(image_files(PROJECT_ROOT, dockerfile))
 
 
 def main(arguments: list[str]) -> int:

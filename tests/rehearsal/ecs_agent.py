@@ -29,13 +29,22 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+from tests.rehearsal.ecs_deployments import ServiceDeployments
 from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.network import AppliedNetwork, FlowLedger, FlowRefused, Interface
-from tests.rehearsal.tasks import Launcher, LocalTask
+from tests.rehearsal.tasks import Image, Launcher, LocalTask
 
 OBSERVER = "rehearsal-s3-observer"
+
+
+@dataclass(frozen=True)
+class TargetHealthCheck:
+    interval_seconds: int
+    healthy_threshold: int
+    unhealthy_threshold: int
 
 
 @dataclass
@@ -43,12 +52,17 @@ class ServiceState:
     cluster: str
     name: str
     tasks: list[LocalTask] = field(default_factory=list)
-    reported_running: int = -1
+    reported: dict[str, Any] = field(default_factory=dict)
+    deployments: ServiceDeployments | None = None
+    alarm_names: list[str] = field(default_factory=list)
+    grace_seconds: int = 0
+    check: TargetHealthCheck | None = None
+    deregistration_delay: int = 300
+    events: list[dict[str, Any]] = field(default_factory=list)
+    """The service's events, newest first, as DescribeServices shows them."""
     target_group_arn: str | None = None
     container_port: int | None = None
     health_path: str = "/"
-    refused: str = ""
-    """Why ECS could not start this service's tasks (an access denial); nothing is started again."""
     balancer_nodes: list[Interface] | None = None
     network: AppliedNetwork | None = None
 
@@ -56,8 +70,10 @@ class ServiceState:
 class EcsAgent:
     def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None],
                  identities: Identities, role_client: Callable[[str, dict[str, str]], Any], flows: FlowLedger,
-                 region: str):
+                 region: str, images: Path, venv: Path):
         self.client = clients
+        self.images = images
+        self.venv = venv
         self.flows = flows
         self.region = region
         self._placements = itertools.count()
@@ -123,24 +139,23 @@ class EcsAgent:
                     access_points[point["AccessPointId"]] = point
         return definition, access_points
 
-    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> None:
-        """What the ECS agent does with the execution role before a container starts: authenticate to the registry
-        and read the image's manifest (an image in ECR), and create the task's log stream."""
+    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> Image:
+        """What the ECS agent does with the execution role before a container starts: authenticate to the registry,
+        pull the image the task definition names (manifest, config, layers), and create the task's log stream."""
         role = definition.get("executionRoleArn")
-        if not role:
-            return
-        credentials = self.identities.assume(role, "ecs-tasks.amazonaws.com", cluster_arn)
         (container,) = definition["containerDefinitions"]
         image = container["image"]
-        registry, _, reference = image.partition("/")
+        if not role or ".dkr.ecr." not in image.split("/", 1)[0]:
+            raise AccessDenied(f"CannotPullContainerError: {image}: the rehearsal pulls only from the emulated ECR, "
+                               "with an execution role")
+        credentials = self.identities.assume(role, "ecs-tasks.amazonaws.com", cluster_arn)
         try:
-            if ".dkr.ecr." in registry:
-                ecr = self.role_client("ecr", credentials)
-                ecr.get_authorization_token()
-                repository, _, tag = reference.rpartition(":")
-                found = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
-                if not found.get("images"):
-                    raise AccessDenied(f"CannotPullContainerError: {image} not found in the registry")
+            ecr = self.role_client("ecr", credentials)
+            ecr.get_authorization_token()
+            try:
+                pulled = Image.pull(ecr, image, self.images, self.venv)
+            except LookupError as missing:
+                raise AccessDenied(str(missing)) from None
             options = container.get("logConfiguration", {}).get("options", {})
             if "awslogs-group" in options:
                 logs = self.role_client("logs", credentials)
@@ -150,6 +165,7 @@ class EcsAgent:
                     {"timestamp": int(time.time() * 1000), "message": "task starting (rehearsal)"}])
         except self._client_errors() as error:
             raise AccessDenied(f"execution role {role.rsplit('/', 1)[-1]}: {error}") from None
+        return pulled
 
     @staticmethod
     def _client_errors() -> tuple[type[Exception], ...]:
@@ -215,14 +231,15 @@ class EcsAgent:
     def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None) -> LocalTask:
         definition, access_points = self._task_definition(arn)
         interface = self._place(definition, awsvpc, purpose)
-        self._as_ecs_agent(definition, cluster_arn)
+        image = self._as_ecs_agent(definition, cluster_arn)
         credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
                        if definition.get("taskRoleArn") else None)
         self._mount_checks(definition, access_points, credentials)
-        task = self.launcher.start(definition, access_points, purpose, credentials)
+        task = self.launcher.start(definition, access_points, purpose, credentials, image)
         task.extra["task_definition"] = arn
         task.extra["interface"] = interface
-        self.say(f"task {task.task_id} started ({purpose}) on {task.address}: {' '.join(task.command)}")
+        self.say(f"task {task.task_id} started ({purpose}) on {task.address} from "
+                 f"{image.reference.rsplit('/', 1)[-1]}: {' '.join(task.command)}")
         return task
 
     def _services(self) -> None:
@@ -247,49 +264,104 @@ class EcsAgent:
                     task.stop()
                 self.say(f"service {state.name} deleted: its {len(state.tasks)} task(s) stopped")
 
-    def _reconcile(self, state: ServiceState, service: dict[str, Any]) -> None:
-        if state.target_group_arn is None and service.get("loadBalancers"):
+    def _settings(self, state: ServiceState, service: dict[str, Any]) -> None:
+        """The service's deployment settings and its target group's health check, read once."""
+        configuration = service.get("deploymentConfiguration", {})
+        breaker = configuration.get("deploymentCircuitBreaker", {})
+        state.deployments = ServiceDeployments(
+            service["taskDefinition"], service["desiredCount"],
+            minimum_healthy_percent=configuration.get("minimumHealthyPercent", 100),
+            maximum_percent=configuration.get("maximumPercent", 200),
+            circuit_breaker=breaker.get("enable", False), rollback=breaker.get("rollback", False))
+        alarms = configuration.get("alarms", {})
+        state.alarm_names = alarms.get("alarmNames", []) if alarms.get("enable") else []
+        state.grace_seconds = service.get("healthCheckGracePeriodSeconds", 0)
+        if service.get("loadBalancers"):
             balancer = service["loadBalancers"][0]
             state.target_group_arn, state.container_port = balancer["targetGroupArn"], balancer["containerPort"]
             group = self.client("elbv2").describe_target_groups(TargetGroupArns=[state.target_group_arn])[
                 "TargetGroups"][0]
             state.health_path = group.get("HealthCheckPath", "/")
-        for task in [t for t in state.tasks if not t.alive()]:
+            state.check = TargetHealthCheck(group.get("HealthCheckIntervalSeconds", 30),
+                                            group.get("HealthyThresholdCount", 5),
+                                            group.get("UnhealthyThresholdCount", 2))
+            attributes = self.client("elbv2").describe_target_group_attributes(
+                TargetGroupArn=state.target_group_arn)["Attributes"]
+            state.deregistration_delay = next((int(a["Value"]) for a in attributes
+                                               if a["Key"] == "deregistration_delay.timeout_seconds"), 300)
+
+    def _reconcile(self, state: ServiceState, service: dict[str, Any]) -> None:
+        """ECS's scheduler for one service: the deployment controller says what to start and stop; failures count
+        toward its circuit breaker; ECS is told the deployments and counts."""
+        if state.deployments is None:
+            self._settings(state, service)
+        controller = state.deployments
+        if service["taskDefinition"] != controller.task_definition:
+            controller.update(service["taskDefinition"], service["desiredCount"])
+        else:
+            controller.update(controller.task_definition, service["desiredCount"])
+        for task in [t for t in state.tasks if not t.alive() and not t.extra.get("stopping")]:
             state.tasks.remove(task)
-            self.failures.append(f"service {state.name}: task {task.task_id} exited with {task.process.returncode}")
+            controller.task_failed(task.extra["task_definition"], f"essential container exited with "
+                                                                  f"{task.process.returncode}")
             self.say(f"task {task.task_id} of service {state.name} exited with {task.process.returncode}:\n"
                      f"{task.log_tail()}")
-        if state.refused:
-            return
-        current_definition = service["taskDefinition"]
-        current = [t for t in state.tasks if t.extra["task_definition"] == current_definition]
-        old = [t for t in state.tasks if t not in current]
-        for _ in range(service["desiredCount"] - len(current)):
+        state.tasks = [t for t in state.tasks if not (t.extra.get("stopping") and not t.alive())]
+        self._health(state)
+        if state.alarm_names:
+            in_alarm = [a["AlarmName"] for a in self.client("cloudwatch").describe_alarms(
+                AlarmNames=state.alarm_names)["MetricAlarms"] if a["StateValue"] == "ALARM"]
+            controller.alarm(in_alarm)
+        serving = [t for t in state.tasks if not t.extra.get("stopping")]
+        plan = controller.plan(_by_definition(serving))
+        for task in [t for t in serving if t.task_id in plan.stop]:
+            self._drain(state, task, "replaced by the deployment of "
+                                     f"{controller.task_definition.rsplit('/', 1)[-1]}")
+        for _ in range(plan.start):
             try:
-                task = self.start_task(current_definition, f"service {state.name}", state.cluster,
+                task = self.start_task(controller.task_definition, f"service {state.name}", state.cluster,
                                        _awsvpc(service.get("networkConfiguration")))
             except (AccessDenied, FlowRefused) as denied:
-                state.refused = str(denied)
-                self.failures.append(f"service {state.name}: no task started: {denied}")
-                self.say(f"service {state.name}: no task started: {denied}")
-                return
+                controller.task_failed(controller.task_definition, str(denied))
+                self.say(f"service {state.name}: task not started: {denied}")
+                break
             state.tasks.append(task)
-            current.append(task)
-        for task in current[service["desiredCount"]:]:
-            task.stop()
-            state.tasks.remove(task)
-        self._health(state)
-        if old and all(t.ready_at is not None for t in current):
-            for task in old:
-                task.stop()
-                state.tasks.remove(task)
-                self.say(f"task {task.task_id} of service {state.name} replaced by the new revision")
-        running = len([t for t in state.tasks if t.alive()])
-        if running != state.reported_running:
-            body = json.dumps({"cluster": state.cluster, "service": state.name, "running": running}).encode()
+        # A draining task still runs: its deployment is not done until it has stopped.
+        controller.observe(_by_definition([t for t in state.tasks if t.alive()]))
+        for event in controller.events:
+            self.say(f"service {state.name}: {event}")
+            state.events.insert(0, {"id": f"event-{len(state.events) + 1}", "createdAt": time.time(),
+                                    "message": f"(service {state.name}) {event}"})
+        controller.events.clear()
+        self._report(state)
+
+    def _drain(self, state: ServiceState, task: LocalTask, why: str) -> None:
+        """ECS deregisters the task from its target group (no new requests), waits the deregistration delay, then
+        stops it: SIGTERM, and SIGKILL after the container's stopTimeout."""
+        task.extra["stopping"] = True
+        delay = state.deregistration_delay if state.target_group_arn else 0
+        timeout = task.container.get("stopTimeout", 30)
+        self.say(f"task {task.task_id} of service {state.name} draining ({why}): deregistered, stopped in {delay} s")
+
+        def stop() -> None:
+            self._stop.wait(delay)
+            code = task.stop(timeout=timeout)
+            self.say(f"task {task.task_id} of service {state.name} stopped (exit {code})")
+
+        threading.Thread(target=stop, name=f"drain-{task.task_id}", daemon=True).start()
+
+    def _report(self, state: ServiceState) -> None:
+        """What ECS shows: the deployments, the counts, and the service's task definition (a rollback moves it)."""
+        controller = state.deployments
+        running = len([t for t in state.tasks if t.alive() and not t.extra.get("stopping")])
+        report = {"cluster": state.cluster, "service": state.name, "running": running,
+                  "pending": max(controller.desired - running, 0), "deployments": controller.shape(),
+                  "taskDefinition": controller.task_definition, "events": state.events[:100]}
+        if report != state.reported:
             urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - the emulated account on 127.0.0.1
-                f"{self.endpoint}/_rehearsal/ecs-running", data=body, method="POST"), timeout=5).read()
-            state.reported_running = running
+                f"{self.endpoint}/_rehearsal/ecs-service", data=json.dumps(report).encode(), method="POST"),
+                timeout=5).read()
+            state.reported = report
 
     def _balancer_nodes(self, state: ServiceState) -> list[Interface]:
         """One interface per zone of the target group's load balancer, with its security groups."""
@@ -322,24 +394,68 @@ class EcsAgent:
         return task.extra["balancer_flow"]
 
     def _health(self, state: ServiceState) -> None:
-        if state.container_port is None:
-            return
-        for task in state.tasks:
-            if not self._reachable_from_balancer(state, task):
-                continue
-            url = f"http://{task.address}:{state.container_port}{state.health_path}"
-            try:
-                with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - a local task
-                    healthy = response.status == 200
-            except OSError:
-                healthy = False
+        """The target group's health checks (every interval: healthy after HealthyThresholdCount passes in a row,
+        unhealthy after UnhealthyThresholdCount failures) and the container's own health check (HEALTHY after a pass,
+        UNHEALTHY after `retries` failures past `startPeriod`). ECS stops an unhealthy task once the service's grace
+        period is over, and counts it as failed; a task with no check is healthy once it runs."""
+        now = time.monotonic()
+        for task in [t for t in state.tasks if t.alive() and not t.extra.get("stopping")]:
+            container_ok = self._container_health(task, now)
+            if state.check is None or state.container_port is None:
+                balancer_ok: bool | None = True
+            else:
+                balancer_ok = self._target_health(state, task, now)
+            healthy = balancer_ok is True and container_ok is not False
             if healthy and task.ready_at is None:
-                task.ready_at = time.monotonic()
-                self.say(f"task {task.task_id} healthy in its target group after "
-                         f"{task.ready_at - task.started_at:.0f} s")
-            elif not healthy and task.ready_at is not None:
+                task.ready_at = now
+                self.say(f"task {task.task_id} healthy after {now - task.started_at:.0f} s")
+            elif not healthy and task.ready_at is not None and (balancer_ok is False or container_ok is False):
                 task.ready_at = None
                 self.say(f"task {task.task_id} unhealthy")
+            if (balancer_ok is False or container_ok is False) and now - task.started_at >= state.grace_seconds:
+                why = "failed ELB health checks" if balancer_ok is False else "failed container health checks"
+                state.deployments.task_failed(task.extra["task_definition"], f"task {task.task_id} {why}")
+                self._drain(state, task, why)
+
+    def _target_health(self, state: ServiceState, task: LocalTask, now: float) -> bool | None:
+        """True healthy, False unhealthy, None not decided yet (the target's initial state)."""
+        health = task.extra.setdefault("target", {"next": now, "passes": 0, "fails": 0, "state": None})
+        if now < health["next"]:
+            return health["state"]
+        health["next"] = now + state.check.interval_seconds
+        if not self._reachable_from_balancer(state, task):
+            passed = False
+        else:
+            url = f"http://{task.address}:{state.container_port}{state.health_path}"
+            try:
+                with urllib.request.urlopen(url, timeout=5) as response:  # noqa: S310 - a local task
+                    passed = response.status == 200
+            except OSError:
+                passed = False
+        health["passes"], health["fails"] = (health["passes"] + 1, 0) if passed else (0, health["fails"] + 1)
+        if health["passes"] >= state.check.healthy_threshold:
+            health["state"] = True
+        elif health["fails"] >= state.check.unhealthy_threshold:
+            health["state"] = False
+        return health["state"]
+
+    def _container_health(self, task: LocalTask, now: float) -> bool | None:
+        """The task definition's container health check, run as the container would run it."""
+        check = task.container.get("healthCheck")
+        if not check:
+            return True
+        health = task.extra.setdefault("container", {"next": now, "fails": 0, "state": None})
+        if now < health["next"]:
+            return health["state"]
+        health["next"] = now + check.get("interval", 30)
+        passed = self.launcher.probe(task, check["command"], check.get("timeout", 5)) == 0
+        if passed:
+            health["state"], health["fails"] = True, 0
+        elif now - task.started_at >= check.get("startPeriod", 0):
+            health["fails"] += 1
+            if health["fails"] >= check.get("retries", 3):
+                health["state"] = False
+        return health["state"]
 
     def replace_tasks(self, cluster_name: str, service_name: str) -> int:
         """Stop every task of the service gracefully (as a forced new deployment would); returns how many."""
@@ -363,10 +479,17 @@ class EcsAgent:
                        for task in state.tasks if task.alive())
 
     def healthy_targets(self, target_group_arn: str) -> list[str]:
+        """The group's registered targets the load balancer routes to: the healthy ones; when every registered
+        target is unhealthy, all of them (the load balancer fails open)."""
         with self.lock:
-            return [f"{task.address}:{state.container_port}" for state in self.services.values()
-                    if state.target_group_arn == target_group_arn for task in state.tasks
-                    if task.ready_at is not None and task.alive()]
+            registered = [(state, task) for state in self.services.values()
+                          if state.target_group_arn == target_group_arn for task in state.tasks
+                          if task.alive() and not task.extra.get("stopping")]
+            healthy = [f"{task.address}:{state.container_port}" for state, task in registered
+                       if task.ready_at is not None]
+            unhealthy = [f"{task.address}:{state.container_port}" for state, task in registered
+                         if task.extra.get("target", {}).get("state") is False]
+            return healthy or (unhealthy if len(unhealthy) == len(registered) else [])
 
     # --- EventBridge, Scheduler ----------------------------------------------------------------------------------
     def _rules(self) -> list[dict[str, Any]]:
@@ -476,3 +599,12 @@ def _awsvpc(configuration: dict[str, Any] | None) -> dict[str, Any] | None:
     if awsvpc is None:
         return None
     return {key[0].lower() + key[1:]: value for key, value in awsvpc.items()}
+
+
+def _by_definition(tasks: list[LocalTask]) -> dict[str, list[tuple[str, bool]]]:
+    """Task definition -> [(task id, healthy)]."""
+    grouped: dict[str, list[tuple[str, bool]]] = {}
+    for task in tasks:
+        healthy = task.ready_at is not None and not task.extra.get("stopping")
+        grouped.setdefault(task.extra["task_definition"], []).append((task.task_id, healthy))
+    return grouped

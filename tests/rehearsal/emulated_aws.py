@@ -4,8 +4,8 @@
 - CodeStar Connections and CodeStar Notifications (not in moto 5.2.5): create, read, tag and delete, all the
   provider needs; a new connection is PENDING, as in AWS, until someone authorizes it;
 - `/_rehearsal/ecr-blobs/<digest>`: layer downloads (see the ecr-layer-downloads shim);
-- `/_rehearsal/ecs-running`: the rehearsal reports how many of a service's tasks run as local processes, which
-  is what ECS (and Terraform's wait for steady state) then sees;
+- `/_rehearsal/ecs-service`: the rehearsal's ECS agent reports a service's deployments and task counts, which is
+  what ECS (and Terraform's wait for steady state, and the deploy step) then sees;
 - `/_rehearsal/assume`: a service (CodeBuild, ECS, EventBridge, Scheduler) assumes a role, if its trust policy lets it;
 - `/_rehearsal/authorize`: checks AWS makes inside a service on a role's behalf (an EFS mount, a rule's RunTask);
 - `/_rehearsal/authorization`: the decisions so far, per principal; `/_rehearsal/policies`: every role's policies.
@@ -121,22 +121,25 @@ class CodeStar:
         return "400 Bad Request", {"__type": "InvalidAction", "Message": f"{action} is not emulated"}
 
 
-def set_running(cluster: str, service: str, running: int) -> dict[str, Any]:
-    """What ECS would report once `running` of the service's tasks run (the deployment completes when all do)."""
+def set_service(report: dict[str, Any]) -> dict[str, Any]:
+    """What ECS shows of a service, as the rehearsal's ECS agent runs it (tests/rehearsal/ecs_deployments.py): its
+    deployments, running and pending counts, and its task definition (which a rollback moves back)."""
     from moto.ecs.models import ecs_backends
 
+    cluster, service = report["cluster"], report["service"]
     for region_backends in ecs_backends.values():
         for backend in region_backends.values():
             for key, candidate in backend.services.items():
                 if key.split(":")[-1] == service and cluster in (candidate.cluster_name, candidate.cluster_arn):
-                    candidate.running_count = running
-                    candidate.pending_count = max(candidate.desired_count - running, 0)
-                    for deployment in candidate.deployments:
-                        deployment["runningCount"] = running
-                        deployment["pendingCount"] = candidate.pending_count
-                        if running >= candidate.desired_count:
-                            deployment["rolloutState"] = "COMPLETED"
-                    return {"service": service, "running": running, "desired": candidate.desired_count}
+                    candidate.running_count = report["running"]
+                    candidate.pending_count = report["pending"]
+                    candidate.deployments = [{**deployment, "launchType": candidate.launch_type,
+                                              "createdAt": candidate.deployments[0]["createdAt"]
+                                              if candidate.deployments else None}
+                                             for deployment in report["deployments"]]
+                    candidate.task_definition = report["taskDefinition"]
+                    candidate.events = report.get("events", [])
+                    return {"service": service}
     return {"error": f"no service {service} in cluster {cluster}"}
 
 
@@ -275,9 +278,10 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
             start_response("200 OK", [("Content-Type", "application/octet-stream"),
                                       ("Content-Length", str(len(blob)))])
             return [blob]
-        if path == "/_rehearsal/ecs-running":
+        if path == "/_rehearsal/ecs-service":
             body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
-            return _json(start_response, set_running(body["cluster"], body["service"], body["running"]))
+            with BACKEND_LOCK:
+                return _json(start_response, set_service(body))
         if path == "/_rehearsal/ready":
             return _json(start_response, {"ready": True})
         if path in ("/_rehearsal/assume", "/_rehearsal/authorize", "/_rehearsal/authorization", "/_rehearsal/policies"):

@@ -284,6 +284,36 @@ def _target_groups_still_not_idempotent() -> bool:
     return "if target_group.name == name: raise DuplicateTargetGroupName()" in source
 
 
+# --- ECS: a service's deployment settings ------------------------------------------------------------------
+def _service_settings_still_dropped() -> bool:
+    import inspect
+
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    source = inspect.getsource(EC2ContainerServiceResponse.create_service)
+    return "deploymentConfiguration" not in source and "healthCheckGracePeriodSeconds" not in source
+
+
+def _service_settings() -> None:
+    from moto.ecs.responses import EC2ContainerServiceResponse
+
+    original = EC2ContainerServiceResponse.create_service
+
+    def create_service(self: Any) -> Any:
+        # Kept as UpdateService already keeps them: the emulated ECS deploys by them (tests/rehearsal/ecs_agent.py).
+        result = original(self)
+        service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
+                                                self._get_param("serviceName"))
+        for name, attribute in (("deploymentConfiguration", "deployment_configuration"),
+                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds")):
+            value = self._get_param(name)
+            if value is not None:
+                setattr(service, attribute, value)
+        return result
+
+    EC2ContainerServiceResponse.create_service = create_service
+
+
 # --- ELBv2: the scheme of a load balancer created without one -----------------------------------------------
 def _scheme_still_dropped() -> bool:
     import inspect
@@ -362,6 +392,9 @@ SHIMS: tuple[Shim, ...] = (
     Shim("elbv2-idempotent-target-groups", "moto refuses a repeated CreateTargetGroup with identical settings as "
          "a duplicate; AWS returns the existing group", _target_groups_still_not_idempotent,
          _target_groups_idempotent),
+    Shim("ecs-service-settings", "moto's CreateService drops deploymentConfiguration and "
+         "healthCheckGracePeriodSeconds (UpdateService keeps them)", _service_settings_still_dropped,
+         _service_settings),
     Shim("elbv2-default-scheme", "moto stores no scheme for a load balancer created without `Scheme` (the provider "
          "sends it only for internal ones); AWS makes it internet-facing", _scheme_still_dropped, _default_scheme),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",

@@ -1,8 +1,10 @@
 """ECS tasks as local processes, started the way Docker and ECS would start the container.
 
-The image: the files `serving/Dockerfile` copies (and nothing else) under `image/app`, and a virtual environment
-with exactly the packages the image installs (`serving/requirements.txt`, hashes required) under `image/venv`,
-built from a system Python as the image's base would be. A task's container runs:
+The image: what the task definition's `image` names, pulled from the emulated registry as the ECS agent pulls it
+(the manifest under that tag, its config and layers: the files Build pushed), unpacked under `images/<digest>`;
+and a virtual environment with exactly the packages the image's build stage installs (`serving/requirements.txt`,
+hashes required) under `image/venv`, built from a system Python as the image's base would be. A task's container
+runs:
 - the command Docker's rules give (image ENTRYPOINT/CMD with the task definition's entryPoint/command);
 - with the image's ENV under the task definition's environment (and a RunTask's overrides);
 - as the image's USER, in its WORKDIR, in its own mount namespace where each EFS access point is a local folder,
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
+from tests.support.container_image import ImageConfig, effective_command, effective_environment
 
 IMAGE_ROOTS = ("/app", "/venv")  # where the serving image keeps its files: the app, and the virtual environment
 _addresses = itertools.count(10)
@@ -38,42 +40,86 @@ def system_python() -> str:
     return sys.executable
 
 
+def build_packages(repo: Path, root: Path, say: Any) -> Path:
+    """The virtual environment the image's build stage makes (`serving/requirements.txt`, hashes required), built
+    once from a system Python as the image's base would, and kept between runs while the requirements are unchanged
+    (installing them takes about a minute)."""
+    requirements = (repo / "serving" / "requirements.txt").read_text()
+    venv = root / "venv"
+    stamp = venv / ".requirements"
+    if not stamp.exists() or stamp.read_text() != requirements:
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([system_python(), "-m", "venv", str(venv)], check=True)
+        completed = subprocess.run(
+            [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
+             "-r", str(repo / "serving" / "requirements.txt")], capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise RuntimeError(f"installing the image's requirements failed: {completed.stderr[-2000:]}")
+        stamp.write_text(requirements)
+        say(f"image: virtual environment from serving/requirements.txt with {system_python()}")
+    _readable(root)
+    return venv
+
+
+def _readable(root: Path) -> None:
+    """The container's user (not root) reads everything of the image."""
+    for path in (root, *root.rglob("*")):
+        path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else path.stat().st_mode | 0o044)
+
+
 @dataclass
 class Image:
+    """An image as pulled from the registry: its layers' files under `root`, its config, and the build stage's
+    virtual environment (`/venv`, from the pinned requirements)."""
+
     root: Path
     config: ImageConfig
+    venv: Path
+    reference: str = ""
 
     @classmethod
-    def build(cls, repo: Path, root: Path, say: Any) -> Image:
-        """The image's files and packages; the virtual environment is kept between runs when its requirements are
-        unchanged (installing them takes about a minute)."""
-        config = read_dockerfile(repo / "serving" / "Dockerfile")
-        app = root / "app"
-        shutil.rmtree(app, ignore_errors=True)
-        for source, destination in config.copies:
-            target = root / destination.lstrip("/")
-            origin = repo / source
-            if origin.is_dir():
-                shutil.copytree(origin, target, ignore=shutil.ignore_patterns("__pycache__"), dirs_exist_ok=True)
-            else:
-                target.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(origin, target)
-        requirements = (repo / "serving" / "requirements.txt").read_text()
-        venv = root / "venv"
-        stamp = venv / ".requirements"
-        if not stamp.exists() or stamp.read_text() != requirements:
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([system_python(), "-m", "venv", str(venv)], check=True)
-            completed = subprocess.run(
-                [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
-                 "-r", str(repo / "serving" / "requirements.txt")], capture_output=True, text=True, check=False)
-            if completed.returncode != 0:
-                raise RuntimeError(f"installing the image's requirements failed: {completed.stderr[-2000:]}")
-            stamp.write_text(requirements)
-            say(f"image: virtual environment from serving/requirements.txt with {system_python()}")
-        for path in (root, *root.rglob("*")):
-            path.chmod(path.stat().st_mode | 0o055 if path.is_dir() else path.stat().st_mode | 0o044)
-        return cls(root, config)
+    def pull(cls, ecr: Any, reference: str, images: Path, venv: Path) -> Image:
+        """What the ECS agent pulls for `<registry>/<repository>:<tag>`: the manifest under that tag, then its config
+        and layer blobs (through GetDownloadUrlForLayer), the layers unpacked in order. Raises LookupError when the
+        repository holds no such tag (ECS: CannotPullContainerError)."""
+        import gzip
+        import io
+        import json
+        import tarfile
+        import urllib.request
+
+        repository, _, tag = reference.split("/", 1)[1].rpartition(":")
+        found = ecr.batch_get_image(repositoryName=repository, imageIds=[{"imageTag": tag}])
+        if not found.get("images"):
+            raise LookupError(f"CannotPullContainerError: {reference}: not found in the registry")
+        manifest = json.loads(found["images"][0]["imageManifest"])
+
+        def blob(digest: str) -> bytes:
+            url = ecr.get_download_url_for_layer(repositoryName=repository, layerDigest=digest)["downloadUrl"]
+            with urllib.request.urlopen(url, timeout=30) as response:  # noqa: S310 - the emulated registry
+                return response.read()
+
+        import hashlib
+
+        root = images / hashlib.sha256(found["images"][0]["imageManifest"].encode()).hexdigest()[:16]
+        if not root.exists():
+            staging = root.with_suffix(".partial")
+            shutil.rmtree(staging, ignore_errors=True)
+            for layer in manifest["layers"]:
+                with tarfile.open(fileobj=io.BytesIO(gzip.decompress(blob(layer["digest"])))) as archive:
+                    archive.extractall(staging, filter="data")
+            (staging / "config.json").write_bytes(blob(manifest["config"]["digest"]))
+            _readable(staging)
+            staging.rename(root)
+        config = json.loads((root / "config.json").read_text())["config"]
+        env = dict(item.split("=", 1) for item in config.get("Env") or [])
+        return cls(root, ImageConfig(entrypoint=tuple(config.get("Entrypoint") or ()),
+                                     cmd=tuple(config.get("Cmd") or ()), env=env,
+                                     workdir=config.get("WorkingDir") or "/", user=config.get("User") or "root"),
+                   venv, reference)
+
+    def host_root(self, container_path: str) -> Path:
+        return self.venv if container_path == "/venv" else self.root / container_path.lstrip("/")
 
 
 @dataclass
@@ -115,9 +161,14 @@ class LocalTask:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def mapped_loopback_in(argument: str, addresses: dict[str, str]) -> str:
+    for loopback, address in addresses.items():
+        argument = argument.replace(f"//{loopback}:", f"//{address}:")
+    return argument
+
+
 class Launcher:
-    def __init__(self, image: Image, root: Path, efs_root: Path, aws_env: dict[str, str]):
-        self.image = image
+    def __init__(self, root: Path, efs_root: Path, aws_env: dict[str, str]):
         self.root = root
         self.efs_root = efs_root
         self.aws_env = aws_env
@@ -137,9 +188,9 @@ class Launcher:
         return folder
 
     def mounts(self, task_definition: dict[str, Any], container: dict[str, Any], scratch: Path,
-               access_points: dict[str, dict[str, Any]]) -> list[Mount]:
+               access_points: dict[str, dict[str, Any]], image: Image) -> list[Mount]:
         volumes = {volume["name"]: volume for volume in task_definition.get("volumes", [])}
-        mounts = [Mount(path, self.image.root / path.lstrip("/"), True) for path in IMAGE_ROOTS]
+        mounts = [Mount(path, image.host_root(path), True) for path in IMAGE_ROOTS]
         for point in container.get("mountPoints", []):
             volume = volumes[point["sourceVolume"]]
             efs = volume.get("efsVolumeConfiguration")
@@ -154,7 +205,7 @@ class Launcher:
         return mounts
 
     def start(self, task_definition: dict[str, Any], access_points: dict[str, dict[str, Any]], purpose: str,
-              credentials: dict[str, str] | None, overrides: dict[str, str] | None = None) -> LocalTask:
+              credentials: dict[str, str] | None, image: Image, overrides: dict[str, str] | None = None) -> LocalTask:
         """`credentials`: the task role's session (ECS hands them to the container), None for a task without a
         role (its SDK calls then have no credentials, as on ECS)."""
         import time
@@ -164,7 +215,7 @@ class Launcher:
         folder = self.root / task_id
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o755)
-        mounts = self.mounts(task_definition, container, folder / "volumes", access_points)
+        mounts = self.mounts(task_definition, container, folder / "volumes", access_points, image)
         address = f"127.0.0.{next(_addresses)}"
 
         def host_path(value: str) -> str:
@@ -173,7 +224,7 @@ class Launcher:
                     return str(mount.host_path) + value[len(mount.container_path):]
             return value
 
-        environment = effective_environment(self.image.config, container, overrides)
+        environment = effective_environment(image.config, container, overrides)
         environment = {key: ":".join(host_path(part) for part in value.split(":")) if key == "PATH"
                        else host_path(value) for key, value in environment.items()}
         environment.update({**self.aws_env, "HOSTNAME": task_id, "SERVING_HOST": address})
@@ -181,10 +232,10 @@ class Launcher:
             environment.update({"AWS_ACCESS_KEY_ID": credentials["AccessKeyId"],
                                 "AWS_SECRET_ACCESS_KEY": credentials["SecretAccessKey"],
                                 "AWS_SESSION_TOKEN": credentials["SessionToken"]})
-        command = effective_command(self.image.config, container)
+        command = effective_command(image.config, container)
         argv = [host_path(argument) for argument in command]
         executable = shutil.which(argv[0], path=environment["PATH"]) or argv[0]
-        user = self.image.config.user.split(":")
+        user = image.config.user.split(":")
         uid, gid = user[0], user[1] if len(user) > 1 else user[0]
         binds = []
         for mount in mounts:
@@ -193,11 +244,31 @@ class Launcher:
                 binds.append(f"mount --bind {path} {path} && mount -o remount,bind,ro {path} {path}")
         script = " && ".join([*binds, f"exec setpriv --reuid={uid} --regid={gid} --clear-groups -- "
                               + shlex.join([executable, *argv[1:]])])
+        mapped_loopback = {"127.0.0.1": address, "localhost": address}
+        run = {"environment": environment, "cwd": host_path(image.config.workdir), "uid": uid, "gid": gid,
+               "argv": lambda command: [mapped_loopback_in(host_path(a), mapped_loopback) for a in command]}
         log_path = folder / "container.log"
         log = open(log_path, "w")  # noqa: SIM115 - the process's output, for as long as it runs
         unshare = shutil.which("unshare") or "/usr/bin/unshare"
         process = subprocess.Popen([unshare, "--mount", "--propagation", "private", "sh", "-c", script],
-                                   cwd=host_path(self.image.config.workdir), env=environment, stdout=log,
+                                   cwd=host_path(image.config.workdir), env=environment, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-        return LocalTask(task_id, task_definition["family"], purpose, address, process, log_path, container, command,
+        task = LocalTask(task_id, task_definition["family"], purpose, address, process, log_path, container, command,
                          started_at=time.monotonic())
+        task.extra["run"] = run
+        return task
+
+    def probe(self, task: LocalTask, command: list[str], timeout: float) -> int:
+        """A container health check command (`CMD`, exec form, or `CMD-SHELL`) run as the container would run it:
+        its user, environment and working directory, its paths mapped as the task's, and its loopback address
+        (`127.0.0.1`, `localhost`) the task's own, as awsvpc gives each task its own. Returns the exit code."""
+        run = task.extra["run"]
+        kind, rest = command[0], command[1:]
+        argv = run["argv"](rest if kind == "CMD" else ["sh", "-c", " ".join(rest)])
+        executable = shutil.which(argv[0], path=run["environment"]["PATH"]) or argv[0]
+        try:
+            return subprocess.run(["setpriv", f"--reuid={run['uid']}", f"--regid={run['gid']}", "--clear-groups",
+                                   "--", executable, *argv[1:]], cwd=run["cwd"], env=run["environment"],
+                                  capture_output=True, timeout=timeout, check=False).returncode
+        except subprocess.TimeoutExpired:
+            return 124
