@@ -314,6 +314,43 @@ def _service_settings() -> None:
     EC2ContainerServiceResponse.create_service = create_service
 
 
+# --- ECS: UpdateService with a new task definition starts a deployment ---------------------------------------
+def _update_starts_no_deployment() -> bool:
+    import inspect
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    source = inspect.getsource(EC2ContainerServiceBackend.update_service)
+    return '"status": "PRIMARY"' not in source and "ACTIVE" not in source
+
+
+def _update_starts_deployment() -> None:
+    import uuid
+
+    from moto.core.utils import utcnow
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.update_service
+
+    def update_service(self: Any, service_properties: dict[str, Any]) -> Any:
+        cluster = service_properties.get("cluster", "default")
+        name = service_properties.get("service", "").split("/")[-1]
+        before = self._get_service(cluster, name).task_definition
+        service = original(self, service_properties)
+        if service.task_definition != before and service.deployments:
+            # As ECS answers UpdateService: the new deployment is PRIMARY at once, the previous one ACTIVE; the
+            # rehearsal's ECS agent takes it from there.
+            previous = [{**d, "status": "ACTIVE"} for d in service.deployments if d["status"] == "PRIMARY"]
+            new = {**service.deployments[0], "id": f"ecs-svc/{uuid.uuid4().int % 10**19:019d}", "status": "PRIMARY",
+                   "taskDefinition": service.task_definition, "rolloutState": "IN_PROGRESS", "runningCount": 0,
+                   "pendingCount": service.desired_count, "failedTasks": 0, "createdAt": utcnow(),
+                   "updatedAt": utcnow(), "rolloutStateReason": "ECS deployment in progress."}
+            service.deployments = [new, *previous]
+        return service
+
+    EC2ContainerServiceBackend.update_service = update_service
+
+
 # --- ELBv2: the scheme of a load balancer created without one -----------------------------------------------
 def _scheme_still_dropped() -> bool:
     import inspect
@@ -395,6 +432,8 @@ SHIMS: tuple[Shim, ...] = (
     Shim("ecs-service-settings", "moto's CreateService drops deploymentConfiguration and "
          "healthCheckGracePeriodSeconds (UpdateService keeps them)", _service_settings_still_dropped,
          _service_settings),
+    Shim("ecs-update-starts-deployment", "moto's UpdateService changes the task definition but starts no deployment "
+         "(ECS makes a new PRIMARY deployment at once)", _update_starts_no_deployment, _update_starts_deployment),
     Shim("elbv2-default-scheme", "moto stores no scheme for a load balancer created without `Scheme` (the provider "
          "sends it only for internal ones); AWS makes it internet-facing", _scheme_still_dropped, _default_scheme),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",

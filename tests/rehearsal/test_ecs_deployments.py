@@ -131,3 +131,9 @@ def test_the_emulated_account_shows_the_service_s_settings_and_the_deployments_t
     (deployment,) = ecs.describe_services(cluster="c", services=["s"])["services"][0]["deployments"]
     assert (deployment["taskDefinition"], deployment["rolloutState"], deployment["runningCount"]) == (
         first, "COMPLETED", 1)
+    second = ecs.register_task_definition(family="f", containerDefinitions=[
+        {"name": "x", "image": "j", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.update_service(cluster="c", service="s", taskDefinition=second)
+    deployments = ecs.describe_services(cluster="c", services=["s"])["services"][0]["deployments"]
+    assert [(d["taskDefinition"], d["status"], d["rolloutState"]) for d in deployments] == [
+        (second, "PRIMARY", "IN_PROGRESS"), (first, "ACTIVE", "COMPLETED")]  # at once, as ECS answers UpdateService
