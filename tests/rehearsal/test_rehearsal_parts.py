@@ -87,3 +87,17 @@ def test_listener_rules_match_like_the_load_balancer():
 def test_each_moto_gap_a_shim_covers_is_still_there(shim):
     """When moto closes a gap, this fails: remove that shim (the rehearsal refuses to start with it)."""
     assert shim.still_needed(), f"moto closed the gap of {shim.name}: {shim.reason}"
+
+
+def test_make_install_in_the_repository_copy_finds_everything_installed(tmp_path):
+    """A buildspec's install phase runs `make install` in the rehearsal's copy, whose environments are links to the
+    checkout's: it must find them up to date (not reinstall through the links, which once emptied the checkout's
+    node_modules)."""
+    import subprocess
+
+    from tests.support.repository_copy import copy_repository
+
+    copy_repository(tmp_path / "repo")
+    question = subprocess.run(["make", "-q", "install"], cwd=tmp_path / "repo", capture_output=True, text=True,
+                              check=False)
+    assert question.returncode == 0, question.stdout + question.stderr

@@ -3,6 +3,7 @@ folders) never touches the checkout; and a free loopback port for servers the te
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 from pathlib import Path
@@ -29,6 +30,10 @@ def copy_repository(target: Path) -> None:
             destination = target / name
             destination.parent.mkdir(parents=True, exist_ok=True)
             destination.write_bytes(source.read_bytes())
-            destination.chmod(source.stat().st_mode)
+            status = source.stat()
+            destination.chmod(status.st_mode)
+            # Same times as the checkout: `make install` in the copy (a buildspec's install phase) then finds the
+            # linked environments up to date instead of reinstalling them through the links.
+            os.utime(destination, ns=(status.st_atime_ns, status.st_mtime_ns))
     for name in LINKED:
         (target / name).symlink_to(PROJECT_ROOT / name)
