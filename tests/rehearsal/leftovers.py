@@ -86,6 +86,14 @@ def _roles(c: Callable[[str], Any]) -> list[str]:
     return [r["Arn"] for r in c("iam").list_roles()["Roles"] if "/aws-service-role/" not in r["Arn"]]
 
 
+def _records(c: Callable[[str], Any]) -> list[str]:
+    """Records the stacks add to a hosted zone (the zone itself is the user's): everything but its SOA and NS."""
+    route53 = c("route53")
+    return [f"{zone['Name']} {record['Type']} {record['Name']}" for zone in route53.list_hosted_zones()["HostedZones"]
+            for record in route53.list_resource_record_sets(HostedZoneId=zone["Id"])["ResourceRecordSets"]
+            if record["Type"] not in ("SOA", "NS")]
+
+
 def _connections(c: Callable[[str], Any]) -> list[str]:
     return [x["ConnectionArn"] for x in c("codestar-connections").list_connections().get("Connections", [])]
 
@@ -132,6 +140,11 @@ LISTED: dict[str, Lister] = {
     "aws_codebuild_project": lambda c: list(c("codebuild").list_projects()["projects"]),
     "aws_codepipeline": lambda c: [p["name"] for p in c("codepipeline").list_pipelines()["pipelines"]],
     "aws_codestarconnections_connection": _connections,
+    "aws_vpc_endpoint": lambda c: [e["VpcEndpointId"] for e in c("ec2").describe_vpc_endpoints()["VpcEndpoints"]
+                                   if e.get("State", "").lower() not in ("deleted", "deleting")],
+    "aws_acm_certificate": lambda c: [x["CertificateArn"] for x in c("acm").list_certificates()[
+        "CertificateSummaryList"]],
+    "aws_route53_record": _records,
 }
 """Resource type -> how to list what the account holds of it (an identifier per resource)."""
 
@@ -162,6 +175,10 @@ PARTS = {
     "aws_vpc_security_group_ingress_rule": "aws_security_group",
     "aws_service_discovery_private_dns_namespace": "aws_vpc",
     "aws_service_discovery_service": "aws_service_discovery_private_dns_namespace",
+    "aws_acm_certificate_validation": "aws_acm_certificate",
+    "aws_appautoscaling_scheduled_action": "aws_appautoscaling_target",
+    "aws_sns_topic_subscription": "aws_sns_topic",
+    "aws_wafv2_web_acl_association": "aws_lb",
 }
 """Resource type -> the listed type it belongs to and cannot outlive."""
 

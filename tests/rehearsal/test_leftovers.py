@@ -16,7 +16,8 @@ from tests.rehearsal.leftovers import LISTED, PARTS, holdings, unaccounted
 def test_every_resource_type_the_stacks_create_is_checked_after_teardown(request, synth_name):
     synth = request.getfixturevalue(synth_name)
     types = {kind for stack in synth.stacks.values() for kind in stack.get("resource", {})}
-    assert unaccounted(types) == []
+    missing = unaccounted(types)
+    assert missing == [], ", ".join(missing)
 
 
 def test_every_part_belongs_to_a_listed_type():
