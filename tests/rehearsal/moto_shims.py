@@ -305,10 +305,14 @@ def _service_settings() -> None:
         service = self.ecs_backend._get_service(self._get_param("cluster", "default"),
                                                 self._get_param("serviceName"))
         for name, attribute in (("deploymentConfiguration", "deployment_configuration"),
-                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds")):
+                                ("healthCheckGracePeriodSeconds", "health_check_grace_period_seconds"),
+                                ("capacityProviderStrategy", "capacity_provider_strategy"),
+                                ("enableECSManagedTags", "enable_ecs_managed_tags")):
             value = self._get_param(name)
             if value is not None:
                 setattr(service, attribute, value)
+        if self._get_param("capacityProviderStrategy") and not self._get_param("launchType"):
+            service.launch_type = None  # ECS reports no launch type for a service on capacity providers
         return result
 
     EC2ContainerServiceResponse.create_service = create_service
@@ -429,8 +433,9 @@ SHIMS: tuple[Shim, ...] = (
     Shim("elbv2-idempotent-target-groups", "moto refuses a repeated CreateTargetGroup with identical settings as "
          "a duplicate; AWS returns the existing group", _target_groups_still_not_idempotent,
          _target_groups_idempotent),
-    Shim("ecs-service-settings", "moto's CreateService drops deploymentConfiguration and "
-         "healthCheckGracePeriodSeconds (UpdateService keeps them)", _service_settings_still_dropped,
+    Shim("ecs-service-settings", "moto's CreateService drops deploymentConfiguration, healthCheckGracePeriodSeconds, "
+         "capacityProviderStrategy and enableECSManagedTags and reports launchType EC2, so the provider replaces the "
+         "service on every later apply (UpdateService keeps them)", _service_settings_still_dropped,
          _service_settings),
     Shim("ecs-update-starts-deployment", "moto's UpdateService changes the task definition but starts no deployment "
          "(ECS makes a new PRIMARY deployment at once)", _update_starts_no_deployment, _update_starts_deployment),
