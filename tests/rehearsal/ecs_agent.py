@@ -1,18 +1,22 @@
 """What the emulated account would start, started: the rehearsal's stand-in for ECS's scheduler, EventBridge and
 EventBridge Scheduler, reading everything from the emulated account's APIs (what Terraform applied):
-- each service keeps `desiredCount` tasks of its current task definition (a new revision replaces the old tasks once
-  the new ones pass the target group's health check), and ECS is told how many run;
+- each service is deployed as ECS deploys it (tests/rehearsal/ecs_deployments.py: rolling within its minimum and
+  maximum percent, completion on healthy tasks of the new revision, the circuit breaker and rollback, deployment
+  alarms); ECS is told the deployments, counts and events, which Terraform and the deploy step read;
+- a task is healthy by its target group's health check (interval, healthy and unhealthy thresholds) and its
+  container health check; past the service's grace period an unhealthy task is stopped and counted as failed;
+- a replaced task drains: deregistered from its target group, stopped after the deregistration delay (SIGTERM, then
+  SIGKILL after its stopTimeout);
 - an S3 event (the model bucket sends them to EventBridge) starts the ECS targets of every rule whose pattern
   matches it (moto's own pattern matcher);
 - a one-time `at()` schedule starts its ECS target when due; a `rate()` rule's targets start when `fire` is called;
-- a target group's health check runs against each task, as the load balancer's would;
-- `replace_tasks` stops a service's tasks the way ECS stops a task it replaces (SIGTERM, then the stop timeout), and
-  the service starts new ones.
-Every start goes through the identities AWS would use: the agent pulls the image and creates the log stream as the
-task's execution role, mounts each EFS volume as the task role (against the file system's policy), and hands the
-container the task role's session; a rule or schedule starts its task as its own role (ecs:RunTask and the
-iam:PassRole of the task's roles). A DISABLED rule or schedule starts nothing. A start refused by any of these fails
-the service (counted in `failures`) instead of running a task AWS would not run.
+- `replace_tasks` stops a service's tasks the way ECS stops a task it replaces, and the service starts new ones.
+Every start goes through the identities AWS would use: the agent pulls the image the task definition names and
+creates the log stream as the task's execution role, mounts each EFS volume as the task role (against the file
+system's policy), and hands the container the task role's session; a rule or schedule starts its task as its own
+role (ecs:RunTask and the iam:PassRole of the task's roles). A DISABLED rule or schedule starts nothing. A service's
+task that cannot start (access denied, image not found, a flow refused) counts as failed for its deployment; a
+one-off task that cannot start is a rehearsal failure (`failures`).
 Every task gets a network interface in one of its awsvpc subnets with its security groups, and the flows it makes are
 decided against the applied network (tests/rehearsal/network.py) before it runs: image pull and logs (ECR, S3,
 CloudWatch Logs), its EFS mounts through the mount target in its zone; each load balancer node's health checks to it
@@ -296,10 +300,7 @@ class EcsAgent:
         if state.deployments is None:
             self._settings(state, service)
         controller = state.deployments
-        if service["taskDefinition"] != controller.task_definition:
-            controller.update(service["taskDefinition"], service["desiredCount"])
-        else:
-            controller.update(controller.task_definition, service["desiredCount"])
+        controller.update(service["taskDefinition"], service["desiredCount"])
         for task in [t for t in state.tasks if not t.alive() and not t.extra.get("stopping")]:
             state.tasks.remove(task)
             controller.task_failed(task.extra["task_definition"], f"essential container exited with "
