@@ -137,3 +137,45 @@ def test_the_emulated_account_shows_the_service_s_settings_and_the_deployments_t
     deployments = ecs.describe_services(cluster="c", services=["s"])["services"][0]["deployments"]
     assert [(d["taskDefinition"], d["status"], d["rolloutState"]) for d in deployments] == [
         (second, "PRIMARY", "IN_PROGRESS"), (first, "ACTIVE", "COMPLETED")]  # at once, as ECS answers UpdateService
+
+
+def test_the_agent_s_target_health_follows_the_interval_and_both_thresholds():
+    """Healthy after HealthyThresholdCount passes in a row, one check per interval; unhealthy after
+    UnhealthyThresholdCount failures in a row; until then the target keeps its state (initial: undecided)."""
+    import http.server
+    import threading
+    from types import SimpleNamespace
+
+    from tests.rehearsal.ecs_agent import EcsAgent, ServiceState, TargetHealthCheck
+
+    answers = {"status": 200}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802
+            self.send_response(answers["status"])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        agent = EcsAgent.__new__(EcsAgent)
+        agent._reachable_from_balancer = lambda state, task: True
+        state = ServiceState("c", "s", container_port=server.server_address[1], health_path="/ready",
+                             check=TargetHealthCheck(interval_seconds=15, healthy_threshold=2, unhealthy_threshold=3))
+        task = SimpleNamespace(address="127.0.0.1", extra={})
+        assert agent._target_health(state, task, now=0) is None  # one pass: still initial
+        assert agent._target_health(state, task, now=5) is None  # within the interval: not checked again
+        assert agent._target_health(state, task, now=15) is True  # the second pass, one interval later
+        answers["status"] = 503
+        assert agent._target_health(state, task, now=30) is True
+        assert agent._target_health(state, task, now=45) is True
+        assert agent._target_health(state, task, now=60) is False  # the third failure in a row
+        answers["status"] = 200
+        assert agent._target_health(state, task, now=75) is False
+        assert agent._target_health(state, task, now=90) is True
+    finally:
+        server.shutdown()
