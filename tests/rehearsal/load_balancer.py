@@ -3,11 +3,12 @@ the emulated account, as DNS and the load balancer would together. Clients reach
 (`http_proxy`), so they call `http://<load balancer DNS name>/...` exactly as in AWS.
 
 Routing is read from the emulated account, i.e. from what Terraform applied: the listener on the request's port,
-its rules by priority (host-header and path-pattern conditions), forwarding to the target group's healthy tasks
-(round robin); the listener's default action (a fixed response) otherwise. A client's connection is first decided
-against the applied network (tests/rehearsal/network.py): an internet client reaches an internet-facing load balancer
-only through its security groups, network ACLs and its subnets' route to an internet gateway; a refused connection
-is answered 504 and recorded.
+its rules by priority (host-header and path-pattern conditions), forwarding by the forward action's target group
+weights to each group's healthy tasks (round robin; when every registered target is unhealthy, to all of them, as
+the load balancer fails open); the listener's default action (a fixed response) otherwise. A client's connection is
+first decided against the applied network (tests/rehearsal/network.py): an internet client reaches an
+internet-facing load balancer only through its security groups, network ACLs and its subnets' route to an internet
+gateway; a refused connection is answered 504 and recorded.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ class LoadBalancers:
         self.healthy_targets = healthy_targets
         self.client_flow = client_flow
         self.turn = itertools.count()
+        self.lock = threading.Lock()
+        self.weights: dict[str, dict[str, int]] = {}
         self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.thread = threading.Thread(target=self.server.serve_forever, name="load-balancers", daemon=True)
 
@@ -63,6 +66,20 @@ class LoadBalancers:
 
     def stop(self) -> None:
         self.server.shutdown()
+
+    def pick_group(self, rule: str, weighted: list[tuple[str, int]]) -> str | None:
+        """A weighted forward's target group for the next request: each group gets its weight's share of requests
+        (smooth weighted round robin, deterministic), among the groups that have a target to send to."""
+        if not weighted:
+            return None
+        with self.lock:
+            current = self.weights.setdefault(rule, {})
+            total = sum(weight for _, weight in weighted)
+            for arn, weight in weighted:
+                current[arn] = current.get(arn, 0) + weight
+            chosen = max(weighted, key=lambda item: current[item[0]])[0]
+            current[chosen] -= total
+            return chosen
 
     def route(self, host: str, port: int, path: str) -> tuple[str | None, dict[str, Any] | None]:
         """(target address, None) for a forward, or (None, fixed response) for the default or a missing target."""
@@ -86,11 +103,14 @@ class LoadBalancers:
                 action = rule["Actions"][0]
                 if action["Type"] == "fixed-response":
                     return None, action["FixedResponseConfig"]
-                groups = [g["TargetGroupArn"] for g in action.get("ForwardConfig", {}).get("TargetGroups", [])] \
-                    or [action["TargetGroupArn"]]
-                targets = [t for group in groups for t in self.healthy_targets(group)]
-                if not targets:
+                weighted = [(g["TargetGroupArn"], int(g.get("Weight", 1)))
+                            for g in action.get("ForwardConfig", {}).get("TargetGroups", [])] \
+                    or [(action["TargetGroupArn"], 1)]
+                group = self.pick_group(rule.get("RuleArn", ""), [(arn, weight) for arn, weight in weighted
+                                                                 if weight > 0 and self.healthy_targets(arn)])
+                if group is None:
                     return None, {"StatusCode": "503", "MessageBody": "no healthy target"}
+                targets = self.healthy_targets(group)
                 return targets[next(self.turn) % len(targets)], None
         return None, {"StatusCode": "404", "MessageBody": "no rule"}
 

@@ -101,3 +101,16 @@ def test_make_install_in_the_repository_copy_finds_everything_installed(tmp_path
     question = subprocess.run(["make", "-q", "install"], cwd=tmp_path / "repo", capture_output=True, text=True,
                               check=False)
     assert question.returncode == 0, question.stdout + question.stderr
+
+
+def test_a_weighted_forward_splits_requests_by_the_target_groups_weights():
+    from tests.rehearsal.load_balancer import LoadBalancers
+
+    balancers = LoadBalancers.__new__(LoadBalancers)
+    balancers.__init__(lambda: None, lambda arn: ["t"], lambda balancer, port: None)
+    picks = [balancers.pick_group("rule", [("blue", 90), ("green", 10)]) for _ in range(1000)]
+    assert picks.count("green") == 100 and picks.count("blue") == 900
+    assert balancers.pick_group("rule", []) is None
+    canary = [balancers.pick_group("canary", [("old", 95), ("new", 5)]) for _ in range(20)]
+    assert canary.count("new") == 1
+    balancers.server.server_close()
