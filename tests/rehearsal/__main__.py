@@ -265,6 +265,7 @@ class Rehearsal:
         commit = hashlib.sha1(f"{base}+rehearsal-push-{number}".encode()).hexdigest()  # noqa: S324 - an id
         logs = self.logs / f"push-{number}"
         logs.mkdir(exist_ok=True)
+        self.wait_answering(config, *load)  # an earlier stage may have just replaced its tasks
         traffic = LightLoad(lambda: self.answer(config, *load))
         traffic.start()
         try:
@@ -283,6 +284,18 @@ class Rehearsal:
             raise StageFailed(f"push {number}", f"{len(traffic.failed)} request(s) failed during the deploy: "
                                                 f"{traffic.failed[:5]}")
         return commit, failure
+
+    def wait_answering(self, config: Any, environment: str, endpoint: str, timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                self.answer(config, environment, endpoint)
+                return
+            except OSError as error:
+                if time.monotonic() > deadline:
+                    raise StageFailed(self.timeline.current,
+                                      f"{environment}/{endpoint} does not answer: {error}") from None
+                time.sleep(1)
 
     def second_push(self, config: Any, base: str) -> str:
         """A commit that changes the server visibly: it deploys everywhere, the old tasks drain without a failed
