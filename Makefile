@@ -91,8 +91,9 @@ destroy: install
 destroy-all: install
 	.venv/bin/python -m pipeline.teardown --all
 
-# The first deploy from an empty account to teardown, against moto's server with the real Terraform CLI and the
-# machine's AWS provider mirror; ECS tasks run as local processes (tests/rehearsal). About 15 minutes.
+# From an empty account to teardown (three pushes through the pipeline), against moto's server with the real
+# Terraform CLI and the machine's AWS provider mirror, every call authorized as its role, every flow checked against
+# the applied network; ECS tasks run as local processes (tests/rehearsal, docs/rehearsal.md). About 20 minutes.
 rehearse: install
 	.venv/bin/python -m tests.rehearsal
 

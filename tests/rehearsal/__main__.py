@@ -318,12 +318,18 @@ class Rehearsal:
         return f"completed: server {version}, image {commit[:12]} answering in every environment"
 
     def failing_push(self, config: Any, base: str) -> str:
-        """A commit whose server never passes its health check: Deploy must end red with ECS's rollback reason,
-        Smoke must not run, and the endpoint must keep answering from the second commit's image."""
+        """A commit whose server cannot start, so it never answers its health check: Deploy must end red with ECS's
+        rollback reason, Smoke must not run, and the endpoint must keep answering from the second commit's image.
+
+        Why a server that exits rather than one that runs but never gets ready: ECS ignores failing health checks
+        for the service's grace period (300 s in the shipped configuration) and the breaker needs 3 failed tasks,
+        so that rollback takes 15 minutes, on AWS as here (measured once: the README's figures). An exited task
+        counts at once; the health-check path is held by tests/rehearsal/test_ecs_deployments.py."""
         first = next(iter(config.environments))
         endpoint = next(iter(config.endpoints))
-        commit, failure = self.push(config, 3, base, {"serving/app.py": ("        if plane.ready():\n",
-                                                                         "        if False and plane.ready():\n")},
+        crash = 'raise SystemExit("this server cannot start (the rehearsal\'s failing push)")\n'
+        commit, failure = self.push(config, 3, base, {"serving/app.py": ("from serving import __version__\n",
+                                                                         crash + "from serving import __version__\n")},
                                     (first, endpoint))
         if failure is None or not failure.stage.startswith("Deploy"):
             raise StageFailed("push 3", f"the pipeline did not stop at a Deploy stage: {failure}")
@@ -548,7 +554,7 @@ class Rehearsal:
             outcomes = ["completed"]
             step("second push: a visible server change", lambda: outcomes.append(self.second_push(config, commit))
                  or outcomes[-1])
-            step("third push: a server that fails its health check",
+            step("third push: a server that cannot start",
                  lambda: outcomes.append(self.failing_push(config, commit)) or outcomes[-1])
             step(f"make destroy ENV={first}",
                  lambda: self.run("destroy-env", [PYTHON, "-m", "pipeline.teardown", "--env", first]))
