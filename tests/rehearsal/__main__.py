@@ -345,8 +345,9 @@ class Rehearsal:
             if answered != self.second:
                 raise StageFailed("push 3", f"{first}/{name} answers {answered} after the rollback, not "
                                             f"{self.second}")
-        return (f"rolled back: {failure.stage} ended red ({reasons[-1][:220]}); Smoke did not run; {first} answers "
-                f"from image {self.second[1][:12]} again")
+        reason = reasons[-1].split("deployment failed: ", 1)[-1]
+        return (f"rolled back: {failure.stage} ended red with ECS's reason \"{reason[:160]}\"; Smoke did not run; "
+                f"{first} answers from image {self.second[1][:12]} again")
 
     def everything_deployed(self, config: Any) -> str:
         """Every configured environment's stacks applied, every service (each variant's) running its tasks in ECS
