@@ -38,8 +38,13 @@ def _nat_gateways(c: Callable[[str], Any]) -> list[str]:
 
 
 def _kms_keys(c: Callable[[str], Any]) -> list[str]:
+    """Customer managed keys not pending deletion (AWS managed keys, `alias/aws/...`, belong to the account: moto
+    5.2.5 reports them as CUSTOMER)."""
     kms = c("kms")
-    keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]]
+    aws_managed = {a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]
+                   if a["AliasName"].startswith("alias/aws/")}
+    keys = [kms.describe_key(KeyId=k["KeyId"])["KeyMetadata"] for k in kms.list_keys()["Keys"]
+            if k["KeyId"] not in aws_managed]
     return [k["Arn"] for k in keys if k.get("KeyManager") == "CUSTOMER" and k.get("KeyState") != "PendingDeletion"]
 
 
@@ -48,9 +53,15 @@ def _task_definitions(c: Callable[[str], Any]) -> list[str]:
 
 
 def _services(c: Callable[[str], Any]) -> list[str]:
+    """Services not yet deleted (a deleted service stays INACTIVE for a while, and moto 5.2.5 still lists it)."""
     ecs = c("ecs")
-    return [arn for cluster in ecs.list_clusters()["clusterArns"]
-            for arn in ecs.list_services(cluster=cluster)["serviceArns"]]
+    found = []
+    for cluster in ecs.list_clusters()["clusterArns"]:
+        arns = ecs.list_services(cluster=cluster)["serviceArns"]
+        for start in range(0, len(arns), 10):
+            found += [s["serviceArn"] for s in ecs.describe_services(cluster=cluster, services=arns[start:start + 10])[
+                "services"] if s.get("status") != "INACTIVE"]
+    return found
 
 
 def _clusters(c: Callable[[str], Any]) -> list[str]:

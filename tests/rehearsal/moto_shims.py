@@ -355,6 +355,27 @@ def _update_starts_deployment() -> None:
     EC2ContainerServiceBackend.update_service = update_service
 
 
+# --- CodeBuild: DeleteProject by ARN -------------------------------------------------------------------------
+def _delete_by_arn_ignored() -> bool:
+    import inspect
+
+    from moto.codebuild.models import CodeBuildBackend
+
+    return "arn" not in inspect.getsource(CodeBuildBackend.delete_project)
+
+
+def _delete_project_by_arn() -> None:
+    from moto.codebuild.models import CodeBuildBackend
+
+    original = CodeBuildBackend.delete_project
+
+    def delete_project(self: Any, project_name: str) -> None:
+        # The provider deletes a project by its ARN (its ID); AWS accepts that, moto only pops a name.
+        return original(self, project_name.rsplit(":project/", 1)[-1])
+
+    CodeBuildBackend.delete_project = delete_project
+
+
 # --- ELBv2: the scheme of a load balancer created without one -----------------------------------------------
 def _scheme_still_dropped() -> bool:
     import inspect
@@ -439,6 +460,8 @@ SHIMS: tuple[Shim, ...] = (
          _service_settings),
     Shim("ecs-update-starts-deployment", "moto's UpdateService changes the task definition but starts no deployment "
          "(ECS makes a new PRIMARY deployment at once)", _update_starts_no_deployment, _update_starts_deployment),
+    Shim("codebuild-delete-by-arn", "moto's DeleteProject ignores a project ARN (the provider's ID): the project "
+         "stayed after teardown", _delete_by_arn_ignored, _delete_project_by_arn),
     Shim("elbv2-default-scheme", "moto stores no scheme for a load balancer created without `Scheme` (the provider "
          "sends it only for internal ones); AWS makes it internet-facing", _scheme_still_dropped, _default_scheme),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",

@@ -39,6 +39,14 @@ def test_the_listers_find_what_the_account_holds_and_nothing_once_it_is_gone():
         held = holdings(client, kinds)
         assert held["aws_vpc"] == [vpc] and held["aws_s3_bucket"] == ["left"]
         assert held["aws_cloudwatch_log_group"] == ["/ecs/left"]
+        ecs = client("ecs")
+        ecs.create_cluster(clusterName="c")
+        ecs.register_task_definition(family="f", containerDefinitions=[{"name": "x", "image": "i", "memory": 128}])
+        ecs.create_service(cluster="c", serviceName="s", taskDefinition="f", desiredCount=0)
+        assert len(holdings(client, kinds)["aws_ecs_service"]) == 1
+        ecs.delete_service(cluster="c", service="s")
+        ecs.delete_cluster(cluster="c")
+        assert "aws_ecs_service" not in holdings(client, kinds)
         client("ec2").delete_vpc(VpcId=vpc)
         client("s3").delete_bucket(Bucket="left")
         after = holdings(client, kinds)
