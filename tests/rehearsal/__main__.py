@@ -1,19 +1,25 @@
 """`make rehearse`: the whole lifecycle from an empty, emulated AWS account, with real tools wherever this machine
-has them, and no person in the loop.
+has them, every call authorized as its role and every flow decided against the applied network, and no person in
+the loop (docs/rehearsal.md says what it proves and what it does not).
 
-1. prepare: a copy of the repository, the emulated account (moto's server, shimmed: tests/rehearsal/moto_shims.py),
-   real Terraform with the machine's provider mirror, the serving image's files and packages;
-2. `make bootstrap` (python -m pipeline.bootstrap): the state bucket and lock table, then the pipeline stack;
+1. prepare: a copy of the repository, the emulated account (moto's server behind the authorization gate, shimmed:
+   tests/rehearsal/moto_shims.py), real Terraform with the machine's provider mirror, the image's packages;
+2. `make bootstrap` (python -m pipeline.bootstrap) as the administrator: the state bucket and lock table, then the
+   pipeline stack;
 3. the GitHub connection is authorized (the one step a person does);
-4. one pipeline run, stage by stage in the order of the applied CodePipeline: Build (pipeline.build, with a docker
-   stand-in pushing to the emulated registry), then per environment Deploy (pipeline.deploy: cdktf deploy against
-   the emulated state bucket and lock table), Smoke (pipeline.smoke, through the load balancers' stand-in), approvals
-   granted. ECS tasks run as local processes from their task definitions (tests/rehearsal/tasks.py);
-5. a model version is promoted: the S3 event starts the sync task, the files land in the endpoint's models folder,
-   the running servers swap, and a prediction through the load balancer answers with the new version; the repair
-   schedule runs once and changes nothing;
-6. teardown: `make destroy ENV=<first>`, then `make destroy-all`; the state bucket and lock table stay.
-A timeline is printed as it goes; a failure names the stage, and the log that holds the resource and API call.
+4. one pipeline run, every action of every stage in the order of the applied CodePipeline, each CodeBuild action's
+   buildspec (every phase) as its project's role (tests/rehearsal/pipeline_run.py); ECS deploys the services as ECS
+   does and runs their tasks as local processes from the image Build pushed (tests/rehearsal/ecs_agent.py); then every
+   environment, stack and service must be deployed and answering;
+5. a model version is promoted (S3 event -> sync task -> EFS -> hot swap, answered through the load balancer); the
+   repair schedule must change nothing; the capture export puts every sealed record in S3;
+6. a second push (a visible server change, rolled out under light load without a failed request) and a third (a
+   server that cannot start: Deploy red with ECS's rollback reason, Smoke not run, the second commit answering);
+7. teardown: `make destroy ENV=<first>`, then `make destroy-all`; the account's own APIs must list only the bootstrap
+   stack's resources.
+The last lines give the reviewed provider drops, per principal the calls checked and denied, per kind the flows
+checked and refused, the three pushes' outcomes and the time. A failure names the stage, and the log that holds the
+resource and API call.
 """
 
 from __future__ import annotations
