@@ -107,9 +107,8 @@ class ServiceDeployments:
         healthy_mine = sum(1 for _, healthy in mine if healthy)
         maximum = math.floor(self.desired * self.maximum_percent / 100)
         minimum = math.ceil(self.desired * self.minimum_healthy_percent / 100)
+        # With no room left (maximumPercent), nothing starts: old tasks go once new ones are healthy.
         plan = Plan(start=max(0, min(self.desired - len(mine), maximum - running)))
-        if self.desired > 0 and plan.start == 0 and len(mine) < self.desired and running >= maximum:
-            plan.start = 0  # waiting for room: old tasks go once new ones are healthy
         old = [(task_id, healthy) for definition, items in tasks.items() if definition != primary.task_definition
                for task_id, healthy in items]
         healthy_total = healthy_mine + sum(1 for _, healthy in old if healthy)
