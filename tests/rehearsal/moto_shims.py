@@ -178,6 +178,52 @@ def _autoscaling_tags() -> None:
     ApplicationAutoScalingResponse.list_tags_for_resource = list_tags_for_resource
 
 
+# --- Application Auto Scaling: a policy's target-tracking alarms live and die with it ---------------------------
+def _policy_alarms_still_leak() -> bool:
+    import inspect
+
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+
+    put = inspect.getsource(ApplicationAutoscalingBackend.put_scaling_policy)
+    deregister = inspect.getsource(ApplicationAutoscalingBackend.deregister_scalable_target)
+    return "delete_alarms" not in put and "policies" not in deregister
+
+
+def _policy_alarm_lifecycle() -> None:
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend, FakeApplicationAutoscalingPolicy
+
+    original_put = ApplicationAutoscalingBackend.put_scaling_policy
+    original_deregister = ApplicationAutoscalingBackend.deregister_scalable_target
+
+    def put_scaling_policy(self: Any, policy_name: str, service_namespace: str, resource_id: str,
+                           scalable_dimension: str, *args: Any, **kwargs: Any) -> Any:
+        # AWS updates a policy in place and keeps managing its alarms; moto makes a new policy with new alarms.
+        key = FakeApplicationAutoscalingPolicy.formulate_key(service_namespace, resource_id, scalable_dimension,
+                                                             policy_name)
+        replaced = self.policies.get(key)
+        policy = original_put(self, policy_name, service_namespace, resource_id, scalable_dimension, *args,
+                              **kwargs)
+        if replaced is not None and replaced is not policy:
+            replaced.delete_alarms(self.account_id, self.region_name)
+        return policy
+
+    def deregister_scalable_target(self: Any, namespace: str, r_id: str, dimension: str) -> None:
+        # AWS: "Deregistering a scalable target deletes the scaling policies and the scheduled actions that are
+        # associated with it" (DeregisterScalableTarget).
+        original_deregister(self, namespace, r_id, dimension)
+        for key, policy in list(self.policies.items()):
+            if (policy.service_namespace, policy.resource_id, policy.scalable_dimension) == (namespace, r_id,
+                                                                                               dimension):
+                policy.delete_alarms(self.account_id, self.region_name)
+                del self.policies[key]
+        self.scheduled_actions = [action for action in self.scheduled_actions
+                                  if (action.service_namespace, action.resource_id, action.scalable_dimension)
+                                  != (namespace, r_id, dimension)]
+
+    ApplicationAutoscalingBackend.put_scaling_policy = put_scaling_policy
+    ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
+
+
 # --- EFS: backup policy, deleting a file system policy ----------------------------------------------------------
 def _efs_policies() -> None:
     from moto.efs.responses import EFSResponse
@@ -444,6 +490,9 @@ SHIMS: tuple[Shim, ...] = (
     Shim("application-autoscaling-tags", "moto has no Application Auto Scaling tag APIs (500)",
          lambda: _missing(__import__("moto.applicationautoscaling.responses", fromlist=["x"])
                           .ApplicationAutoScalingResponse, "list_tags_for_resource"), _autoscaling_tags),
+    Shim("application-autoscaling-policy-alarms", "moto leaves a target-tracking policy's alarms behind when "
+         "PutScalingPolicy updates the policy, and keeps policies when their scalable target is deregistered: "
+         "teardown found TargetTracking-* alarms", _policy_alarms_still_leak, _policy_alarm_lifecycle),
     Shim("efs-policies", "moto has no PutBackupPolicy and DeleteFileSystemPolicy (500)",
          lambda: _missing(__import__("moto.efs.responses", fromlist=["x"]).EFSResponse, "put_backup_policy"),
          _efs_policies),

@@ -114,3 +114,39 @@ def test_a_weighted_forward_splits_requests_by_the_target_groups_weights():
     canary = [balancers.pick_group("canary", [("old", 95), ("new", 5)]) for _ in range(20)]
     assert canary.count("new") == 1
     balancers.server.server_close()
+
+
+def test_the_autoscaling_shim_keeps_target_tracking_alarms_with_their_policy():
+    """Held to AWS: updating a target-tracking policy leaves one set of alarms, and deregistering its scalable
+    target deletes the policy and its alarms (DeregisterScalableTarget)."""
+    import boto3
+    from moto import mock_aws
+    from moto.applicationautoscaling.models import ApplicationAutoscalingBackend
+
+    saved = {name: ApplicationAutoscalingBackend.__dict__[name]
+             for name in ("put_scaling_policy", "deregister_scalable_target")}
+    shim = next(shim for shim in moto_shims.SHIMS if shim.name == "application-autoscaling-policy-alarms")
+    shim.apply()
+    try:
+        with mock_aws():
+            ecs = boto3.client("ecs", region_name="eu-west-1")
+            ecs.create_cluster(clusterName="c")
+            ecs.register_task_definition(family="t", containerDefinitions=[{"name": "x", "image": "i", "memory": 512}])
+            ecs.create_service(cluster="c", serviceName="s", taskDefinition="t", desiredCount=1)
+            scaling = boto3.client("application-autoscaling", region_name="eu-west-1")
+            cloudwatch = boto3.client("cloudwatch", region_name="eu-west-1")
+            target = {"ServiceNamespace": "ecs", "ResourceId": "service/c/s",
+                      "ScalableDimension": "ecs:service:DesiredCount"}
+            scaling.register_scalable_target(**target, MinCapacity=1, MaxCapacity=4)
+            for value in (50.0, 60.0):
+                scaling.put_scaling_policy(**target, PolicyName="cpu", PolicyType="TargetTrackingScaling",
+                                           TargetTrackingScalingPolicyConfiguration={
+                                               "TargetValue": value, "PredefinedMetricSpecification": {
+                                                   "PredefinedMetricType": "ECSServiceAverageCPUUtilization"}})
+            assert len(cloudwatch.describe_alarms()["MetricAlarms"]) == 2  # AlarmHigh and AlarmLow, once
+            scaling.deregister_scalable_target(**target)
+            assert scaling.describe_scaling_policies(ServiceNamespace="ecs")["ScalingPolicies"] == []
+            assert cloudwatch.describe_alarms()["MetricAlarms"] == []
+    finally:
+        for name, method in saved.items():
+            setattr(ApplicationAutoscalingBackend, name, method)
