@@ -38,7 +38,7 @@ help:
 	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
 	@echo "make lint         ruff over the code"
 	@echo "make diagram      one picture per environment (docs/diagrams/<env>.svg and .png) from the synthesized stacks"
-	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=...)"
+	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=..., API_KEY=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
 	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
 	@echo "make bootstrap    once per project, with AWS credentials: the state bucket and lock table, then the pipeline"
@@ -98,9 +98,11 @@ rehearse: install
 	.venv/bin/python -m tests.rehearsal
 
 # Local folders stand in for EFS: the bundled example model, and .serve/capture for captured requests.
+# API_KEY=<key> (from `python -m serving.auth new`): every route but the health checks needs that key.
 serve: $(VENV_STAMP)
-	SERVING_MODELS_DIR=serving/example/models SERVING_CAPTURE_DIR=.serve/capture SERVING_MODEL_NAME=example \
-	SERVING_PORT=$(PORT) SERVING_ENVIRONMENT=local .venv/bin/python -m serving
+	@keys=""; if [ -n "$(API_KEY)" ]; then keys="$$(.venv/bin/python -m serving.auth keyset '$(API_KEY)')" || exit 2; fi; \
+	SERVING_API_KEYS="$$keys" SERVING_MODELS_DIR=serving/example/models SERVING_CAPTURE_DIR=.serve/capture \
+	SERVING_MODEL_NAME=example SERVING_PORT=$(PORT) SERVING_ENVIRONMENT=local .venv/bin/python -m serving
 
 # The container's pinned, hashed requirements, generated from the lock file's `serving` category.
 serving/requirements.txt: Pipfile.lock | $(PIPENV)

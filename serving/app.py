@@ -23,6 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import __version__
+from serving.auth import RequireApiKey, open_paths
 from serving.binary import HEADER_LENGTH, OCTET_STREAM, Answer, header_length
 from serving.contract import LIVENESS_PATH, READINESS_PATH
 from serving.dataplane import DataPlane
@@ -206,8 +207,9 @@ def create_app(settings: ServingSettings, service: ModelService | None = None) -
     async def health_ready() -> Response:
         return ready_response()
 
-    if settings.health_path not in (READINESS_PATH, LIVENESS_PATH):
-        app.add_api_route(settings.health_path, health_ready, methods=["GET"], tags=["health"],
+    # A health path under the route prefix reaches the app with the prefix stripped.
+    for path in sorted(open_paths(settings.health_path, settings.prefix) - {READINESS_PATH, LIVENESS_PATH}):
+        app.add_api_route(path, health_ready, methods=["GET"], tags=["health"],
                           summary="The load balancer's health check (readiness)")
 
     @app.get("/v2/models", tags=["v2"], summary="Models served")
@@ -245,6 +247,8 @@ def create_app(settings: ServingSettings, service: ModelService | None = None) -
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     served: ASGIApp = InferenceFastPath(app, plane, settings.max_request_bytes) if settings.fast_path else app
+    if service.api_keys is not None:
+        served = RequireApiKey(served, service.api_keys, plane.metrics, open_paths(settings.health_path, settings.prefix))
     return StripPrefix(served, settings.prefix) if settings.prefix else served
 
 

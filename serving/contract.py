@@ -11,7 +11,9 @@ import it, and `tests/test_dependencies.py` keeps it that way.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -234,3 +236,81 @@ def is_sealed_capture(name: str) -> bool:
 def capture_object_key(prefix: str, endpoint: str, variant: str, hour_path: str, file_name: str) -> str:
     """Where an exported capture file goes (SageMaker Data Capture's layout under the prefix)."""
     return f"{prefix}{endpoint}/{variant}/{hour_path}/{file_name}"
+
+
+# --- API keys ---------------------------------------------------------------------------------------------------------
+# An endpoint with `auth.type: api_key` keeps its key set in Secrets Manager as salted SHA-256 digests, never the keys:
+#   {"version": 1, "keys": [{"id": "3f2a9c1b", "salt": <hex>, "sha256": <hex>, "last4": "x9Qz", "name": ...,
+#                            "created": <ISO 8601>}]}
+# `python -m pipeline.keys` writes it; the server reads it (ECS `secrets` at start, then the secret itself every
+# refresh interval). A key is `ek_<id>_<secret>`: the id finds the digest to compare, so a check costs one hash
+# whatever the number of keys. Keys are 256-bit random, so one salted SHA-256 is enough (a slow password hash guards
+# guessable secrets, and would cost every request).
+
+API_KEY_PREFIX = "ek"
+API_KEY_ID_LENGTH = 8
+KEY_SET_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StoredApiKey:
+    key_id: str
+    salt: str
+    digest: str
+    last4: str
+    name: str = ""
+    created: str = ""
+
+    def to_json(self) -> dict[str, str]:
+        return {"id": self.key_id, "salt": self.salt, "sha256": self.digest, "last4": self.last4, "name": self.name,
+                "created": self.created}
+
+
+def new_api_key() -> str:
+    """A fresh key: `ek_<8 hex>_<43 URL-safe characters>`."""
+    return f"{API_KEY_PREFIX}_{secrets.token_hex(API_KEY_ID_LENGTH // 2)}_{secrets.token_urlsafe(32)}"
+
+
+def api_key_id(key: str) -> str | None:
+    """The id inside a key, or None when `key` does not have the key format."""
+    parts = key.split("_", 2)
+    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != API_KEY_ID_LENGTH or not parts[2]:
+        return None
+    if any(char not in "0123456789abcdef" for char in parts[1]):
+        return None
+    return parts[1]
+
+
+def api_key_digest(salt: str, key: str) -> str:
+    return hashlib.sha256(bytes.fromhex(salt) + key.encode()).hexdigest()
+
+
+def stored_api_key(key: str, name: str = "", created: str = "") -> StoredApiKey:
+    """What the key set keeps of `key`: its id, a fresh salt and the digest, its last four characters."""
+    key_id = api_key_id(key)
+    if key_id is None:
+        raise ValueError(f"not an API key of this project (expected "
+                         f"{API_KEY_PREFIX}_<{API_KEY_ID_LENGTH} hex characters>_<secret>)")
+    salt = secrets.token_hex(16)
+    return StoredApiKey(key_id, salt, api_key_digest(salt, key), key[-4:], name, created)
+
+
+def key_set_document(keys: Iterable[StoredApiKey]) -> str:
+    return json.dumps({"version": KEY_SET_VERSION, "keys": [key.to_json() for key in keys]}, sort_keys=True)
+
+
+def read_key_set(text: str) -> dict[str, StoredApiKey]:
+    """Key id -> stored key; raises ValueError saying what is wrong (never quoting a digest or salt)."""
+    try:
+        document = json.loads(text)
+        if document.get("version") != KEY_SET_VERSION:
+            raise ValueError(f"key set version {document.get('version')!r}, expected {KEY_SET_VERSION}")
+        keys = {}
+        for entry in document["keys"]:
+            key = StoredApiKey(str(entry["id"]), str(entry["salt"]), str(entry["sha256"]), str(entry["last4"]),
+                               str(entry.get("name", "")), str(entry.get("created", "")))
+            bytes.fromhex(key.salt)
+            keys[key.key_id] = key
+        return keys
+    except (AttributeError, KeyError, TypeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"not a key set document ({type(exc).__name__})") from None

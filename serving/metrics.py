@@ -40,6 +40,8 @@ class Metrics:
         self._server_errors = 0
         self._capture_dropped = 0
         self._dropped_reported = 0
+        self._unauthorized = 0
+        self._key_uses: Counter[str] = Counter()
 
     def record_prediction(self, latency_ms: float) -> None:
         bucket = _bucket(latency_ms)
@@ -55,6 +57,15 @@ class Metrics:
         with self._lock:
             self._server_errors += 1
 
+    def record_unauthorized(self) -> None:
+        with self._lock:
+            self._unauthorized += 1
+
+    def record_key_use(self, key_id: str) -> None:
+        """A request admitted with API key `key_id` (published per key id, never the key)."""
+        with self._lock:
+            self._key_uses[key_id] += 1
+
     def set_capture_dropped(self, total: int) -> None:
         """The capture writer's running total; the interval's share is emitted."""
         with self._lock:
@@ -67,14 +78,17 @@ class Metrics:
             predictions, self._predictions = self._predictions, 0
             client_errors, self._client_errors = self._client_errors, 0
             server_errors, self._server_errors = self._server_errors, 0
+            unauthorized, self._unauthorized = self._unauthorized, 0
+            key_uses, self._key_uses = self._key_uses, Counter()
             dropped_total = self._capture_dropped
         dropped = dropped_total - self._dropped_reported
         self._dropped_reported = dropped_total
-        if not predictions and not client_errors and not server_errors and not dropped:
+        self._write_key_uses(key_uses)
+        if not predictions and not client_errors and not server_errors and not dropped and not unauthorized:
             return None
         metrics = [{"Name": "Predictions", "Unit": "Count"}, {"Name": "ClientErrors", "Unit": "Count"},
                    {"Name": "ServerErrors", "Unit": "Count"},
-                   {"Name": "CaptureDropped", "Unit": "Count"}]
+                   {"Name": "CaptureDropped", "Unit": "Count"}, {"Name": "Unauthorized", "Unit": "Count"}]
         document: dict[str, Any] = {
             **self.dimensions,
             "ModelVersion": model_version or "none",
@@ -82,6 +96,7 @@ class Metrics:
             "ClientErrors": client_errors,
             "ServerErrors": server_errors,
             "CaptureDropped": dropped,
+            "Unauthorized": unauthorized,
         }
         if latency:
             common = latency.most_common(MAX_VALUES)
@@ -98,3 +113,14 @@ class Metrics:
         self.stream.write(orjson.dumps(document).decode() + "\n")
         self.stream.flush()
         return document
+
+    def _write_key_uses(self, key_uses: Counter[str]) -> None:
+        """One EMF document per API key id used in the interval: `AuthenticatedRequests` by model and key id."""
+        for key_id, count in sorted(key_uses.items()):
+            document = {**self.dimensions, "KeyId": key_id, "AuthenticatedRequests": count, "_aws": {
+                "Timestamp": int(time.time() * 1000),
+                "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [[*self.dimensions, "KeyId"]],
+                                       "Metrics": [{"Name": "AuthenticatedRequests", "Unit": "Count"}]}]}}
+            self.stream.write(orjson.dumps(document).decode() + "\n")
+        if key_uses:
+            self.stream.flush()

@@ -8,7 +8,9 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 
+from serving.auth import ApiKeys, KeySetRefresher
 from serving.capture import CaptureWriter
+from serving.contract import read_key_set
 from serving.dataplane import DataPlane
 from serving.metrics import Metrics
 from serving.repository import ModelManager
@@ -25,6 +27,9 @@ class ModelService:
     capture: CaptureWriter
     metrics: Metrics
     plane: DataPlane
+    api_keys: ApiKeys | None = None
+    """The key set requests are checked against; None: no key needed."""
+    key_refresher: KeySetRefresher | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     async def start(self) -> None:
@@ -34,6 +39,8 @@ class ModelService:
             self.plane.shadow.start()
         self._tasks = [asyncio.create_task(self._poll(), name="model-poller"),
                        asyncio.create_task(self._emit_metrics(), name="metrics")]
+        if self.key_refresher is not None:
+            self._tasks.append(asyncio.create_task(self.key_refresher.run(), name="api-key-refresh"))
 
     async def stop(self) -> None:
         """After the last request: stop the background work, write every captured record, emit the last metrics."""
@@ -79,4 +86,9 @@ def assemble(settings: ServingSettings) -> ModelService:
                               settings.shadow_queue_size)
     plane = DataPlane(settings.model_name, manager, capture, metrics, image_tag=settings.image_tag,
                       variant=settings.variant, shadow=shadow)
-    return ModelService(settings, manager, capture, metrics, plane)
+    api_keys = refresher = None
+    if settings.requires_api_key:
+        api_keys = ApiKeys(read_key_set(settings.api_keys) if settings.api_keys else {})
+        if settings.api_keys_secret:
+            refresher = KeySetRefresher(api_keys, settings.api_keys_secret, settings.api_keys_refresh_seconds)
+    return ModelService(settings, manager, capture, metrics, plane, api_keys, refresher)

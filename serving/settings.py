@@ -8,10 +8,17 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, READINESS_PATH, SERVER_VARIABLE_PREFIX
+from serving.contract import (
+    DATA_MOUNT,
+    DEFAULT_VARIANT,
+    MODELS_MOUNT,
+    READINESS_PATH,
+    SERVER_VARIABLE_PREFIX,
+    read_key_set,
+)
 
 
 class ServingSettings(BaseSettings):
@@ -62,6 +69,13 @@ class ServingSettings(BaseSettings):
     workers: int = Field(default=1, ge=1)
     """Server processes on the port, each with its own model copy and capture file; the endpoint stack sets one per
     vCPU of the task (one process serves from one core)."""
+    api_keys: str = ""
+    """The endpoint's API key set (salted digests, JSON; serving/contract.py), from ECS `secrets`. When this or
+    `api_keys_secret` is set, every route but the health checks needs a key of the set."""
+    api_keys_secret: str = ""
+    """The Secrets Manager secret (ARN or name) holding the key set: read again every `api_keys_refresh_seconds`,
+    so a new or revoked key takes effect without a restart. Empty: the set from `api_keys` stays."""
+    api_keys_refresh_seconds: float = Field(default=30.0, gt=0)
     log_level: str = "INFO"
     access_log: bool = False
     metrics_interval_seconds: float = Field(default=60.0, gt=0)
@@ -73,6 +87,17 @@ class ServingSettings(BaseSettings):
     the pipeline's smoke test can tell which version answers."""
     instance_id: str = Field(default_factory=socket.gethostname)
     """Names this task's capture files, so concurrent tasks never append to the same file."""
+
+    @field_validator("api_keys")
+    @classmethod
+    def _key_set(cls, value: str) -> str:
+        if value:
+            read_key_set(value)  # raises ValueError naming what is wrong
+        return value
+
+    @property
+    def requires_api_key(self) -> bool:
+        return bool(self.api_keys or self.api_keys_secret)
 
     @property
     def prefix(self) -> str:

@@ -72,7 +72,7 @@ def test_emf_document():
     assert directive["Namespace"] == "EcsMlops/Serving"
     assert ["Model", "Environment"] in directive["Dimensions"]
     assert {m["Name"] for m in directive["Metrics"]} == {"Latency", "Predictions", "ClientErrors", "ServerErrors",
-                                                      "CaptureDropped"}
+                                                      "CaptureDropped", "Unauthorized"}
     metrics.set_capture_dropped(3)
     assert metrics.flush("7") is None  # nothing new: no document
 

@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,16 +25,26 @@ class Server:
         self.env = {**os.environ, "SERVING_MODELS_DIR": str(models_dir), "SERVING_CAPTURE_DIR": str(capture_dir),
                     "SERVING_MODEL_NAME": "example", "SERVING_PORT": str(self.port), "SERVING_HOST": "127.0.0.1",
                     "SERVING_POLL_INTERVAL_SECONDS": "0.2", "SERVING_INSTANCE_ID": "proc", **env}
+        # A file, not a pipe: a chatty server (access log, debug) must never block on a full pipe buffer.
+        self._log = tempfile.TemporaryFile()
         self.process = subprocess.Popen([sys.executable, "-m", "serving"], cwd=PROJECT_ROOT, env=self.env,
-                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                        stdout=self._log, stderr=subprocess.STDOUT)
 
-    def request(self, method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+    def request(self, method: str, path: str, body: dict | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, dict]:
+        return self.exchange(method, path, body, headers)[:2]
+
+    def exchange(self, method: str, path: str, body: dict | None = None,
+                 headers: dict[str, str] | None = None) -> tuple[int, dict, dict[str, str]]:
+        """Status, JSON body and headers (lower-case names) of one request."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
             payload = json.dumps(body).encode() if body is not None else None
-            connection.request(method, path, body=payload, headers={"Content-Type": "application/json"})
+            connection.request(method, path, body=payload,
+                               headers={"Content-Type": "application/json", **(headers or {})})
             response = connection.getresponse()
-            return response.status, json.loads(response.read() or b"{}")
+            return (response.status, json.loads(response.read() or b"{}"),
+                    {name.lower(): value for name, value in response.getheaders()})
         finally:
             connection.close()
 
@@ -50,9 +61,9 @@ class Server:
         raise AssertionError(f"not ready after {timeout} s:\n{self.output()}")
 
     def output(self) -> str:
-        if self.process.poll() is None:
-            return "(still running)"
-        return self.process.stdout.read().decode()
+        """What the server printed so far."""
+        self._log.seek(0)
+        return self._log.read().decode()
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -66,8 +77,9 @@ class Server:
 class Load:
     """Client threads sending V2 requests over keep-alive connections until stopped (or 60 s at most)."""
 
-    def __init__(self, server: Server, threads: int = 4):
+    def __init__(self, server: Server, threads: int = 4, headers: dict[str, str] | None = None):
         self.server = server
+        self.headers = {"Content-Type": "application/json", **(headers or {})}
         self.stopping = threading.Event()
         self.lock = threading.Lock()
         self.statuses: dict[int, int] = {}
@@ -95,7 +107,7 @@ class Load:
             sent += 1
             try:
                 connection.request("POST", "/v2/models/example/infer", body=json.dumps(infer_body(id=request_id)),
-                                   headers={"Content-Type": "application/json"})
+                                   headers=self.headers)
                 response = connection.getresponse()
                 body = response.read()
             except (OSError, http.client.HTTPException) as exc:

@@ -1,0 +1,175 @@
+"""API keys in the server: every route but the health checks needs a key of the endpoint's key set.
+
+The key set (serving/contract.py: salted digests, never keys) comes from `SERVING_API_KEYS` at start (ECS `secrets`)
+and, when `SERVING_API_KEYS_SECRET` names its secret, is read again every refresh interval and replaced whole: a new
+or revoked key takes effect within the interval, with no restart and no request refused on the way. A failed read
+keeps the set it has.
+
+A key is accepted from `Authorization: Bearer <key>` or `x-api-key: <key>`. The comparison takes the same time
+whether the id exists or how much of the digest matches. Neither the key nor the header is logged, captured or
+passed on; a refusal is 401 with `WWW-Authenticate` and the Open Inference Protocol's error body.
+
+`python -m serving.auth new` prints a fresh key; `python -m serving.auth keyset KEY...` prints a key set holding
+those keys (`make serve API_KEY=...` serves with one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import sys
+from typing import Any
+
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from serving.contract import (
+    LIVENESS_PATH,
+    READINESS_PATH,
+    StoredApiKey,
+    api_key_digest,
+    api_key_id,
+    key_set_document,
+    new_api_key,
+    read_key_set,
+    stored_api_key,
+)
+from serving.http import error_payload
+from serving.metrics import Metrics
+
+log = logging.getLogger("serving.auth")
+REALM = "ecs-mlops"
+_UNKNOWN = StoredApiKey("", "00" * 16, "0" * 64, "")
+"""Compared against when a key names no stored id, so that case costs what a wrong key costs."""
+
+
+class ApiKeys:
+    """The endpoint's current key set; `replace` swaps it whole (one reference assignment: readers never see half)."""
+
+    def __init__(self, keys: dict[str, StoredApiKey]):
+        self._keys = keys
+
+    def __len__(self) -> int:
+        return len(self._keys)
+
+    def replace(self, keys: dict[str, StoredApiKey]) -> None:
+        self._keys = keys
+
+    def check(self, presented: str) -> str | None:
+        """The id of the key `presented` is, or None."""
+        key_id = api_key_id(presented)
+        stored = self._keys.get(key_id or "", _UNKNOWN)
+        matches = hmac.compare_digest(api_key_digest(stored.salt, presented), stored.digest)
+        return stored.key_id if matches and stored is not _UNKNOWN else None
+
+
+def presented_key(headers: list[tuple[bytes, bytes]]) -> str | None:
+    """The key a request carries, from `Authorization: Bearer` or `x-api-key`."""
+    for name, value in headers:
+        if name == b"authorization":
+            scheme, _, credentials = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer" and credentials.strip():
+                return credentials.strip()
+        elif name == b"x-api-key" and value.strip():
+            return value.decode("latin-1").strip()
+    return None
+
+
+class RequireApiKey:
+    """ASGI middleware in front of the app: health paths pass, everything else needs a valid key."""
+
+    def __init__(self, app: ASGIApp, keys: ApiKeys, metrics: Metrics, open_paths: set[str]):
+        self.app = app
+        self.keys = keys
+        self.metrics = metrics
+        self.open_paths = open_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        presented = presented_key(scope["headers"])
+        key_id = self.keys.check(presented) if presented is not None else None
+        if key_id is None:
+            self.metrics.record_unauthorized()
+            await _refuse(send, "missing" if presented is None else "invalid")
+            return
+        self.metrics.record_key_use(key_id)
+        await self.app(scope, receive, send)
+
+
+async def _refuse(send: Send, why: str) -> None:
+    if why == "missing":
+        message = "an API key is required: send `Authorization: Bearer <key>` or `x-api-key: <key>`"
+        challenge = f'Bearer realm="{REALM}"'
+    else:
+        message = "the API key is not valid for this endpoint (unknown or revoked)"
+        challenge = f'Bearer realm="{REALM}", error="invalid_token"'
+    status, body = error_payload(401, message)
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        (b"www-authenticate", challenge.encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def open_paths(health_path: str, prefix: str) -> set[str]:
+    """The paths the load balancer and the container health check probe, as they look once the route prefix is
+    stripped (a health path under the prefix arrives without it)."""
+    paths = {LIVENESS_PATH, READINESS_PATH, health_path}
+    if prefix and health_path.startswith(prefix + "/"):
+        paths.add(health_path[len(prefix):])
+    return paths
+
+
+class KeySetRefresher:
+    """Reads the key set from its Secrets Manager secret every `interval` seconds (with the task role)."""
+
+    def __init__(self, keys: ApiKeys, secret_id: str, interval: float, client: Any = None):
+        self.keys = keys
+        self.secret_id = secret_id
+        self.interval = interval
+        self._client = client
+        self._failing = False
+
+    def refresh_once(self) -> bool:
+        try:
+            if self._client is None:
+                import boto3
+
+                self._client = boto3.client("secretsmanager")
+            text = self._client.get_secret_value(SecretId=self.secret_id)["SecretString"]
+            self.keys.replace(read_key_set(text))
+        except Exception as exc:  # the set in hand stays; the next interval tries again
+            if not self._failing:
+                log.warning("API key set not refreshed; keeping the current one",
+                            extra={"fields": {"secret": self.secret_id, "error": type(exc).__name__}})
+            self._failing = True
+            return False
+        if self._failing:
+            log.info("API key set refreshed again", extra={"fields": {"secret": self.secret_id}})
+        self._failing = False
+        return True
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.to_thread(self.refresh_once)
+            await asyncio.sleep(self.interval)
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["new"] and len(argv) == 1:
+        print(new_api_key())
+        return 0
+    if argv[:1] == ["keyset"] and len(argv) > 1:
+        try:
+            print(key_set_document(stored_api_key(key, name="local") for key in argv[1:]))
+        except ValueError as exc:
+            print(f"error: API_KEY: {exc}; make one with `python -m serving.auth new`", file=sys.stderr)
+            return 2
+        return 0
+    print("usage: python -m serving.auth new | keyset KEY [KEY ...]", file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
