@@ -248,7 +248,8 @@ def create_app(settings: ServingSettings, service: ModelService | None = None) -
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     served: ASGIApp = InferenceFastPath(app, plane, settings.max_request_bytes) if settings.fast_path else app
     if service.api_keys is not None:
-        served = RequireApiKey(served, service.api_keys, plane.metrics, open_paths(settings.health_path, settings.prefix))
+        served = RequireApiKey(served, service.api_keys, plane.metrics,
+                               open_paths(settings.health_path, settings.prefix))
     return StripPrefix(served, settings.prefix) if settings.prefix else served
 
 
