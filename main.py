@@ -10,6 +10,7 @@ import sys
 
 from configuration import ConfigError, load_config
 from configuration.image_tag import image_tag_from_env
+from configuration.rules import advisories
 
 
 def main() -> int:
@@ -21,6 +22,8 @@ def main() -> int:
         for line in error.lines():
             print(f"  {line}", file=sys.stderr)
         return 2
+    for line in advisories(config):
+        print(f"warning: {line}", file=sys.stderr)
     from stacks.app import build_app  # imported here: importing the AWS provider bindings takes seconds
 
     build_app(config, image_tag).synth()

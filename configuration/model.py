@@ -11,7 +11,7 @@ import ipaddress
 import re
 from typing import Any, Literal, Optional
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator, model_validator
 from pydantic.fields import FieldInfo
 
 from configuration.naming import aws_name
@@ -101,6 +101,61 @@ class VariantConfig(StrictModel):
         return value
 
 
+EXPOSURE_OF_BALANCER = {"internet-facing": "public", "internal": "internal"}
+"""`environments.<env>.load_balancers` entry -> the `exposure` of the endpoints it routes to."""
+HTTPS_URL_RE = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[^\s]*)?$")
+JWT_CLAIM_FORMATS = ("single-string", "string-array", "space-separated-values")
+
+
+class JwtClaim(StrictModel):
+    """A claim the load balancer requires in every token, besides `exp`, `iss`, `nbf` and `iat` (always checked)."""
+
+    name: str
+    """The claim, e.g. `aud`, `scope`, `client_id`."""
+    values: list[str] = Field(min_length=1, max_length=10)
+    """Accepted values: the token's claim must hold one of them."""
+    format: Literal["single-string", "string-array", "space-separated-values"] = "single-string"
+    """How the token carries the claim: one string (`client_id`), a JSON array (`aud` of many providers), or values
+    separated by spaces (OAuth's `scope`)."""
+
+
+class AuthConfig(StrictModel):
+    """Who may call the endpoint."""
+
+    type: Literal["none", "api_key", "jwt"] = "none"
+    """`jwt`: the load balancer verifies a bearer token (signature against `jwks_url`, issuer, expiry, `claims`)
+    before a request reaches a task; needs the environment's `domain` (HTTPS). `api_key`: the server checks
+    `Authorization: Bearer <key>` or `x-api-key` against the endpoint's keys (`python -m pipeline.keys`). `none`:
+    anyone who reaches the load balancer may call."""
+    issuer: str | None = None
+    """`jwt`: the token issuer (`iss`), e.g. `https://cognito-idp.<region>.amazonaws.com/<user pool id>`."""
+    jwks_url: str | None = None
+    """`jwt`: the issuer's JSON Web Key Set, an https URL (for Cognito: `<issuer>/.well-known/jwks.json`)."""
+    claims: list[JwtClaim] = Field(default_factory=list, max_length=10)
+    """`jwt`: further claims every token must carry, e.g. a `scope` of `models/invoke` (at most 10)."""
+    allow_anonymous: bool = False
+    """Confirms that an endpoint with `type: none` in a production environment is meant to be open to everyone who
+    can reach its load balancer (a deliberately public model)."""
+
+    @field_validator("issuer", "jwks_url")
+    @classmethod
+    def _https(cls, value: str | None) -> str | None:
+        if value is not None and (not HTTPS_URL_RE.match(value) or len(value) > 256):
+            raise ValueError("must be an https:// URL of at most 256 characters (the load balancer's limit)")
+        return value
+
+    @model_validator(mode="after")
+    def _type_settings(self) -> AuthConfig:
+        if self.type == "jwt" and (self.issuer is None or self.jwks_url is None):
+            raise ValueError("type jwt needs `issuer` and `jwks_url`")
+        if self.type != "jwt" and (self.issuer or self.jwks_url or self.claims):
+            raise ValueError(f"issuer, jwks_url and claims are for type jwt; this endpoint's type is {self.type}")
+        if self.allow_anonymous and self.type != "none":
+            raise ValueError(f"allow_anonymous confirms an endpoint without authentication; this one has type "
+                             f"{self.type}")
+        return self
+
+
 class EndpointConfig(StrictModel):
     """One ML endpoint: an ECS service behind the shared load balancer."""
 
@@ -181,6 +236,12 @@ class EndpointConfig(StrictModel):
     rollout_bake_minutes: int = Field(default=10, ge=0, le=1440)
     """Minutes after the last shift during which an alarm still rolls back to the old version, which ECS keeps
     until then."""
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    """Who may call the endpoint: `auth.type` `none` (default), `api_key` or `jwt`; see AuthConfig."""
+    exposure: Literal["public", "internal"] | None = None
+    """Which of the environment's load balancers routes to the endpoint: `public` (the internet-facing one) or
+    `internal` (in the private subnets: clients in the VPC, peered VPCs, VPN or Direct Connect). When omitted, the
+    environment's only one (filled in per environment); required where an environment has both."""
     variants: dict[str, VariantConfig] | None = None
     """Weighted A/B variants and a shadow, e.g. `{current: {weight: 90}, candidate: {weight: 10, model_version:
     "7"}, shadowed: {weight: 0, shadow_percent: 25, model_version: "8"}}`. When omitted, one variant (`main`) that
@@ -345,6 +406,25 @@ class DomainConfig(StrictModel):
         return value
 
 
+class PrivateLinkConfig(StrictModel):
+    """Publish the environment's internal load balancer to other accounts as a VPC endpoint service (PrivateLink):
+    a Network Load Balancer in the private subnets forwards to the internal Application Load Balancer."""
+
+    allowed_principals: list[str] = Field(min_length=1)
+    """Who may create an endpoint to the service: account root ARNs (`arn:aws:iam::123456789012:root`), roles or
+    users."""
+    acceptance_required: bool = True
+    """Each new endpoint connection waits for the service owner's acceptance."""
+
+    @field_validator("allowed_principals")
+    @classmethod
+    def _principals(cls, value: list[str]) -> list[str]:
+        for principal in value:
+            if not re.match(r"^arn:aws[a-z-]*:iam::\d{12}:(root|role/.+|user/.+)$", principal):
+                raise ValueError(f"{principal!r} is not an IAM principal ARN such as arn:aws:iam::123456789012:root")
+        return value
+
+
 class EnvironmentConfig(StrictModel):
     """One deployment environment (e.g. staging, prod): its own VPC, load balancer and cluster."""
 
@@ -373,8 +453,18 @@ class EnvironmentConfig(StrictModel):
     """A production environment: load balancer deletion protection on, Fargate Spot off by default."""
     domain: DomainConfig | None = None
     """When omitted, the load balancer listens on plain HTTP only; see DomainConfig."""
+    load_balancers: list[Literal["internet-facing", "internal"]] = Field(
+        default_factory=lambda: ["internet-facing"], min_length=1, max_length=2)
+    """The environment's Application Load Balancers: `internet-facing` (in the public subnets), `internal` (in the
+    private subnets, reachable from the VPC and networks joined to it), or both. Endpoints choose one with
+    `exposure`."""
     alb_ingress_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
-    """Client networks admitted to the load balancer (every one of them)."""
+    """Client networks admitted to the internet-facing load balancer (every one of them)."""
+    internal_ingress_cidrs: list[str] | None = None
+    """Client networks admitted to the internal load balancer. When omitted, the VPC's own CIDR block."""
+    private_link: PrivateLinkConfig | None = None
+    """Publish the internal load balancer to other accounts through PrivateLink; needs `internal` in
+    `load_balancers`. When omitted, no endpoint service."""
     alb_idle_timeout_seconds: int = Field(default=60, ge=1, le=4000)
     """Load balancer idle timeout; the model server keeps connections alive longer than this."""
     waf_web_acl_arn: str | None = None
@@ -413,9 +503,18 @@ class EnvironmentConfig(StrictModel):
             raise ValueError("must have a prefix length between /16 and /28, the VPC sizes AWS allows")
         return value
 
-    @field_validator("alb_ingress_cidrs")
+    @field_validator("load_balancers")
     @classmethod
-    def _ingress(cls, value: list[str]) -> list[str]:
+    def _balancers(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists each kind once: internet-facing, internal or both")
+        return value
+
+    @field_validator("alb_ingress_cidrs", "internal_ingress_cidrs")
+    @classmethod
+    def _ingress(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return value
         if not value:
             raise ValueError("must list at least one CIDR block, e.g. 0.0.0.0/0")
         for cidr in value:
@@ -664,4 +763,7 @@ class MlopsConfig(StrictModel):
         if base["rollout"] is None:
             gradual = self.environments[environment].production and not base["variants"]
             base["rollout"] = "canary" if gradual else "rolling"
+        balancers = self.environments[environment].load_balancers
+        if base["exposure"] is None and len(balancers) == 1:
+            base["exposure"] = EXPOSURE_OF_BALANCER[balancers[0]]
         return EndpointConfig.model_validate(base)

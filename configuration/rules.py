@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from configuration.errors import Problem
-from configuration.model import MlopsConfig
+from configuration.model import EXPOSURE_OF_BALANCER, MlopsConfig
 from configuration.naming import derived_listener_priority
 from configuration.zones import ZONES_AS_OF, region_zones
 
@@ -260,6 +260,80 @@ def check_initial_models_exist(config: MlopsConfig) -> Iterator[Problem]:
                               "is not a file in the repository; give a path relative to its root or an s3:// URI")
 
 
+def check_exposure(config: MlopsConfig) -> Iterator[Problem]:
+    """An endpoint is routed on a load balancer its environment has; with both, it says which."""
+    for env_name, env in config.environments.items():
+        offered = {EXPOSURE_OF_BALANCER[kind] for kind in env.load_balancers}
+        for name in config.endpoints:
+            exposure = config.endpoint_for(env_name, name).exposure
+            if exposure is None:
+                yield Problem(f"endpoints.{name}.exposure", None,
+                              f"is required: environment {env_name} has an internet-facing and an internal load "
+                              f"balancer; set exposure: public or internal (here or under "
+                              f"environments.{env_name}.endpoints.{name})")
+            elif exposure not in offered:
+                wanted = "internet-facing" if exposure == "public" else "internal"
+                yield Problem(_field_path(config, env_name, name, "exposure"), exposure,
+                              f"needs an {wanted} load balancer, which environment {env_name} does not have: add "
+                              f"{wanted} to environments.{env_name}.load_balancers")
+
+
+def check_private_link(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name, env in config.environments.items():
+        if env.private_link is not None and "internal" not in env.load_balancers:
+            yield Problem(f"environments.{env_name}.private_link", None,
+                          "publishes the internal load balancer, which this environment does not have: add internal "
+                          f"to environments.{env_name}.load_balancers")
+
+
+def check_auth_transport(config: MlopsConfig) -> Iterator[Problem]:
+    """A bearer token or key crosses the network with every request: JWT validation needs HTTPS (the load balancer
+    validates only on an HTTPS listener), and API keys never cross the internet in clear in production."""
+    for env_name, env in config.environments.items():
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.auth.type == "jwt" and env.domain is None:
+                yield Problem(_field_path(config, env_name, name, "auth"), "jwt",
+                              f"needs HTTPS, which environment {env_name} serves only with a domain: set "
+                              f"environments.{env_name}.domain (the load balancer validates tokens on HTTPS "
+                              "listeners only)")
+            if (endpoint.auth.type == "api_key" and env.production and env.domain is None
+                    and endpoint.exposure == "public"):
+                yield Problem(_field_path(config, env_name, name, "auth"), "api_key",
+                              f"would send keys across the internet in clear: production environment {env_name} "
+                              f"has no domain (plain HTTP); set environments.{env_name}.domain, or exposure: "
+                              "internal")
+
+
+def check_no_anonymous_production(config: MlopsConfig) -> Iterator[Problem]:
+    """A production endpoint open to the whole internet without authentication is a choice to write down."""
+    for env_name, env in config.environments.items():
+        if not env.production or "0.0.0.0/0" not in env.alb_ingress_cidrs:
+            continue
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.exposure == "public" and endpoint.auth.type == "none" and not endpoint.auth.allow_anonymous:
+                yield Problem(_field_path(config, env_name, name, "auth"), "none",
+                              f"leaves production endpoint {name} open to anyone on the internet "
+                              f"(environments.{env_name}.alb_ingress_cidrs admits 0.0.0.0/0): set auth.type api_key "
+                              "or jwt, or exposure: internal, or narrower alb_ingress_cidrs; for a deliberately "
+                              "public model, set auth.allow_anonymous: true")
+
+
+def advisories(config: MlopsConfig) -> list[str]:
+    """What is allowed but worth a second look: one line each, printed as warnings at synth."""
+    lines = []
+    for env_name, env in config.environments.items():
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if (endpoint.auth.type == "api_key" and not env.production and env.domain is None
+                    and endpoint.exposure == "public"):
+                lines.append(f"{_field_path(config, env_name, name, 'auth')}: API keys of endpoint {name} cross the "
+                             f"internet in clear in environment {env_name} (no domain, plain HTTP); set "
+                             f"environments.{env_name}.domain or exposure: internal before real clients use it")
+    return lines
+
+
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
@@ -274,6 +348,9 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_scheduled_scaling,
     check_hosts_under_domain,
     check_initial_models_exist,
+    check_exposure,
+    check_private_link,
+    check_auth_transport,
 )
 
 
