@@ -42,6 +42,15 @@ def delivery_boundary_name(project: str) -> str:
     return f"{project}-delivery-boundary"
 
 
+def build_role_name(step_name: str) -> str:
+    """The role of a pipeline step's CodeBuild project (`<project>-smoke-<env>` -> its role)."""
+    return aws_name(step_name, "build", max_length=IAM_NAME_MAX)
+
+
+def smoke_step_name(project: str, environment: str) -> str:
+    return f"{project}-smoke-{environment}"
+
+
 def delivery_role_path(project: str) -> str:
     """The IAM path of the pipeline's roles, which no deploy step may change."""
     return f"/{project}-delivery/"

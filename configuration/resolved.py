@@ -80,6 +80,11 @@ class ResolvedEndpoint:
     """One server process per whole vCPU of the task (at least one): a process serves from one core."""
     workload_boundary_name: str
     """The permissions boundary the endpoint's roles carry (see ResolvedEnvironment)."""
+    api_keys_secret_name: str
+    """`<project>/<env>/<endpoint>/api-keys`: the endpoint's key set (salted digests), where `auth.type` is
+    `api_key`."""
+    smoke_key_secret_name: str
+    """`<project>/<env>/<endpoint>/smoke-key`: the key the pipeline's smoke test calls with; only Smoke reads it."""
     variants: tuple[ResolvedVariant, ...] = ()
     """Empty without `variants`: one service that follows LIVE, named like the endpoint (as before variants)."""
 
@@ -106,7 +111,9 @@ class ResolvedEnvironment:
     """`<project>-<env>`: key alias, alarm topic."""
     cluster_name: str
     load_balancer_name: str
-    """The platform's load balancer; the delivery steps find it by this name."""
+    """The platform's internet-facing load balancer; the delivery steps find it by this name."""
+    internal_load_balancer_name: str
+    """The platform's internal load balancer (where `load_balancers` lists `internal`)."""
     availability_zones: tuple[str, ...]
     public_subnet_cidrs: tuple[str, ...]
     private_subnet_cidrs: tuple[str, ...]
@@ -145,6 +152,8 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
         server_drain_seconds=max(1, settings.stop_timeout_seconds - DRAIN_MARGIN_SECONDS),
         server_workers=max(1, settings.cpu // CPU_UNITS_PER_VCPU),
         workload_boundary_name=_workload_boundary_name(config, environment),
+        api_keys_secret_name=f"{config.project}/{environment}/{endpoint}/api-keys",
+        smoke_key_secret_name=f"{config.project}/{environment}/{endpoint}/smoke-key",
         variants=tuple(ResolvedVariant(
             name=name, weight=variant.weight, model_version=variant.model_version,
             shadow_percent=variant.shadow_percent,
@@ -163,6 +172,7 @@ def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnviro
         name_prefix=f"{config.project}-{environment}",
         cluster_name=f"{config.project}-{environment}",
         load_balancer_name=aws_name(config.project, environment, max_length=ALB_NAME_MAX),
+        internal_load_balancer_name=aws_name(config.project, environment, "internal", max_length=ALB_NAME_MAX),
         availability_zones=tuple(env.zone_names(config.region)),
         public_subnet_cidrs=tuple(public),
         private_subnet_cidrs=tuple(private),
@@ -173,3 +183,8 @@ def resolve_environment(config: MlopsConfig, environment: str) -> ResolvedEnviro
         workload_boundary_name=_workload_boundary_name(config, environment),
         endpoints={name: resolve_endpoint(config, environment, name) for name in config.endpoints},
     )
+
+
+def load_balancer_name_for(resolved: ResolvedEnvironment, exposure: str) -> str:
+    """The name of the load balancer that routes to endpoints of `exposure` (`public` or `internal`)."""
+    return resolved.internal_load_balancer_name if exposure == "internal" else resolved.load_balancer_name

@@ -11,6 +11,7 @@ configured weights (Terraform owns the weights: reweighting is a deploy)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from cdktf import TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.iam_role import IamRole
@@ -20,6 +21,8 @@ from cdktf_cdktf_provider_aws.lb_listener_rule import (
     LbListenerRuleAction,
     LbListenerRuleActionForward,
     LbListenerRuleActionForwardTargetGroup,
+    LbListenerRuleActionJwtValidation,
+    LbListenerRuleActionJwtValidationAdditionalClaim,
     LbListenerRuleCondition,
     LbListenerRuleConditionHostHeader,
     LbListenerRuleConditionPathPattern,
@@ -40,6 +43,24 @@ class TrafficShifting:
     """The role ECS assumes to move the rule's weights (IAM: at most 64 characters)."""
     account_id: str
     permissions_boundary_arn: str | None = None
+
+
+@dataclass(frozen=True)
+class RequiredClaim:
+    name: str
+    values: tuple[str, ...]
+    format: str = "single-string"
+    """`single-string`, `string-array` or `space-separated-values` (how the token carries the claim)."""
+
+
+@dataclass(frozen=True)
+class JwtValidation:
+    """The load balancer verifies a bearer token before forwarding (HTTPS listeners only): signature against the
+    issuer's JWKS, `iss`, `exp` (and `nbf`, `iat` when present) and every required claim. Anything else gets 401."""
+
+    issuer: str
+    jwks_endpoint: str
+    claims: tuple[RequiredClaim, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -72,6 +93,8 @@ class EndpointRoutingProps:
     """When given, the routing a canary or linear deployment needs; when omitted, one target group (rolling)."""
     weighted_target_groups: tuple[WeightedTargetGroup, ...] = ()
     """When given (variants), these target groups instead of `target_group_name`'s, forwarded to by weight."""
+    jwt_validation: JwtValidation | None = None
+    """When given, the rule verifies a JWT before it forwards (the listener must be HTTPS)."""
 
     def __post_init__(self) -> None:
         if self.weighted_target_groups:
@@ -120,23 +143,23 @@ class EndpointRouting(Construct):
             self.listener_rule = LbListenerRule(
                 self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority,
                 condition=conditions,
-                action=[LbListenerRuleAction(type="forward", forward=LbListenerRuleActionForward(target_group=[
+                action=_actions(props, forward=LbListenerRuleActionForward(target_group=[
                     LbListenerRuleActionForwardTargetGroup(arn=self.target_groups[group.key].arn, weight=group.weight)
-                    for group in props.weighted_target_groups]))])
+                    for group in props.weighted_target_groups])))
             return
         if shifting is None:
             self.listener_rule = LbListenerRule(
                 self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority,
                 condition=conditions,
-                action=[LbListenerRuleAction(type="forward", target_group_arn=self.target_group.arn)])
+                action=_actions(props, target_group_arn=self.target_group.arn))
             return
         self.alternate_target_group = self._target_group("alternate-target-group",
                                                          shifting.alternate_target_group_name, props)
         self.listener_rule = LbListenerRule(
             self, "listener-rule", listener_arn=props.listener_arn, priority=props.priority, condition=conditions,
-            action=[LbListenerRuleAction(type="forward", forward=LbListenerRuleActionForward(target_group=[
+            action=_actions(props, forward=LbListenerRuleActionForward(target_group=[
                 LbListenerRuleActionForwardTargetGroup(arn=self.target_group.arn, weight=100),
-                LbListenerRuleActionForwardTargetGroup(arn=self.alternate_target_group.arn, weight=0)]))],
+                LbListenerRuleActionForwardTargetGroup(arn=self.alternate_target_group.arn, weight=0)])),
             lifecycle=TerraformResourceLifecycle(ignore_changes=["action"]))
         self.traffic_shift_role = IamRole(
             self, "traffic-shift-role", name=shifting.role_name,
@@ -164,3 +187,16 @@ class EndpointRouting(Construct):
             health_check=LbTargetGroupHealthCheck(
                 enabled=True, path=props.health_check_path, port="traffic-port", protocol="HTTP", matcher="200",
                 interval=15, timeout=5, healthy_threshold=2, unhealthy_threshold=3))
+
+
+def _actions(props: EndpointRoutingProps, **forward: Any) -> list[LbListenerRuleAction]:
+    """The rule's actions in order: the JWT check first when configured, then the forward."""
+    jwt = props.jwt_validation
+    if jwt is None:
+        return [LbListenerRuleAction(type="forward", **forward)]
+    check = LbListenerRuleAction(type="jwt-validation", order=1, jwt_validation=LbListenerRuleActionJwtValidation(
+        issuer=jwt.issuer, jwks_endpoint=jwt.jwks_endpoint, additional_claim=[
+            LbListenerRuleActionJwtValidationAdditionalClaim(name=claim.name, format=claim.format,
+                                                             values=list(claim.values))
+            for claim in jwt.claims] or None))
+    return [check, LbListenerRuleAction(type="forward", order=2, **forward)]

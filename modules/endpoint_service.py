@@ -44,7 +44,7 @@ from modules.endpoint_routing import EndpointRouting
 from modules.iam import Statement, policy_document
 from modules.model_storage import ModelStorage
 from modules.task_identity import TaskIdentity, allow_task_egress
-from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT, SCRATCH_MOUNT
+from serving.contract import DATA_MOUNT, LIVENESS_PATH, MODELS_MOUNT, SCRATCH_MOUNT, ServerVariable
 from serving.contract import SERVER_CONTAINER as CONTAINER_NAME
 
 
@@ -117,6 +117,9 @@ class EndpointServiceProps:
     same task identity (another variant): the first one's rules already allow it, and AWS refuses duplicates."""
     service_registry_arn: str | None = None
     """A Cloud Map service the tasks register in (DNS A records), for callers inside the VPC."""
+    api_keys_secret_arn: str | None = None
+    """The endpoint's API key set: given to the server through ECS `secrets` (the execution role may read exactly
+    this secret) and re-read by the server with the task role. When omitted, the server asks for no key."""
 
     def __post_init__(self) -> None:
         if self.gradual_rollout is not None and not self.behind_load_balancer:
@@ -200,8 +203,17 @@ class EndpointService(Construct):
             {"Sid": "DecryptServingImage", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": props.kms_key_arn},
             {"Sid": "WriteContainerLogs", "Effect": "Allow", "Action": ["logs:CreateLogStream", "logs:PutLogEvents"],
              "Resource": f"{self.log_group.arn}:*"},
+            *([{"Sid": "ReadApiKeySet", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                "Resource": props.api_keys_secret_arn}] if props.api_keys_secret_arn else []),
         ))
         statements: list[Statement] = list(storage.reader_writer_statements())
+        if props.api_keys_secret_arn:
+            # The server re-reads the key set, so a new or revoked key takes effect without a restart.
+            statements.append({"Sid": "RefreshApiKeySet", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                               "Resource": props.api_keys_secret_arn})
+            statements.append({"Sid": "DecryptApiKeySet", "Effect": "Allow", "Action": "kms:Decrypt",
+                               "Resource": props.kms_key_arn, "Condition": {"StringEquals": {
+                                   "kms:ViaService": f"secretsmanager.{props.region}.amazonaws.com"}}})
         if props.enable_execute_command:
             # ECS Exec's session channel actions have no resource scope.
             statements.append({"Sid": "EcsExec", "Effect": "Allow", "Action": [
@@ -229,6 +241,9 @@ class EndpointService(Construct):
     def _container_definition(self, props: EndpointServiceProps) -> dict[str, Any]:
         """Every field ECS fills in when it is left out is written here, so a plan after apply shows no diff."""
         port = props.container_port
+        environment = dict(props.environment)
+        if props.api_keys_secret_arn:
+            environment[ServerVariable.API_KEYS_SECRET] = props.api_keys_secret_arn
         # Liveness, not readiness: a server waiting for its first model is alive and must not be replaced; the
         # load balancer's readiness check keeps traffic away from it meanwhile.
         probe = (f"import urllib.request; urllib.request.urlopen('http://127.0.0.1:{port}{LIVENESS_PATH}'"
@@ -241,7 +256,7 @@ class EndpointService(Construct):
             "readonlyRootFilesystem": True,
             "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp", "name": "http",
                               "appProtocol": "http"}],
-            "environment": [{"name": key, "value": value} for key, value in sorted(props.environment.items())],
+            "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
             "environmentFiles": [],
             "mountPoints": [
                 {"sourceVolume": "models", "containerPath": MODELS_MOUNT, "readOnly": True},
@@ -257,6 +272,8 @@ class EndpointService(Construct):
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": self.log_group.name, "awslogs-region": props.region,
                 "awslogs-stream-prefix": props.name}, "secretOptions": []},
+            **({"secrets": [{"name": ServerVariable.API_KEYS, "valueFrom": props.api_keys_secret_arn}]}
+               if props.api_keys_secret_arn else {}),
         }
 
 

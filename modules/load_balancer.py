@@ -1,4 +1,6 @@
-"""The environment's public Application Load Balancer: security group, listeners and, optionally, access logs.
+"""One of the environment's Application Load Balancers: internet-facing in the public subnets, or internal in the
+private subnets (reachable from the VPC and the networks joined to it). Security group, listeners and, optionally,
+access logs.
 
 Without a certificate, one HTTP listener. With one, HTTPS with a current TLS policy and HTTP redirected to it.
 Either way the default action is a fixed 404: only endpoint listener rules forward traffic. The load balancer's
@@ -32,7 +34,9 @@ class LoadBalancerProps:
     name: str
     """At most 32 characters (an AWS limit)."""
     vpc_id: str
-    public_subnet_ids: list[str]
+    subnet_ids: list[str]
+    """The public subnets for an internet-facing load balancer, the private ones for an internal one."""
+    internal: bool = False
     ingress_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
     """Every client network admitted, on the listener ports."""
     certificate_arn: str | None = None
@@ -51,14 +55,17 @@ class LoadBalancerProps:
 
 class LoadBalancer(Construct):
     """Attributes: `lb`, `security_group_id`, `listener` (the one endpoint rules attach to), `dns_name`,
-    `zone_id`, `arn_suffix`, `https` (bool)."""
+    `zone_id`, `arn_suffix`, `https` (bool), `internal` (bool)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: LoadBalancerProps):
         super().__init__(scope, construct_id)
         self.https = props.certificate_arn is not None
+        self.internal = props.internal
         ports = (80, 443) if self.https else (80,)
         group = SecurityGroup(self, "security-group", name=f"{props.name}-alb", vpc_id=props.vpc_id,
-                              description=f"Load balancer {props.name}: clients in, endpoint services out",
+                              # A security group's description cannot change without replacing it.
+                              description=f"{'Internal load balancer' if props.internal else 'Load balancer'} "
+                                          f"{props.name}: clients in, endpoint services out",
                               tags={"Name": f"{props.name}-alb"})
         for cidr in props.ingress_cidrs:
             for port in ports:
@@ -69,8 +76,8 @@ class LoadBalancer(Construct):
         self.security_group_id: str = group.id
 
         self.lb = Lb(
-            self, "lb", name=props.name, load_balancer_type="application", internal=False,
-            subnets=props.public_subnet_ids, security_groups=[group.id],
+            self, "lb", name=props.name, load_balancer_type="application", internal=props.internal,
+            subnets=props.subnet_ids, security_groups=[group.id],
             drop_invalid_header_fields=True, desync_mitigation_mode="defensive",
             idle_timeout=props.idle_timeout_seconds, enable_deletion_protection=props.deletion_protection,
             access_logs=LbAccessLogs(bucket=props.access_logs_bucket, enabled=True, prefix=props.name)

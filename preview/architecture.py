@@ -102,9 +102,25 @@ def _network(synth: Synthesized, arch: Architecture, stacks: list[str]) -> None:
 def _load_balancing(synth: Synthesized, arch: Architecture, stacks: list[str]) -> None:
     for stack in stacks:
         for balancer in synth.resources("aws_lb", stack):
-            node = arch.add(balancer, "load-balancer", f"load balancer {_name(balancer, 'name')}")
+            if balancer.get("load_balancer_type") == "network":
+                node = arch.add(balancer, "network-load-balancer", f"network load balancer {_name(balancer, 'name')}")
+            else:
+                scheme = "internal" if balancer.get("internal") else "internet-facing"
+                node = arch.add(balancer, "load-balancer", f"load balancer {_name(balancer, 'name')} ({scheme})")
             for subnet in synth.refs(balancer, balancer.get("subnets")):
                 arch.link(node, str(subnet), "in")
+        for attachment in synth.resources("aws_lb_target_group_attachment", stack):
+            # PrivateLink: the NLB's target is the internal ALB.
+            for group in synth.refs(attachment, attachment.get("target_group_arn")):
+                for listener in synth.resources("aws_lb_listener", stack):
+                    if group in synth.refs(listener, listener.get("default_action")):
+                        for source in synth.refs(listener, listener.get("load_balancer_arn")):
+                            for balancer in synth.refs(attachment, attachment.get("target_id")):
+                                arch.link(str(source), str(balancer), "forwards")
+        for service in synth.resources("aws_vpc_endpoint_service", stack):
+            node = arch.add(service, "endpoint-service", "PrivateLink service (other accounts)")
+            for balancer in synth.refs(service, service.get("network_load_balancer_arns")):
+                arch.link(node, str(balancer))
         for listener in synth.resources("aws_lb_listener", stack):
             node = arch.add(listener, "listener", f"{listener.get('protocol', 'HTTP')} :{listener.get('port')}")
             for balancer in synth.refs(listener, listener.get("load_balancer_arn")):
@@ -118,7 +134,9 @@ def _endpoint(synth: Synthesized, arch: Architecture, stack: str, endpoint: str)
     for rule in synth.resources("aws_lb_listener_rule", stack):
         conditions = [value for condition in rule.get("condition", []) for kind in condition.values()
                       for value in kind.get("values", [])]
-        node = arch.add(rule, "rule", f"rule {rule.get('priority')}: {' '.join(conditions)}", group)
+        verifies = any(action.get("type") == "jwt-validation" for action in rule.get("action", []))
+        label = f"rule {rule.get('priority')}: {' '.join(conditions)}" + (", verifies JWT" if verifies else "")
+        node = arch.add(rule, "rule", label, group)
         for listener in synth.refs(rule, rule.get("listener_arn")):
             arch.link(str(listener), node)
         for action in rule.get("action", []):
@@ -137,7 +155,11 @@ def _endpoint(synth: Synthesized, arch: Architecture, stack: str, endpoint: str)
         arch.add(registry, "namespace", f"Cloud Map {registry.get('name')}", group)
     tasks = {str(task.address): task for task in synth.resources("aws_ecs_task_definition", stack)}
     for service in synth.resources("aws_ecs_service", stack):
-        node = arch.add(service, "service", f"service {service.get('name')}", group)
+        task_ids = [str(task) for task in synth.refs(service, service.get("task_definition"))]
+        keys = any(secret.get("name") == "SERVING_API_KEYS" for task in task_ids
+                   for secret in _container(tasks[task]).get("secrets", []))
+        node = arch.add(service, "service", f"service {service.get('name')}" + (", checks API keys" if keys else ""),
+                        group)
         for balancer in service.get("load_balancer", []):
             for target in synth.refs(service, balancer.get("target_group_arn")):
                 arch.link(node, str(target))

@@ -27,6 +27,8 @@ ICONS = {
     "private-subnet": ("diagrams.aws.network", "PrivateSubnet"),
     "nat": ("diagrams.aws.network", "NATGateway"),
     "load-balancer": ("diagrams.aws.network", "ElbApplicationLoadBalancer"),
+    "network-load-balancer": ("diagrams.aws.network", "ElbNetworkLoadBalancer"),
+    "endpoint-service": ("diagrams.aws.network", "Privatelink"),
     "listener": ("diagrams.aws.network", "ElasticLoadBalancing"),
     "rule": ("diagrams.aws.network", "ElasticLoadBalancing"),
     "target-group": ("diagrams.aws.network", "ElasticLoadBalancing"),

@@ -71,6 +71,9 @@ class ServerVariable:
     MODEL_VERSION = "SERVING_MODEL_VERSION"
     SHADOW_URL = "SERVING_SHADOW_URL"
     SHADOW_PERCENT = "SERVING_SHADOW_PERCENT"
+    API_KEYS = "SERVING_API_KEYS"
+    """Set from the key set secret through ECS `secrets`, never as a plain variable."""
+    API_KEYS_SECRET = "SERVING_API_KEYS_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
 class SyncVariable:

@@ -60,7 +60,17 @@ def use_remote_state(stack: TerraformStack, config: MlopsConfig, stack_name: str
     return backend
 
 
+def _partition(stack: TerraformStack) -> str:
+    existing = stack.node.try_find_child("partition")
+    source = existing if isinstance(existing, DataAwsPartition) else DataAwsPartition(stack, "partition")
+    return source.partition
+
+
 def policy_arn(stack: TerraformStack, account: str, policy_name: str) -> str:
     """The ARN of a customer managed policy of the stack's account (a permissions boundary), in its partition."""
-    partition = DataAwsPartition(stack, "partition").partition
-    return f"arn:{partition}:iam::{account}:policy/{policy_name}"
+    return f"arn:{_partition(stack)}:iam::{account}:policy/{policy_name}"
+
+
+def role_arn(stack: TerraformStack, account: str, role_name: str, path: str = "/") -> str:
+    """The ARN of a role of the stack's account, in its partition."""
+    return f"arn:{_partition(stack)}:iam::{account}:role{path}{role_name}"

@@ -19,11 +19,22 @@ from configuration.naming import (
     IAM_NAME_MAX,
     SCHEDULE_NAME_MAX,
     aws_name,
+    build_role_name,
+    delivery_role_path,
+    smoke_step_name,
 )
 from configuration.resolved import ResolvedEndpoint, ResolvedVariant
+from modules.api_keys import ApiKeys, ApiKeysProps
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.capture_export import CaptureExport, CaptureExportProps
-from modules.endpoint_routing import EndpointRouting, EndpointRoutingProps, TrafficShifting, WeightedTargetGroup
+from modules.endpoint_routing import (
+    EndpointRouting,
+    EndpointRoutingProps,
+    JwtValidation,
+    RequiredClaim,
+    TrafficShifting,
+    WeightedTargetGroup,
+)
 from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
@@ -31,14 +42,15 @@ from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
 from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, ServerVariable
-from stacks.common import add_aws_provider, policy_arn, use_remote_state
+from stacks.common import add_aws_provider, policy_arn, role_arn, use_remote_state
 from stacks.platform import PlatformStack
 
 
 class EndpointStack(TerraformStack):
     """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `shadow_discovery` (None
-    without a shadow), and per variant (`main` without variants) `services`, `monitors`, `autoscalers`; `service`,
-    `monitoring` and `autoscaling` are the first variant's."""
+    without a shadow), `api_keys` (None unless `auth.type` is `api_key`), and per variant (`main` without
+    variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first
+    variant's."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
@@ -51,7 +63,8 @@ class EndpointStack(TerraformStack):
         name_prefix = resolved.name_prefix
         account = DataAwsCallerIdentity(self, "account").account_id
         network = platform.network
-        balancer = platform.load_balancer
+        assert settings.exposure is not None, "the configuration rules require an exposure"
+        balancer = platform.load_balancers[settings.exposure]
 
         image = f"{platform.repository.url}:{image_tag}"
         boundary = policy_arn(self, account, resolved.workload_boundary_name)
@@ -79,6 +92,9 @@ class EndpointStack(TerraformStack):
             deregistration_delay_seconds=settings.deregistration_delay_seconds,
             weighted_target_groups=tuple(WeightedTargetGroup(variant.name, variant.target_group_name, variant.weight)
                                          for variant in resolved.variants if not variant.is_shadow),
+            jwt_validation=JwtValidation(settings.auth.issuer or "", settings.auth.jwks_url or "", tuple(
+                RequiredClaim(claim.name, tuple(claim.values), claim.format) for claim in settings.auth.claims))
+            if settings.auth.type == "jwt" else None,
             traffic_shifting=TrafficShifting(
                 alternate_target_group_name=resolved.alternate_target_group_name,
                 role_name=aws_name(name_prefix, "traffic-shift", max_length=IAM_NAME_MAX), account_id=account,
@@ -105,6 +121,11 @@ class EndpointStack(TerraformStack):
             events_role_name=aws_name(name_prefix, "export-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "capture-export", max_length=EVENT_RULE_NAME_MAX),
             permissions_boundary_arn=boundary), self.identity, self.storage)
+        self.api_keys = ApiKeys(self, "api-keys", ApiKeysProps(
+            key_set_name=resolved.api_keys_secret_name, smoke_key_name=resolved.smoke_key_secret_name,
+            kms_key_arn=platform.key.arn, smoke_readers=(env.deploy_role_arn,) if env.deploy_role_arn else (
+                role_arn(self, account, build_role_name(smoke_step_name(config.project, environment)),
+                         delivery_role_path(config.project)),))) if settings.auth.type == "api_key" else None
         shadow = resolved.shadow
         self.shadow_discovery = ShadowDiscovery(self, "shadow-discovery", ShadowDiscoveryProps(
             namespace_name=f"{name_prefix}.internal", service_label=shadow.name, vpc_id=network.vpc_id,
@@ -167,6 +188,8 @@ class EndpointStack(TerraformStack):
                 open_network_path=index == 0,
                 service_registry_arn=self.shadow_discovery.registry_arn
                 if not plan.serves and self.shadow_discovery is not None else None,
+                # The shadow answers only its siblings (their security group), never a client: no key to check.
+                api_keys_secret_arn=self.api_keys.key_set_arn if self.api_keys is not None and plan.serves else None,
             ), self.identity, self.storage, self.routing)
             autoscaling = ServiceAutoscaling(self, f"autoscaling{plan.id_suffix}", ServiceAutoscalingProps(
                 name_prefix=plan.name_prefix, cluster_name=platform.cluster.name, service_name=service.service_name,

@@ -35,12 +35,13 @@ from constructs import Construct
 
 from configuration import MlopsConfig
 from configuration.naming import (
-    IAM_NAME_MAX,
     aws_name,
     build_repository_name,
+    build_role_name,
     delivery_boundary_name,
     delivery_role_path,
     pipeline_artifact_bucket_name,
+    smoke_step_name,
     workload_boundary_name,
 )
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
@@ -94,7 +95,7 @@ class PipelineStack(TerraformStack):
         def step(step_id: str, name: str, description: str, buildspec: str, **options) -> BuildStep:
             return BuildStep(self, step_id, BuildStepProps(
                 name=name, description=description, buildspec=f"{BUILDSPEC_DIR}/{buildspec}",
-                role_name=aws_name(name, "build", max_length=IAM_NAME_MAX), role_path=role_path,
+                role_name=build_role_name(name), role_path=role_path,
                 permissions_boundary_arn=delivery_boundary, account_id=account,
                 artifact_bucket_name=self.artifact_bucket.name, artifact_bucket_arn=self.artifact_bucket.arn,
                 kms_key_arn=self.key.arn, log_group_name=logs.name, log_group_arn=logs.arn, **options))
@@ -144,7 +145,7 @@ class PipelineStack(TerraformStack):
                              "TERRAFORM_SHA256": settings.terraform_sha256,
                              "STATE_BUCKET": config.state_bucket_name, "LOCK_TABLE": config.lock_table_name})
             self.steps[f"smoke-{environment}"] = step(
-                f"smoke-{environment}", f"{project}-smoke-{environment}",
+                f"smoke-{environment}", smoke_step_name(project, environment),
                 f"health and one prediction per endpoint through {environment}'s load balancer", "smoke.yml",
                 environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL",
                 statements=self._smoke_statements(config, environment))

@@ -14,7 +14,8 @@ from cdktf_cdktf_provider_aws.s3_bucket_notification import S3BucketNotification
 from constructs import Construct
 
 from configuration import MlopsConfig
-from configuration.naming import aws_name
+from configuration.model import EXPOSURE_OF_BALANCER
+from configuration.naming import ALB_NAME_MAX, aws_name
 from configuration.resolved import ResolvedEnvironment
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.certificate import DnsValidatedCertificate, DnsValidatedCertificateProps
@@ -23,13 +24,15 @@ from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.load_balancer import LoadBalancer, LoadBalancerProps
 from modules.network import IAM_NAME_PREFIX_MAX, Network, NetworkProps
 from modules.permission_boundaries import WorkloadBoundary
+from modules.private_link import PrivateLinkService, PrivateLinkServiceProps
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import add_aws_provider, policy_arn, use_remote_state
 
 
 class PlatformStack(TerraformStack):
-    """Attributes: `network`, `key`, `load_balancer`, `cluster`, `repository`, `model_bucket`, `capture_bucket`,
+    """Attributes: `network`, `key`, `load_balancers` (by exposure: `public`, `internal`), `private_link` (None
+    without `private_link`), `cluster`, `repository`, `model_bucket`, `capture_bucket`,
     `alarm_topic`, `hosted_zone_id` (None without a Route 53 domain), `environment`."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEnvironment):
@@ -73,17 +76,32 @@ class PlatformStack(TerraformStack):
                 bucket_name=aws_name(name_prefix, "alb-logs", config.region, max_length=63),
                 log_delivery_service="logdelivery.elasticloadbalancing.amazonaws.com",
                 log_delivery_source_account=account)).name
-        self.load_balancer = LoadBalancer(self, "load-balancer", LoadBalancerProps(
-            name=resolved.load_balancer_name,
-            vpc_id=self.network.vpc_id,
-            public_subnet_ids=self.network.public_subnet_ids,
-            ingress_cidrs=tuple(env.alb_ingress_cidrs),
-            certificate_arn=certificate_arn,
-            idle_timeout_seconds=env.alb_idle_timeout_seconds,
-            deletion_protection=env.production,
-            web_acl_arn=env.waf_web_acl_arn,
-            access_logs_bucket=access_logs_bucket,
-        ))
+        # Keyed by the `exposure` of the endpoints each one routes to. The internet-facing one keeps the construct
+        # ID it had before internal load balancers existed.
+        self.load_balancers: dict[str, LoadBalancer] = {}
+        for kind in env.load_balancers:
+            internal = kind == "internal"
+            self.load_balancers[EXPOSURE_OF_BALANCER[kind]] = LoadBalancer(
+                self, "internal-load-balancer" if internal else "load-balancer", LoadBalancerProps(
+                    name=resolved.internal_load_balancer_name if internal else resolved.load_balancer_name,
+                    vpc_id=self.network.vpc_id,
+                    subnet_ids=self.network.private_subnet_ids if internal else self.network.public_subnet_ids,
+                    internal=internal,
+                    ingress_cidrs=tuple(env.internal_ingress_cidrs or [env.vpc_cidr]) if internal
+                    else tuple(env.alb_ingress_cidrs),
+                    certificate_arn=certificate_arn,
+                    idle_timeout_seconds=env.alb_idle_timeout_seconds,
+                    deletion_protection=env.production,
+                    web_acl_arn=env.waf_web_acl_arn,
+                    access_logs_bucket=access_logs_bucket,
+                ))
+        self.private_link: PrivateLinkService | None = None
+        if env.private_link is not None:
+            self.private_link = PrivateLinkService(self, "private-link", PrivateLinkServiceProps(
+                name=aws_name(name_prefix, "link", max_length=ALB_NAME_MAX), vpc_id=self.network.vpc_id,
+                subnet_ids=self.network.private_subnet_ids, load_balancer=self.load_balancers["internal"],
+                port=443 if certificate_arn else 80, allowed_principals=tuple(env.private_link.allowed_principals),
+                acceptance_required=env.private_link.acceptance_required, deletion_protection=env.production))
         self.cluster = Cluster(self, "cluster", ClusterProps(name=resolved.cluster_name, kms_key_arn=self.key.arn))
         self.repository = ImageRepository(self, "serving-image", ImageRepositoryProps(
             name=resolved.serving_repository_name, kms_key_arn=self.key.arn,
@@ -103,9 +121,14 @@ class PlatformStack(TerraformStack):
         TerraformOutput(self, "vpc-id", value=self.network.vpc_id)
         TerraformOutput(self, "private-subnet-ids", value=self.network.private_subnet_ids)
         TerraformOutput(self, "public-subnet-ids", value=self.network.public_subnet_ids)
-        scheme = "https" if self.load_balancer.https else "http"
-        base_url = f"{scheme}://{env.domain.name}" if env.domain else f"{scheme}://{self.load_balancer.dns_name}"
-        TerraformOutput(self, "base-url", value=base_url, description="Where the endpoints are served")
+        scheme = "https" if certificate_arn else "http"
+        for exposure, balancer in self.load_balancers.items():
+            base_url = f"{scheme}://{env.domain.name}" if env.domain else f"{scheme}://{balancer.dns_name}"
+            TerraformOutput(self, "base-url" if exposure == "public" else "internal-base-url", value=base_url,
+                            description=f"Where the {exposure} endpoints are served")
+        if self.private_link is not None:
+            TerraformOutput(self, "private-link-service-name", value=self.private_link.service_name,
+                            description="Consumers in other accounts create an interface endpoint to this service")
         TerraformOutput(self, "serving-repository-url", value=self.repository.url,
                         description="Push the model server image here")
         TerraformOutput(self, "alarm-topic-arn", value=self.alarm_topic.arn)

@@ -381,13 +381,16 @@ def test_execution_role_pulls_only_the_serving_image_and_writes_only_its_logs(st
 def test_all_options_endpoint(options_synth):
     platform, stack = options_synth.stack("acme-ml-qa-platform"), options_synth.stack(CHURN)
     _, rule = only(stack, "aws_lb_listener_rule")
-    https = [lid for lid, body in resources(platform, "aws_lb_listener").items() if body["port"] == 443]
+    public = next(lid for lid, body in resources(platform, "aws_lb").items()
+                  if body["load_balancer_type"] == "application" and not body["internal"])
+    https = [lid for lid, body in resources(platform, "aws_lb_listener").items()
+             if body["port"] == 443 and body["load_balancer_arn"] == ref("aws_lb", public, "arn")]
     assert across(platform, rule["listener_arn"]) == ref("aws_lb_listener", https[0], "arn")
     assert rule["priority"] == 10
     assert rule["condition"] == [{"host_header": {"values": ["churn.ml.acme.example"]}}]
     _, record = only(stack, "aws_route53_record")
     assert record["name"] == "churn.ml.acme.example" and record["type"] == "A"
-    assert across(platform, record["alias"]["name"]) == ref("aws_lb", only(platform, "aws_lb")[0], "dns_name")
+    assert across(platform, record["alias"]["name"]) == ref("aws_lb", public, "dns_name")
     _, service = only(stack, "aws_ecs_service")
     assert service["enable_execute_command"] is True
     assert service["capacity_provider_strategy"][1] == {"base": 0, "capacity_provider": "FARGATE_SPOT", "weight": 25}

@@ -62,7 +62,9 @@ def test_load_balancer_admits_every_configured_cidr_on_every_listener_port(optio
 
 def test_with_a_domain_https_with_a_validated_certificate_and_http_redirects(options_synth):
     stack = options_synth.stack(OPTIONS)
-    listeners = {body["port"]: body for body in resources(stack, "aws_lb_listener").values()}
+    public_id, _ = by_path_suffix(stack, "aws_lb", "load-balancer/lb")
+    listeners = {body["port"]: body for body in resources(stack, "aws_lb_listener").values()
+                 if body["load_balancer_arn"] == ref("aws_lb", public_id, "arn")}
     https = listeners[443]
     assert https["protocol"] == "HTTPS" and https["ssl_policy"].startswith("ELBSecurityPolicy-TLS13-1-2")
     validation_type, validation_id, validation = target(stack, https["certificate_arn"])
@@ -81,7 +83,7 @@ def test_with_a_domain_https_with_a_validated_certificate_and_http_redirects(opt
 
 def test_access_logs_waf_and_production_options(options_synth):
     stack = options_synth.stack(OPTIONS)
-    lb_id, lb = only(stack, "aws_lb")
+    lb_id, lb = by_path_suffix(stack, "aws_lb", "load-balancer/lb")
     bucket_id, bucket = by_path_suffix(stack, "aws_s3_bucket", "alb-access-logs/bucket")
     assert lb["access_logs"]["enabled"] is True
     assert lb["access_logs"]["bucket"] == ref("aws_s3_bucket", bucket_id, "bucket")

@@ -14,7 +14,7 @@ CERTIFICATE = arn("acm", "certificate/c")
 
 def balancer(**options) -> dict:
     return synth_stack(lambda s: LoadBalancer(s, "lb", LoadBalancerProps(
-        name="p-dev", vpc_id="vpc-1", public_subnet_ids=["subnet-a", "subnet-b"], **options)))
+        name="p-dev", vpc_id="vpc-1", subnet_ids=["subnet-a", "subnet-b"], **options)))
 
 
 def ingress(stack) -> list[tuple[str, int]]:
@@ -53,4 +53,16 @@ def test_with_a_certificate_https_serves_and_http_redirects():
 
 def test_a_name_aws_would_refuse_is_refused_here():
     with pytest.raises(ValueError, match="has 33 characters; AWS allows 32"):
-        LoadBalancerProps(name="x" * 33, vpc_id="v", public_subnet_ids=[])
+        LoadBalancerProps(name="x" * 33, vpc_id="v", subnet_ids=[])
+
+
+def test_an_internal_load_balancer_sits_in_the_given_subnets_with_its_own_group():
+    stack = synth_stack(lambda s: LoadBalancer(s, "lb", LoadBalancerProps(
+        name="p-dev-internal", vpc_id="vpc-1", subnet_ids=["private-a", "private-b"], internal=True,
+        ingress_cidrs=("10.20.0.0/16",))))
+    group_id, group = only(stack, "aws_security_group")
+    _, lb = only(stack, "aws_lb")
+    assert lb["internal"] is True and lb["subnets"] == ["private-a", "private-b"]
+    assert lb["security_groups"] == [ref("aws_security_group", group_id, "id")]
+    assert group["description"].startswith("Internal load balancer p-dev-internal")
+    assert ingress(stack) == [("10.20.0.0/16", 80)]

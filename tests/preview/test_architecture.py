@@ -70,10 +70,28 @@ def test_network_and_load_balancer_per_zone(drawn):
         assert len(zones) >= 2 and {node.group for node in arch.of_kind("public-subnet")} == zones
         for nat in arch.of_kind("nat"):
             assert {arch.nodes[s].kind for s in arch.targets(nat.id)} == {"public-subnet"}
-        (balancer,) = arch.of_kind("load-balancer")
-        assert {arch.nodes[s].kind for s in arch.targets(balancer.id) if arch.nodes[s].kind.endswith("subnet")} \
-            == {"public-subnet"}
-        assert arch.targets(balancer.id, "listener")
+        balancers = arch.of_kind("load-balancer")
+        assert balancers
+        for balancer in balancers:
+            tier = "private-subnet" if balancer.label.endswith("(internal)") else "public-subnet"
+            assert {arch.nodes[s].kind for s in arch.targets(balancer.id) if arch.nodes[s].kind.endswith("subnet")} \
+                == {tier}
+            assert arch.targets(balancer.id, "listener")
+
+
+def test_where_requests_are_authenticated_and_the_private_link_path_are_drawn(options_synth):
+    synth = Synthesized.read(options_synth.outdir)
+    arch = environment(synth, "acme-ml", "qa")
+    rules = {node.group: node.label for node in arch.of_kind("rule")}
+    assert rules["endpoint churn"].endswith(", verifies JWT") and "JWT" not in rules["endpoint fraud"]
+    services = {node.label for node in arch.of_kind("service")}
+    assert {"service fraud-current, checks API keys", "service fraud-candidate, checks API keys",
+            "service fraud-shadowed", "service churn"} == services
+    (link,) = arch.of_kind("endpoint-service")
+    (network,) = [arch.nodes[target] for target in arch.targets(link.id)]
+    assert network.kind == "network-load-balancer"
+    (forwarded,) = arch.targets(network.id, "load-balancer")
+    assert arch.nodes[forwarded].label.endswith("(internal)")
 
 
 def test_the_pipeline_runs_its_stages_in_order_each_environment_after_the_one_before(drawn):

@@ -156,6 +156,9 @@ LISTED: dict[str, Lister] = {
     "aws_acm_certificate": lambda c: [x["CertificateArn"] for x in c("acm").list_certificates()[
         "CertificateSummaryList"]],
     "aws_route53_record": _records,
+    "aws_secretsmanager_secret": lambda c: [x["ARN"] for x in c("secretsmanager").list_secrets()["SecretList"]],
+    "aws_vpc_endpoint_service": lambda c: [
+        x["ServiceId"] for x in c("ec2").describe_vpc_endpoint_service_configurations()["ServiceConfigurations"]],
 }
 """Resource type -> how to list what the account holds of it (an identifier per resource)."""
 
@@ -171,6 +174,9 @@ PARTS = {
     "aws_iam_role_policy": "aws_iam_role",
     "aws_iam_role_policy_attachment": "aws_iam_role",
     "aws_lb_listener_rule": "aws_lb_listener",
+    "aws_lb_target_group_attachment": "aws_lb_target_group",
+    "aws_secretsmanager_secret_version": "aws_secretsmanager_secret",
+    "aws_secretsmanager_secret_policy": "aws_secretsmanager_secret",
     "aws_route": "aws_route_table",
     "aws_route_table_association": "aws_route_table",
     "aws_s3_bucket_lifecycle_configuration": "aws_s3_bucket",

@@ -1,0 +1,157 @@
+"""Who may call an endpoint, in the synthesized stacks of the all-options fixture: churn is public with JWT
+validation at the load balancer, fraud is internal with API keys in the server; the platform has both load
+balancers and publishes the internal one through PrivateLink."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.infra.synth import across, by_path_suffix, only, policy, ref, resources, target
+
+PLATFORM = "acme-ml-qa-platform"
+CHURN = "acme-ml-qa-endpoint-churn"
+FRAUD = "acme-ml-qa-endpoint-fraud"
+
+
+@pytest.fixture(scope="module")
+def stacks(options_synth):
+    return options_synth.stack(PLATFORM), options_synth.stack(CHURN), options_synth.stack(FRAUD)
+
+
+def group_ref(stack, suffix: str) -> str:
+    return ref("aws_security_group", by_path_suffix(stack, "aws_security_group", suffix)[0], "id")
+
+
+def listener_of(platform, balancer_suffix: str, port: int) -> str:
+    balancer_id, _ = by_path_suffix(platform, "aws_lb", balancer_suffix)
+    (listener_id,) = [key for key, body in resources(platform, "aws_lb_listener").items()
+                      if body["load_balancer_arn"] == ref("aws_lb", balancer_id, "arn") and body["port"] == port]
+    return ref("aws_lb_listener", listener_id, "arn")
+
+
+def test_the_internal_load_balancer_sits_in_the_private_subnets_behind_its_own_group(stacks):
+    platform, _, _ = stacks
+    _, internal = by_path_suffix(platform, "aws_lb", "internal-load-balancer/lb")
+    _, public = by_path_suffix(platform, "aws_lb", "load-balancer/lb")
+    private = [ref("aws_subnet", key, "id") for key, body in resources(platform, "aws_subnet").items()
+               if body["//"]["metadata"]["path"].split("/")[-1].startswith("private")]
+    assert internal["internal"] is True and sorted(internal["subnets"]) == sorted(private) and len(private) == 3
+    assert public["internal"] is False and not set(public["subnets"]) & set(private)
+    group = group_ref(platform, "internal-load-balancer/security-group")
+    assert internal["security_groups"] == [group] and group not in public["security_groups"]
+    admitted = sorted((rule["cidr_ipv4"], rule["from_port"]) for rule in
+                      resources(platform, "aws_vpc_security_group_ingress_rule").values()
+                      if rule["security_group_id"] == group and "cidr_ipv4" in rule)
+    assert admitted == [("10.99.0.0/16", 80), ("10.99.0.0/16", 443), ("172.20.0.0/20", 80), ("172.20.0.0/20", 443)]
+    assert platform["output"]["internal-base-url"]["value"] == "https://ml.acme.example"
+
+
+def test_private_link_publishes_the_internal_load_balancer_to_the_listed_principals(stacks):
+    platform, _, _ = stacks
+    _, service = only(platform, "aws_vpc_endpoint_service")
+    assert service["allowed_principals"] == ["arn:aws:iam::222222222222:root"]
+    assert service["acceptance_required"] is False
+    _, attachment = only(platform, "aws_lb_target_group_attachment")
+    internal_id, _ = by_path_suffix(platform, "aws_lb", "internal-load-balancer/lb")
+    assert attachment["target_id"] == ref("aws_lb", internal_id, "arn") and attachment["port"] == 443
+    assert "private-link-service-name" in platform["output"]
+
+
+def test_each_endpoint_is_routed_on_the_load_balancer_its_exposure_names(stacks):
+    platform, churn, fraud = stacks
+    _, churn_rule = only(churn, "aws_lb_listener_rule")
+    _, fraud_rule = only(fraud, "aws_lb_listener_rule")
+    assert across(platform, churn_rule["listener_arn"]) == listener_of(platform, "load-balancer/lb", 443)
+    assert across(platform, fraud_rule["listener_arn"]) == listener_of(platform, "internal-load-balancer/lb", 443)
+    # fraud's tasks admit the internal load balancer only, and only it may reach them.
+    service_group = group_ref(fraud, "identity/security-group")
+    (ingress,) = [rule for rule in resources(fraud, "aws_vpc_security_group_ingress_rule").values()
+                  if rule["security_group_id"] == service_group
+                  and rule.get("referenced_security_group_id", "").startswith("${data.terraform_remote_state")]
+    assert across(platform, ingress["referenced_security_group_id"]) == group_ref(
+        platform, "internal-load-balancer/security-group")
+
+
+def test_jwt_is_validated_by_the_load_balancer_before_the_forward(stacks):
+    _, churn, _ = stacks
+    _, rule = only(churn, "aws_lb_listener_rule")
+    check, forward = sorted(rule["action"], key=lambda action: action["order"])
+    assert check["type"] == "jwt-validation" and forward["type"] == "forward"
+    assert check["jwt_validation"] == {
+        "issuer": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Acme",
+        "jwks_endpoint": "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Acme/.well-known/jwks.json",
+        "additional_claim": [
+            {"name": "scope", "format": "space-separated-values", "values": ["models/invoke"]},
+            {"name": "client_id", "format": "single-string", "values": ["4example0client0id"]}]}
+    assert resources(churn, "aws_secretsmanager_secret") == {}
+
+
+def test_api_keys_reach_the_server_through_ecs_secrets_and_only_that_secret(stacks):
+    _, _, fraud = stacks
+    key_set_id, key_set = by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/key-set")
+    key_set_arn = ref("aws_secretsmanager_secret", key_set_id, "arn")
+    assert key_set["name"] == "acme-ml/qa/fraud/api-keys" and key_set["recovery_window_in_days"] == 0
+    _, initial = only(fraud, "aws_secretsmanager_secret_version")
+    assert json.loads(initial["secret_string"]) == {"keys": [], "version": 1}
+    assert set(initial["lifecycle"]["ignore_changes"]) == {"secret_string", "version_stages"}
+    services = {body["//"]["metadata"]["path"].split("/")[1]: body
+                for body in resources(fraud, "aws_ecs_task_definition").values()}
+    serving = [services["service-current"], services["service-candidate"]]
+    assert len(serving) == 2
+    for task in serving:
+        (container,) = json.loads(task["container_definitions"])
+        assert container["secrets"] == [{"name": "SERVING_API_KEYS", "valueFrom": key_set_arn}]
+        variables = {item["name"]: item["value"] for item in container["environment"]}
+        assert variables["SERVING_API_KEYS_SECRET"] == key_set_arn and "SERVING_API_KEYS" not in variables
+        _, _, execution = target(fraud, task["execution_role_arn"])
+        assert execution["name"].startswith("acme-ml-qa-fraud")
+    execution_statements = [statement for body in resources(fraud, "aws_iam_role_policy").values()
+                            if body["role"] == serving[0]["execution_role_arn"].replace(".arn}", ".id}")
+                            for statement in policy(body)["Statement"]]
+    reads = [statement for statement in execution_statements if "secretsmanager:GetSecretValue" in statement["Action"]]
+    assert reads and all(read == {"Sid": "ReadApiKeySet", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                                  "Resource": key_set_arn} for read in reads)
+    for name in ("service-shadowed", "model-sync", "capture-export"):
+        assert "secrets" not in json.loads(services[name]["container_definitions"])[0], name
+
+
+def test_the_task_role_rereads_the_key_set_and_nothing_else_of_secrets_manager(stacks):
+    _, _, fraud = stacks
+    key_set_arn = ref("aws_secretsmanager_secret",
+                      by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/key-set")[0], "arn")
+    statements = [statement for body in resources(fraud, "aws_iam_role_policy").values()
+                  for statement in policy(body)["Statement"]
+                  if any(str(action).startswith("secretsmanager:") for action in
+                         (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]))]
+    assert {statement["Sid"] for statement in statements} == {"ReadApiKeySet", "RefreshApiKeySet"}
+    assert {statement["Resource"] for statement in statements} == {key_set_arn}
+
+
+def test_only_the_smoke_step_may_read_the_smoke_key(stacks):
+    _, _, fraud = stacks
+    smoke_id, smoke = by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/smoke-key")
+    assert smoke["name"] == "acme-ml/qa/fraud/smoke-key"
+    _, secret_policy = only(fraud, "aws_secretsmanager_secret_policy")
+    assert secret_policy["secret_arn"] == ref("aws_secretsmanager_secret", smoke_id, "arn")
+    (deny,) = policy(secret_policy)["Statement"]
+    assert deny["Effect"] == "Deny" and deny["Action"] == "secretsmanager:GetSecretValue"
+    # qa is deployed through its own role: the smoke step reads through it.
+    assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [
+        "arn:aws:iam::111111111111:role/acme-deploy"]}}
+
+
+def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(default_config, tmp_path):
+    from configuration.loader import parse_config
+    from tests.infra.synth import synthesize
+
+    data = default_config.model_dump(exclude_none=True)
+    data["endpoints"]["a"]["auth"] = {"type": "api_key"}
+    for name in data["environments"]:
+        data["environments"][name]["load_balancers"] = ["internal"]
+    stack = synthesize(parse_config(data, "test"), tmp_path).stack("mlops-staging-endpoint-a")
+    _, secret_policy = only(stack, "aws_secretsmanager_secret_policy")
+    (deny,) = policy(secret_policy)["Statement"]
+    (reader,) = deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
+    assert reader.endswith(":role/mlops-delivery/mlops-smoke-staging-build")
