@@ -12,7 +12,9 @@ In order, with no person in the loop:
    tasks do not become healthy;
 7. wait until ECS reports every endpoint's deployment of this image completed (pipeline.rollouts): a deployment
    that ECS rolled back (circuit breaker or alarm, also after the apply returned), failed or got stuck fails the
-   step with what ECS said.
+   step with what ECS said;
+8. issue the smoke test's key of each endpoint with `auth.type: api_key` where the key set does not hold it
+   (pipeline.keys).
 Every `cdktf deploy` applies against the S3/DynamoDB remote state, auto-approved.
 """
 
@@ -52,6 +54,8 @@ class DeployClients:
     environment_ecs: Any
     fetch_layer: Fetch = fetch_url
     """Reads a layer from the download URL ECR gives."""
+    environment_secrets: Any = None
+    """The environment's Secrets Manager (API key sets); needed where an endpoint has `auth.type: api_key`."""
 
 
 def environment_stacks(config: MlopsConfig, environment: str) -> list[str]:
@@ -167,6 +171,25 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
         else:
             wait_for_rollouts(clients.environment_ecs, resolved.cluster_name, services, SERVER_CONTAINER, tag,
                               commands.say, timeout_seconds=rollout_timeout_seconds)
+        issue_smoke_keys(config, environment, clients, commands)
+
+
+def issue_smoke_keys(config: MlopsConfig, environment: str, clients: DeployClients | None,
+                     commands: Commands) -> None:
+    """The key the smoke test calls each `api_key` endpoint with: issued once, reissued when revoked."""
+    from pipeline.keys import KeysError, ensure_smoke_key, key_set_secret
+
+    keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type == "api_key"]
+    for endpoint in keyed:
+        where = key_set_secret(config, environment, endpoint)
+        if clients is None:
+            commands.say(f"would issue the smoke test's key of endpoint {endpoint} unless {where.key_set} holds it")
+            continue
+        try:
+            outcome = ensure_smoke_key(clients.environment_secrets, where)
+        except KeysError as exc:
+            raise StepFailed(str(exc)) from None
+        commands.say(f"{endpoint}: smoke test key {outcome} ({where.smoke_key})")
 
 
 def _deploy_command(environment: str, stacks: list[str], part: str) -> list[str]:
@@ -179,7 +202,7 @@ def deploy_clients(config: MlopsConfig, environment: str) -> DeployClients:
 
     pipeline, target = pipeline_session(config), environment_session(config, environment)
     return DeployClients(pipeline.client("s3"), pipeline.client("ecr"), target.client("s3"), target.client("ecr"),
-                         target.client("ecs"))
+                         target.client("ecs"), environment_secrets=target.client("secretsmanager"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,23 +12,26 @@ own account (through its deploy role).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from typing import Any
 
 from configuration import MlopsConfig, load_config
-from configuration.resolved import resolve_endpoint, resolve_environment
+from configuration.model import EXPOSURE_OF_BALANCER
+from configuration.resolved import load_balancer_name_for, resolve_endpoint, resolve_environment
 from pipeline.commands import Commands, StepFailed, image_tag, run_step
 from serving.contract import READINESS_PATH
 
 ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
 
 
-def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any) -> str:
-    name = resolve_environment(config, environment).load_balancer_name
+def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any, exposure: str = "public") -> str:
+    name = load_balancer_name_for(resolve_environment(config, environment), exposure)
     try:
         (balancer,) = elbv2.describe_load_balancers(Names=[name])["LoadBalancers"]
     except elbv2.exceptions.LoadBalancerNotFoundException:
@@ -60,8 +63,9 @@ def example_request(metadata: dict[str, Any]) -> dict[str, Any]:
     return {"id": "smoke-test", "inputs": inputs}
 
 
-def _call(url: str, host: str | None, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", **({"Host": host} if host else {})}
+def _call(url: str, host: str | None, body: dict[str, Any] | None = None,
+          credentials: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
+    headers = {"Content-Type": "application/json", **({"Host": host} if host else {}), **(credentials or {})}
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
     try:
@@ -71,34 +75,50 @@ def _call(url: str, host: str | None, body: dict[str, Any] | None = None) -> tup
         return exc.code, json.loads(exc.read() or b"{}")
 
 
-def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, commands: Commands, attempts: int = 30,
-          wait_seconds: float = 10.0, expected_image_tag: str | None = None) -> None:
-    """`balancer_url`: the load balancer's (or a stand-in's) address; None with a domain (each endpoint's own).
-    `expected_image_tag`: the commit deployed; an endpoint still (or again, after a rollback) answering from another
-    image fails the step."""
+Credentials = Callable[[str], dict[str, str]]
+"""Endpoint -> the headers that authenticate the smoke test's calls (none for `auth.type: none`)."""
+
+
+def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, str] | None, commands: Commands,
+          attempts: int = 30, wait_seconds: float = 10.0, expected_image_tag: str | None = None,
+          credentials: Credentials | None = None) -> None:
+    """`balancer_url`: the load balancer's (or a stand-in's) address, or one per exposure (`public`, `internal`);
+    None with a domain (each endpoint's own). `expected_image_tag`: the commit deployed; an endpoint still (or
+    again, after a rollback) answering from another image fails the step. An endpoint with API keys must also refuse
+    a call without one."""
     for endpoint in config.endpoints:
-        base_url, host = endpoint_address(config, environment, endpoint, balancer_url)
+        settings = config.endpoint_for(environment, endpoint)
+        url = balancer_url.get(settings.exposure or "public") if isinstance(balancer_url, dict) else balancer_url
+        base_url, host = endpoint_address(config, environment, endpoint, url)
+        keyed = settings.auth.type == "api_key"
+        headers = credentials(endpoint) if credentials is not None and keyed else {}
         root = f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
                   ("POST", f"{root}/v2/models/{endpoint}/infer"), ("GET", f"{root}/status")]
         if commands.dry_run:
-            for method, url in checks:
-                commands.say(f"would call: {method} {url}" + (f" (Host: {host})" if host else ""))
+            for method, call in checks:
+                commands.say(f"would call: {method} {call}" + (f" (Host: {host})" if host else "")
+                             + (" with the smoke test's API key" if keyed else ""))
+            if keyed:
+                commands.say(f"would check that POST {checks[2][1]} without a key is refused (401)")
             continue
         answering = None
         for attempt in range(1, attempts + 1):
             try:
                 status, _ = _call(checks[0][1], host)
                 if status == 200:
-                    status, metadata = _call(checks[1][1], host)
+                    status, metadata = _call(checks[1][1], host, credentials=headers)
                     if status == 200:
-                        status, result = _call(checks[2][1], host, example_request(metadata))
+                        status, result = _call(checks[2][1], host, example_request(metadata), headers)
                         if status == 200 and result.get("outputs"):
-                            status, server = _call(checks[3][1], host)
+                            status, server = _call(checks[3][1], host, credentials=headers)
                             answering = server.get("image_tag")
                             if expected_image_tag is None or answering == expected_image_tag:
                                 commands.say(f"{endpoint}: ready, image {answering} and model version "
                                              f"{result['model_version']} answer")
+                                if keyed:
+                                    _refuses_without_a_key(endpoint, checks[2][1], host, example_request(metadata),
+                                                           commands)
                                 break
                             status = f"image {answering} answers, not {expected_image_tag}"
                 commands.say(f"{endpoint}: attempt {attempt}: status {status}")
@@ -113,6 +133,29 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | None, comma
             time.sleep(wait_seconds)
 
 
+def _refuses_without_a_key(endpoint: str, url: str, host: str | None, body: dict[str, Any],
+                           commands: Commands) -> None:
+    status, _ = _call(url, host, body)
+    if status != 401:
+        raise StepFailed(f"endpoint {endpoint} answered a call without an API key with {status}, not 401: its "
+                         "servers do not check keys (is SERVING_API_KEYS set in its task definition?)")
+    commands.say(f"{endpoint}: a call without an API key is refused (401)")
+
+
+def smoke_key_headers(config: MlopsConfig, environment: str, secrets: Any) -> Credentials:
+    """Authorization headers with each `api_key` endpoint's smoke key (read once per endpoint)."""
+    from pipeline.keys import KeysError, read_smoke_key
+
+    def headers(endpoint: str) -> dict[str, str]:
+        try:
+            key = read_smoke_key(secrets, resolve_endpoint(config, environment, endpoint).smoke_key_secret_name)
+        except KeysError as exc:
+            raise StepFailed(str(exc)) from None
+        return {"Authorization": f"Bearer {key}"}
+
+    return functools.cache(headers)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pipeline.smoke", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -125,16 +168,25 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config()
         if args.env not in config.environments:
             raise StepFailed(f"unknown environment {args.env!r}; configured: {', '.join(config.environments)}")
-        balancer_url = args.base_url.rstrip("/") if args.base_url else None
-        if balancer_url is None and config.environments[args.env].domain is None:
-            if args.dry_run:
-                balancer_url = f"http://<{resolve_environment(config, args.env).load_balancer_name} dns name>"
-            else:
-                from pipeline.aws import environment_session
+        balancer_url: str | dict[str, str] | None = args.base_url.rstrip("/") if args.base_url else None
+        session = None
+        if not args.dry_run:
+            from pipeline.aws import environment_session
 
-                elbv2 = environment_session(config, args.env).client("elbv2")
-                balancer_url = load_balancer_url(config, args.env, elbv2)
-        smoke(config, args.env, balancer_url, Commands(args.dry_run), expected_image_tag=image_tag())
+            session = environment_session(config, args.env)
+        if balancer_url is None and config.environments[args.env].domain is None:
+            resolved = resolve_environment(config, args.env)
+            exposures = {EXPOSURE_OF_BALANCER[kind] for kind in config.environments[args.env].load_balancers}
+            if session is None:
+                balancer_url = {exposure: f"http://<{load_balancer_name_for(resolved, exposure)} dns name>"
+                                for exposure in exposures}
+            else:
+                elbv2 = session.client("elbv2")
+                balancer_url = {exposure: load_balancer_url(config, args.env, elbv2, exposure)
+                                for exposure in exposures}
+        credentials = smoke_key_headers(config, args.env, session.client("secretsmanager")) if session else None
+        smoke(config, args.env, balancer_url, Commands(args.dry_run), expected_image_tag=image_tag(),
+              credentials=credentials)
 
     return run_step(step)
 

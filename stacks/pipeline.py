@@ -44,6 +44,7 @@ from configuration.naming import (
     smoke_step_name,
     workload_boundary_name,
 )
+from configuration.resolved import resolve_endpoint
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.build_step import BuildStep, BuildStepProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
@@ -148,7 +149,7 @@ class PipelineStack(TerraformStack):
                 f"smoke-{environment}", smoke_step_name(project, environment),
                 f"health and one prediction per endpoint through {environment}'s load balancer", "smoke.yml",
                 environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL",
-                statements=self._smoke_statements(config, environment))
+                statements=self._smoke_statements(config, environment, arn, account))
 
         self.topic = AlarmTopic(self, "notifications", AlarmTopicProps(
             name=f"{project}-pipeline-notifications", kms_key_arn=self.key.arn,
@@ -195,7 +196,7 @@ class PipelineStack(TerraformStack):
         TerraformOutput(self, "notification-topic-arn", value=self.topic.arn)
 
     @staticmethod
-    def _smoke_statements(config: MlopsConfig, environment: str) -> tuple[Statement, ...]:
+    def _smoke_statements(config: MlopsConfig, environment: str, arn: str, account: str) -> tuple[Statement, ...]:
         """The load balancer is looked up in the environment's own account: through its deploy role if it has one."""
         statements: list[Statement] = [{"Sid": "FindLoadBalancer", "Effect": "Allow",
                                         "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"}]
@@ -203,6 +204,17 @@ class PipelineStack(TerraformStack):
         if role:
             statements.append({"Sid": "EnvironmentDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole",
                                "Resource": role})
+            return tuple(statements)  # the smoke keys are read through that role, in the environment's account
+        keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type == "api_key"]
+        if keyed:
+            # Secrets Manager appends a random suffix to a secret's ARN.
+            names = [resolve_endpoint(config, environment, name).smoke_key_secret_name for name in keyed]
+            secrets = [f"{arn}:secretsmanager:{config.region}:{account}:secret:{name}-*" for name in names]
+            statements.append({"Sid": "ReadSmokeKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                               "Resource": secrets})
+            statements.append({"Sid": "DecryptSmokeKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+                               "Condition": {"StringEquals": {
+                                   "kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}}})
         return tuple(statements)
 
     def _stages(self, config: MlopsConfig) -> list[CodepipelineStage]:

@@ -150,8 +150,21 @@ def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(defau
     data["endpoints"]["a"]["auth"] = {"type": "api_key"}
     for name in data["environments"]:
         data["environments"][name]["load_balancers"] = ["internal"]
-    stack = synthesize(parse_config(data, "test"), tmp_path).stack("mlops-staging-endpoint-a")
+    synth = synthesize(parse_config(data, "test"), tmp_path)
+    stack = synth.stack("mlops-staging-endpoint-a")
     _, secret_policy = only(stack, "aws_secretsmanager_secret_policy")
     (deny,) = policy(secret_policy)["Statement"]
     (reader,) = deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
     assert reader.endswith(":role/mlops-delivery/mlops-smoke-staging-build")
+    # ... and that role may read the smoke key of endpoint a (not b's, which has none) and decrypt it through
+    # Secrets Manager only.
+    pipeline = synth.stack("mlops-pipeline")
+    _, role = by_path_suffix(pipeline, "aws_iam_role", "smoke-staging/role")
+    assert role["name"] == "mlops-smoke-staging-build"
+    smoke_policy = next(body for body in resources(pipeline, "aws_iam_role_policy").values()
+                        if body["//"]["metadata"]["path"].startswith("mlops-pipeline/smoke-staging/"))
+    statements = {statement["Sid"]: statement for statement in policy(smoke_policy)["Statement"]}
+    (secret,) = statements["ReadSmokeKeys"]["Resource"]
+    assert secret.endswith(":secret:mlops/staging/a/smoke-key-*")
+    assert statements["DecryptSmokeKeys"]["Condition"] == {"StringEquals": {
+        "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}

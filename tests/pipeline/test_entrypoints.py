@@ -138,6 +138,43 @@ def test_smoke_passes_against_a_running_server_and_fails_against_none(tmp_path):
               wait_seconds=0.05)
 
 
+def test_smoke_calls_an_api_key_endpoint_with_its_key_and_checks_that_no_key_is_refused(tmp_path):
+    import shutil
+
+    from configuration.loader import parse_config
+    from serving.contract import key_set_document, new_api_key, stored_api_key
+    from tests.support.serving_data import EXAMPLE_MODELS
+    from tests.support.serving_process import Server
+
+    shutil.copytree(EXAMPLE_MODELS, tmp_path / "models")
+    config = parse_config({"project": "mlops", "region": "eu-west-1",
+                           "environments": {"staging": {"vpc_cidr": "10.10.0.0/16", "load_balancers": ["internal"]}},
+                           "endpoints": {"a": {"path": "/a/*", "auth": {"type": "api_key"}}}}, "inline")
+    key = new_api_key()
+    keyed = Server(tmp_path / "models", tmp_path / "capture", SERVING_MODEL_NAME="a", SERVING_ROUTE_PREFIX="/a",
+                   SERVING_API_KEYS=key_set_document([stored_api_key(key)]))
+    open_server = Server(tmp_path / "models", tmp_path / "capture2", SERVING_MODEL_NAME="a",
+                         SERVING_ROUTE_PREFIX="/a")
+    try:
+        keyed.wait_ready()
+        open_server.wait_ready()
+        commands = Commands(dry_run=False, out=io.StringIO())
+        urls = {"internal": f"http://127.0.0.1:{keyed.port}"}
+        smoke(config, "staging", urls, commands, attempts=2, wait_seconds=0.05,
+              credentials=lambda endpoint: {"Authorization": f"Bearer {key}"})
+        assert commands.printed == ["a: ready, image local and model version 1 answer",
+                                    "a: a call without an API key is refused (401)"]
+        with pytest.raises(StepFailed, match="endpoint a did not answer a prediction"):  # a wrong key: 401s
+            smoke(config, "staging", urls, Commands(False, io.StringIO()), attempts=2, wait_seconds=0.05,
+                  credentials=lambda endpoint: {"Authorization": f"Bearer {new_api_key()}"})
+        with pytest.raises(StepFailed, match="endpoint a answered a call without an API key with 200, not 401"):
+            smoke(config, "staging", {"internal": f"http://127.0.0.1:{open_server.port}"},
+                  Commands(False, io.StringIO()), attempts=1, credentials=lambda endpoint: {})
+    finally:
+        keyed.stop()
+        open_server.stop()
+
+
 def test_load_balancer_is_found_by_its_configured_name(config, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")

@@ -224,6 +224,31 @@ def _policy_alarm_lifecycle() -> None:
     ApplicationAutoscalingBackend.deregister_scalable_target = deregister_scalable_target
 
 
+# --- Secrets Manager: moving AWSCURRENT moves what GetSecretValue returns -------------------------------------------
+def _current_stage_ignored() -> bool:
+    import inspect
+
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    return "default_version_id" not in inspect.getsource(SecretsManagerBackend.update_secret_version_stage)
+
+
+def _current_stage_moves() -> None:
+    from moto.secretsmanager.models import SecretsManagerBackend
+
+    original = SecretsManagerBackend.update_secret_version_stage
+
+    def update_secret_version_stage(self: Any, secret_id: str, version_stage: str, remove_from_version_id: str,
+                                    move_to_version_id: str) -> tuple[str, str]:
+        result = original(self, secret_id, version_stage, remove_from_version_id, move_to_version_id)
+        if version_stage == "AWSCURRENT" and move_to_version_id:
+            # AWS: GetSecretValue without a version returns the version labelled AWSCURRENT.
+            self.secrets[secret_id].default_version_id = move_to_version_id
+        return result
+
+    SecretsManagerBackend.update_secret_version_stage = update_secret_version_stage
+
+
 # --- EFS: backup policy, deleting a file system policy ----------------------------------------------------------
 def _efs_policies() -> None:
     from moto.efs.responses import EFSResponse
@@ -493,6 +518,8 @@ SHIMS: tuple[Shim, ...] = (
     Shim("application-autoscaling-policy-alarms", "moto leaves a target-tracking policy's alarms behind when "
          "PutScalingPolicy updates the policy, and keeps policies when their scalable target is deregistered: "
          "teardown found TargetTracking-* alarms", _policy_alarms_still_leak, _policy_alarm_lifecycle),
+    Shim("secretsmanager-current-stage", "moto's UpdateSecretVersionStage moves the AWSCURRENT label but "
+         "GetSecretValue keeps returning the old version", _current_stage_ignored, _current_stage_moves),
     Shim("efs-policies", "moto has no PutBackupPolicy and DeleteFileSystemPolicy (500)",
          lambda: _missing(__import__("moto.efs.responses", fromlist=["x"]).EFSResponse, "put_backup_policy"),
          _efs_policies),
