@@ -351,6 +351,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_exposure,
     check_private_link,
     check_auth_transport,
+    check_no_anonymous_production,
 )
 
 

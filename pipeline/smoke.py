@@ -96,9 +96,9 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
         checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
                   ("POST", f"{root}/v2/models/{endpoint}/infer"), ("GET", f"{root}/status")]
         if commands.dry_run:
-            for method, call in checks:
+            for index, (method, call) in enumerate(checks):  # readiness stays open to the load balancer
                 commands.say(f"would call: {method} {call}" + (f" (Host: {host})" if host else "")
-                             + (" with the smoke test's API key" if keyed else ""))
+                             + (" with the smoke test's API key" if keyed and index > 0 else ""))
             if keyed:
                 commands.say(f"would check that POST {checks[2][1]} without a key is refused (401)")
             continue

@@ -75,7 +75,8 @@ def test_settings_of_another_auth_type_are_refused():
 
 def test_api_keys_in_clear_across_the_internet_are_refused_in_production_and_flagged_elsewhere():
     data = with_changes(environments=environments(prod={"production": True}),
-                        endpoints={"a": {"path": "/a/*", "auth": {"type": "api_key"}}, "b": {"path": "/b/*"}})
+                        endpoints={"a": {"path": "/a/*", "auth": {"type": "api_key"}},
+                                   "b": {"path": "/b/*", "auth": {"type": "none", "allow_anonymous": True}}})
     assert only_problem(data) == (
         "test.yaml: endpoints.a.auth: would send keys across the internet in clear: production environment prod has "
         "no domain (plain HTTP); set environments.prod.domain, or exposure: internal (got 'api_key')")
@@ -95,3 +96,24 @@ def test_private_link_needs_the_internal_load_balancer_and_principal_arns():
     data = with_changes(environments=environments(staging={"load_balancers": ["internal"],
                                                            "private_link": {"allowed_principals": ["210987654321"]}}))
     assert "is not an IAM principal ARN" in only_problem(data)
+
+
+def test_a_production_endpoint_open_to_the_internet_without_auth_is_an_error_with_its_ways_out():
+    data = with_changes(environments=environments(prod={"production": True}))
+    lines = problems_of(data)
+    assert lines == [
+        f"test.yaml: endpoints.{name}.auth: leaves production endpoint {name} open to anyone on the internet "
+        "(environments.prod.alb_ingress_cidrs admits 0.0.0.0/0): set auth.type api_key or jwt, or exposure: "
+        "internal, or narrower alb_ingress_cidrs; for a deliberately public model, set auth.allow_anonymous: true "
+        "(got 'none')" for name in ("a", "b")]
+    for way_out in ({"alb_ingress_cidrs": ["203.0.113.0/24"]}, {"load_balancers": ["internal"]},
+                    {"endpoints": {"a": {"auth": {"type": "none", "allow_anonymous": True}},
+                                   "b": {"auth": {"type": "none", "allow_anonymous": True}}}}):
+        parse_config(with_changes(environments=environments(prod={"production": True, **way_out})), "t")
+
+
+def test_the_shipped_configuration_authenticates_staging_and_opens_prod_only_on_purpose(default_config):
+    for name in ("a", "b"):
+        assert default_config.endpoint_for("staging", name).auth.type == "api_key"
+        prod = default_config.endpoint_for("prod", name).auth
+        assert prod.type == "none" and prod.allow_anonymous

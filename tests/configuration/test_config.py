@@ -22,6 +22,10 @@ BASE: dict[str, Any] = {
 }
 
 
+PRIVATE: dict[str, Any] = {"alb_ingress_cidrs": ["203.0.113.0/24"]}
+"""For a production environment in a test about something else: not open to the whole internet."""
+
+
 def with_changes(**sections: Any) -> dict[str, Any]:
     data = copy.deepcopy(BASE)
     for key, value in sections.items():
@@ -429,7 +433,7 @@ def test_pipeline_repository_and_terraform_pin():
 
 def test_spot_share_defaults_by_production():
     config = parse_config(with_changes(environments={
-        "staging": {"vpc_cidr": "10.10.0.0/16"}, "prod": {"vpc_cidr": "10.20.0.0/16", "production": True}}),
+        "staging": {"vpc_cidr": "10.10.0.0/16"}, "prod": {"vpc_cidr": "10.20.0.0/16", "production": True, **PRIVATE}}),
         "test.yaml")
     assert config.endpoint_for("staging", "a").fargate_spot_percent == 50
     assert config.endpoint_for("prod", "a").fargate_spot_percent == 0
@@ -521,7 +525,7 @@ def test_route_prefix_of_a_path_route():
 
 def test_production_rolls_out_as_a_canary_and_other_environments_rolling_by_default():
     data = with_changes(environments={"staging": {"vpc_cidr": "10.10.0.0/16"},
-                                      "prod": {"vpc_cidr": "10.20.0.0/16", "production": True}})
+                                      "prod": {"vpc_cidr": "10.20.0.0/16", "production": True, **PRIVATE}})
     config = parse_config(data, "test.yaml")
     prod, staging = config.endpoint_for("prod", "a"), config.endpoint_for("staging", "a")
     assert (prod.rollout, prod.canary_percent, prod.canary_bake_minutes, prod.rollout_bake_minutes) == (
@@ -543,7 +547,7 @@ def test_rollout_values_ecs_would_refuse_are_refused_at_synth(field, value, mess
 
 
 def test_a_production_canary_bakes_at_least_three_minutes():
-    data = with_changes(environments={"prod": {"vpc_cidr": "10.20.0.0/16", "production": True,
+    data = with_changes(environments={"prod": {"vpc_cidr": "10.20.0.0/16", "production": True, **PRIVATE,
                                                "endpoints": {"a": {"canary_bake_minutes": 2}}}})
     assert only_problem(data) == (
         "test.yaml: environments.prod.endpoints.a.canary_bake_minutes: is too short for production environment prod: "
@@ -573,7 +577,7 @@ def test_variants_resolve_and_make_a_production_endpoint_roll():
     from configuration.resolved import resolve_environment
 
     data = with_variants(THREE_VARIANTS)
-    data["environments"]["prod"]["production"] = True
+    data["environments"]["prod"].update(production=True, **PRIVATE)
     prod = resolve_environment(parse_config(data, "test.yaml"), "prod")
     a = prod.endpoints["a"]
     assert [(v.name, v.weight, v.model_version, v.service_name) for v in a.variants] == [

@@ -142,29 +142,28 @@ def test_only_the_smoke_step_may_read_the_smoke_key(stacks):
         "arn:aws:iam::111111111111:role/acme-deploy"]}}
 
 
-def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(default_config, tmp_path):
-    from configuration.loader import parse_config
-    from tests.infra.synth import synthesize
-
-    data = default_config.model_dump(exclude_none=True)
-    data["endpoints"]["a"]["auth"] = {"type": "api_key"}
-    for name in data["environments"]:
-        data["environments"][name]["load_balancers"] = ["internal"]
-    synth = synthesize(parse_config(data, "test"), tmp_path)
-    stack = synth.stack("mlops-staging-endpoint-a")
+def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(default_synth):
+    """The shipped configuration: staging's endpoints have API keys, prod's are open on purpose."""
+    stack = default_synth.stack("mlops-staging-endpoint-a")
     _, secret_policy = only(stack, "aws_secretsmanager_secret_policy")
     (deny,) = policy(secret_policy)["Statement"]
     (reader,) = deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
     assert reader.endswith(":role/mlops-delivery/mlops-smoke-staging-build")
-    # ... and that role may read the smoke key of endpoint a (not b's, which has none) and decrypt it through
-    # Secrets Manager only.
-    pipeline = synth.stack("mlops-pipeline")
+    assert resources(default_synth.stack("mlops-prod-endpoint-a"), "aws_secretsmanager_secret") == {}
+    # ... and that role may read the smoke keys of staging's endpoints, decrypting through Secrets Manager only;
+    # prod's smoke role reads none.
+    pipeline = default_synth.stack("mlops-pipeline")
     _, role = by_path_suffix(pipeline, "aws_iam_role", "smoke-staging/role")
     assert role["name"] == "mlops-smoke-staging-build"
-    smoke_policy = next(body for body in resources(pipeline, "aws_iam_role_policy").values()
-                        if body["//"]["metadata"]["path"].startswith("mlops-pipeline/smoke-staging/"))
-    statements = {statement["Sid"]: statement for statement in policy(smoke_policy)["Statement"]}
-    (secret,) = statements["ReadSmokeKeys"]["Resource"]
-    assert secret.endswith(":secret:mlops/staging/a/smoke-key-*")
+
+    def smoke_statements(environment: str) -> dict:
+        body = next(body for body in resources(pipeline, "aws_iam_role_policy").values()
+                    if body["//"]["metadata"]["path"].startswith(f"mlops-pipeline/smoke-{environment}/"))
+        return {statement["Sid"]: statement for statement in policy(body)["Statement"]}
+
+    statements = smoke_statements("staging")
+    assert [secret.split(":secret:")[1] for secret in statements["ReadSmokeKeys"]["Resource"]] == [
+        "mlops/staging/a/smoke-key-*", "mlops/staging/b/smoke-key-*"]
     assert statements["DecryptSmokeKeys"]["Condition"] == {"StringEquals": {
         "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
+    assert "ReadSmokeKeys" not in smoke_statements("prod")

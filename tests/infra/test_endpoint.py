@@ -119,7 +119,8 @@ def test_task_role_mounts_only_its_own_access_points_models_without_write(stagin
     for statement, access_point in ((models, models_ap), (data, data_ap)):
         assert statement["Resource"] == ref("aws_efs_file_system", fs_id, "arn")
         assert statement["Condition"]["StringEquals"] == {"elasticfilesystem:AccessPointArn": access_point}
-    assert set(statements) == {"MountModelsReadOnly", "MountDataReadWrite"}  # no ECS Exec unless enabled
+    # No ECS Exec unless enabled; the key set (the shipped staging endpoints have API keys) is read again.
+    assert set(statements) == {"MountModelsReadOnly", "MountDataReadWrite", "RefreshApiKeySet", "DecryptApiKeySet"}
 
 
 def test_file_system_policy_denies_other_principals_and_plain_nfs(staging):

@@ -19,12 +19,14 @@ from tests.support.commands import RecordingCommands
 from tests.support.ecs_services import create_services, register
 from tests.support.paths import DEFAULT_CONFIG
 from tests.support.registry import BlobStore, layer_of
+from tests.support.secrets import current_stage_moves, endpoint_secrets
 
 TAG = "0a1b2c3"
 
 
 @pytest.fixture
 def aws(monkeypatch):
+    current_stage_moves(monkeypatch)
     """One account: the state bucket, the build repository holding the commit's image (pushed as docker would),
     and what staging's platform stack creates (its repository and model bucket)."""
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -43,13 +45,17 @@ def aws(monkeypatch):
         monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
         ecs = boto3.client("ecs", region_name="eu-west-1")
         create_services(ecs, "mlops-staging", ["a", "b"], TAG)
-        yield s3, ecr, store, ecs
+        secrets = boto3.client("secretsmanager", region_name="eu-west-1")
+        for endpoint in ("a", "b"):
+            endpoint_secrets(secrets, "mlops", "staging", endpoint)
+        yield s3, ecr, store, ecs, secrets
 
 
 def clients(aws) -> DeployClients:
-    s3, ecr, store, ecs = aws
+    s3, ecr, store, ecs, secrets = aws
     return DeployClients(pipeline_s3=s3, pipeline_ecr=store.with_downloads(ecr), environment_s3=s3,
-                         environment_ecr=ecr, environment_ecs=ecs, fetch_layer=store.fetch)
+                         environment_ecr=ecr, environment_ecs=ecs, fetch_layer=store.fetch,
+                         environment_secrets=secrets)
 
 
 @pytest.fixture(scope="module")
@@ -68,9 +74,10 @@ def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
                                "serving/example/models/1/model.onnx as version 1")
     assert steps[4].startswith("b: no live model in staging: promoted initial_model")
     assert steps[5] == "+ deploy mlops-staging-endpoint-a mlops-staging-endpoint-b"
-    assert steps[6:] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image {TAG} run)"
-                         for name in ("a", "b")]
-    s3, ecr, _, _ = aws
+    assert steps[6:8] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image {TAG} run)"
+                          for name in ("a", "b")]
+    assert steps[8:] == [f"{name}: smoke test key issued (mlops/staging/{name}/smoke-key)" for name in ("a", "b")]
+    s3, ecr, _, _, _ = aws
     image = ecr.batch_get_image(repositoryName="mlops/staging/model-server", imageIds=[{"imageTag": TAG}])
     source = ecr.batch_get_image(repositoryName="mlops/model-server", imageIds=[{"imageTag": TAG}])
     assert image["images"][0]["imageManifest"] == source["images"][0]["imageManifest"]
@@ -83,6 +90,7 @@ def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
     assert "mlops/staging/model-server:0a1b2c3 is there already (tags are immutable): not copied again" in \
         commands.printed
     assert not any("promoted" in line for line in commands.printed)
+    assert "a: smoke test key kept (mlops/staging/a/smoke-key)" in commands.printed
 
 
 def test_a_service_ecs_rolled_back_to_the_previous_image_fails_the_deploy(config, aws):
@@ -137,7 +145,7 @@ def test_with_variants_the_deploy_waits_for_every_variants_service(aws):
     from tests.support.delivery import EXAMPLE_MODEL
 
     config = variants_config()
-    s3, _, _, ecs = aws
+    s3, _, _, ecs, _ = aws
     promote(s3, resolve(config, "staging", "a"), EXAMPLE_MODEL)  # version 1, live
     promote(s3, resolve(config, "staging", "a"), EXAMPLE_MODEL, version="2")
     create_services(ecs, "mlops-staging", ["a-current", "a-candidate"], TAG)
@@ -169,7 +177,7 @@ def test_no_model_bucket_yet_means_every_endpoint_lacks_a_model(config, aws):
 
 
 def test_copy_image_uploads_only_missing_blobs_and_checks_their_digests(aws):
-    s3, ecr, store, _ = aws
+    s3, ecr, store, _, _ = aws
     ecr.create_repository(repositoryName="mlops/prod/model-server")
     source = store.with_downloads(ecr)
     said = []

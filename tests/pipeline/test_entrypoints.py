@@ -92,16 +92,15 @@ def test_deploy_refuses_an_unknown_environment(config):
 def test_smoke_dry_run_prints_the_calls(config):
     commands = dry()
     smoke(config, "staging", "http://alb.example", commands)
-    assert commands.printed == [
-        "would call: GET http://alb.example/a/v2/health/ready",
-        "would call: GET http://alb.example/a/v2/models/a",
-        "would call: POST http://alb.example/a/v2/models/a/infer",
-        "would call: GET http://alb.example/a/status",
-        "would call: GET http://alb.example/b/v2/health/ready",
-        "would call: GET http://alb.example/b/v2/models/b",
-        "would call: POST http://alb.example/b/v2/models/b/infer",
-        "would call: GET http://alb.example/b/status",
-    ]
+    assert commands.printed == [line for name in ("a", "b") for line in (
+        f"would call: GET http://alb.example/{name}/v2/health/ready",
+        f"would call: GET http://alb.example/{name}/v2/models/{name} with the smoke test's API key",
+        f"would call: POST http://alb.example/{name}/v2/models/{name}/infer with the smoke test's API key",
+        f"would call: GET http://alb.example/{name}/status with the smoke test's API key",
+        f"would check that POST http://alb.example/{name}/v2/models/{name}/infer without a key is refused (401)")]
+    commands = dry()
+    smoke(config, "prod", "http://alb.example", commands)  # open on purpose in prod: no key, no refusal to check
+    assert commands.printed[1] == "would call: GET http://alb.example/a/v2/models/a" and len(commands.printed) == 8
 
 
 def test_smoke_passes_against_a_running_server_and_fails_against_none(tmp_path):

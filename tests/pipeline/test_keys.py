@@ -10,8 +10,9 @@ import pytest
 from configuration.loader import parse_config
 from pipeline import keys
 from serving.auth import ApiKeys
-from serving.contract import key_set_document, read_key_set
+from serving.contract import read_key_set
 from tests.configuration.test_config import with_changes
+from tests.support.secrets import current_stage_moves, endpoint_secrets
 
 REGION = "eu-west-1"
 
@@ -26,21 +27,13 @@ def config():
 def secrets(monkeypatch):
     import boto3
     from moto import mock_aws
-    from moto.secretsmanager.models import SecretsManagerBackend
 
-    from tests.rehearsal import moto_shims
-
-    # moto 5.2.5 leaves GetSecretValue on the old version after AWSCURRENT moves (tests/rehearsal/moto_shims.py).
-    monkeypatch.setattr(SecretsManagerBackend, "update_secret_version_stage",
-                        SecretsManagerBackend.update_secret_version_stage)
-    next(shim for shim in moto_shims.SHIMS if shim.name == "secretsmanager-current-stage").apply()
+    current_stage_moves(monkeypatch)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
         client = boto3.client("secretsmanager", region_name=REGION)
-        # As the endpoint stack leaves them: an empty key set, a smoke key secret without a value.
-        client.create_secret(Name="mlops/staging/a/api-keys", SecretString=key_set_document([]))
-        client.create_secret(Name="mlops/staging/a/smoke-key")
+        endpoint_secrets(client, "mlops", "staging", "a")
         yield client
 
 

@@ -33,6 +33,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -117,6 +118,8 @@ class Rehearsal:
         self.identities: Identities | None = None
         self.flows = FlowLedger()
         self._client_flows: dict[tuple[str, int], str] = {}
+        self.client_keys: dict[tuple[str, str], str] = {}
+        """(environment, endpoint) -> the API key the rehearsal calls an `api_key` endpoint with."""
 
     def say(self, line: str) -> None:
         self.timeline.say(line)
@@ -226,18 +229,81 @@ class Rehearsal:
         raise StageFailed(self.timeline.current, f"{endpoint} in {environment} still answers "
                                                  f"{self.answer(config, environment, endpoint)} after 180 s")
 
-    def answer(self, config: Any, environment: str, endpoint: str) -> dict[str, Any]:
+    def answer(self, config: Any, environment: str, endpoint: str,
+               credentials: dict[str, str] | None = None) -> dict[str, Any]:
+        """A prediction through the load balancer, with the client's key where the endpoint has API keys (or the
+        `credentials` given: `{}` for none)."""
         from configuration.resolved import resolve_endpoint
         from pipeline.smoke import example_request, load_balancer_url
 
         base = load_balancer_url(config, environment, self.client("elbv2"))
         root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
-        metadata = json.loads(opener.open(f"{root}/v2/models/{endpoint}", timeout=10).read())
+        credentials = self.credentials(environment, endpoint) if credentials is None else credentials
+        metadata = json.loads(opener.open(urllib.request.Request(f"{root}/v2/models/{endpoint}",
+                                                                 headers=credentials), timeout=10).read())
         request = urllib.request.Request(f"{root}/v2/models/{endpoint}/infer", method="POST",
                                          data=json.dumps(example_request(metadata)).encode(),
-                                         headers={"Content-Type": "application/json"})
+                                         headers={"Content-Type": "application/json", **credentials})
         return json.loads(opener.open(request, timeout=10).read())
+
+    def credentials(self, environment: str, endpoint: str, key: str | None = None) -> dict[str, str]:
+        key = key or self.client_keys.get((environment, endpoint))
+        return {"Authorization": f"Bearer {key}"} if key else {}
+
+    def keys_command(self, *argv: str) -> dict[str, Any]:
+        """`python -m pipeline.keys ... --format json` as the administrator, in the repository copy."""
+        completed = subprocess.run([PYTHON, "-m", "pipeline.keys", *argv, "--format", "json"], cwd=self.ws.repo,
+                                   env=self.ws.env, capture_output=True, text=True, check=False)
+        with open(self.logs / "keys.log", "a") as log:
+            log.write(f"$ pipeline.keys {' '.join(argv)}\n{completed.stderr}")  # never the printed key
+        if completed.returncode != 0:
+            raise StageFailed(self.timeline.current, f"pipeline.keys {' '.join(argv)}: {completed.stderr.strip()}")
+        return json.loads(completed.stdout)
+
+    def client_keys_issued(self, config: Any) -> str:
+        """A client's key for every `api_key` endpoint (`pipeline.keys create`), before any client call."""
+        for environment in config.environments:
+            for endpoint in config.endpoints:
+                if config.endpoint_for(environment, endpoint).auth.type == "api_key":
+                    created = self.keys_command("create", "--env", environment, "--endpoint", endpoint, "--name",
+                                                "rehearsal-client")
+                    self.client_keys[(environment, endpoint)] = created["key"]
+        keyed = sorted(f"{environment}/{endpoint}" for environment, endpoint in self.client_keys)
+        return f"key created for {', '.join(keyed)}" if keyed else "no endpoint has auth.type api_key"
+
+    def key_revoked_mid_run(self, config: Any, environment: str, endpoint: str) -> str:
+        """A second key answers once the servers read it, and is refused within a minute of its revocation; a call
+        without a key is refused all along; the client's own key keeps working."""
+        created = self.keys_command("create", "--env", environment, "--endpoint", endpoint, "--name", "to-revoke")
+        started = time.monotonic()
+        while self._status(config, environment, endpoint, created["key"]) != 200:
+            if time.monotonic() - started > 60:
+                raise StageFailed(self.timeline.current, f"a new key of {environment}/{endpoint} was not accepted "
+                                                         "within 60 s")
+            time.sleep(1)
+        accepted = time.monotonic() - started
+        if self._status(config, environment, endpoint, None) != 401:
+            raise StageFailed(self.timeline.current, f"{environment}/{endpoint} answered a call without a key")
+        self.keys_command("revoke", "--env", environment, "--endpoint", endpoint, created["id"])
+        revoked = time.monotonic()
+        while self._status(config, environment, endpoint, created["key"]) != 401:
+            if time.monotonic() - revoked > 60:
+                raise StageFailed(self.timeline.current, f"a revoked key of {environment}/{endpoint} still works "
+                                                         "after 60 s")
+            time.sleep(1)
+        refused = time.monotonic() - revoked
+        self.answer(config, environment, endpoint)  # the client's own key still works
+        return (f"new key accepted after {accepted:.0f} s; refused {refused:.0f} s after its revocation (limit 60 s); "
+                "a call without a key: 401; the client's key still answers")
+
+    def _status(self, config: Any, environment: str, endpoint: str, key: str | None) -> int:
+        """The status of one prediction through the load balancer with `key` (None: without credentials)."""
+        try:
+            self.answer(config, environment, endpoint, self.credentials(environment, endpoint, key) if key else {})
+            return 200
+        except urllib.error.HTTPError as error:
+            return error.code
 
     def endpoint_get(self, config: Any, environment: str, endpoint: str, path: str) -> dict[str, Any]:
         """GET <endpoint's route>/<path> through the load balancer, as a client would."""
@@ -247,7 +313,8 @@ class Rehearsal:
         base = load_balancer_url(config, environment, self.client("elbv2"))
         root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
-        return json.loads(opener.open(f"{root}{path}", timeout=10).read())
+        request = urllib.request.Request(f"{root}{path}", headers=self.credentials(environment, endpoint))
+        return json.loads(opener.open(request, timeout=10).read())
 
     def running_image(self, config: Any, environment: str, endpoint: str) -> tuple[str, str]:
         """(server version, image tag) that answer through the load balancer."""
@@ -547,12 +614,17 @@ class Rehearsal:
                          skip_projects=("-test",) if os.environ.get("CI") else ())
             stacks, resources = self.count_resources()
             self.say(f"deployed: {stacks} stacks, {resources} resources")
+            step("API keys: a client's key for every api_key endpoint (python -m pipeline.keys create)",
+                 lambda: self.client_keys_issued(config))
             step("every environment, stack and service deployed and answering",
                  lambda: self.everything_deployed(config))
             self.keep_evidence("network.json", AppliedNetwork.read(self.client("ec2")).to_json())
             self.keep_evidence("policies.json", json.dumps(self.identities.policies(), indent=1))
             first = next(iter(config.environments))
             endpoint = next(iter(config.endpoints))
+            for environment, keyed in sorted(self.client_keys)[:1]:
+                step(f"API keys of {environment}/{keyed}: a key created, then revoked mid-run",
+                     lambda environment=environment, keyed=keyed: self.key_revoked_mid_run(config, environment, keyed))
             step(f"promote a model version to {first}/{endpoint}",
                  lambda: self.deliver_model(config, first, endpoint))
             step(f"repair schedule of {first}/{endpoint}",

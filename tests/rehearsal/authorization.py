@@ -250,11 +250,20 @@ class MotoAccount:
         found = self._region_backend(dynamodb_backends, region).tables.get(table)
         return found.hash_key_attr if found is not None else None
 
-    def secret_arn(self, secret_id: str, region: str) -> str:
+    def _secret(self, secret_id: str, region: str) -> Any:
         from moto.secretsmanager.models import secretsmanager_backends
 
         store = self._region_backend(secretsmanager_backends, region).secrets
-        return store[secret_id].arn if secret_id in store else secret_id
+        return store[secret_id] if secret_id in store else None
+
+    def secret_arn(self, secret_id: str, region: str) -> str:
+        found = self._secret(secret_id, region)
+        return found.arn if found is not None else secret_id
+
+    def secret_kms_key(self, secret_id: str, region: str) -> str | None:
+        """The customer managed key a secret is encrypted with (None: Secrets Manager's own key)."""
+        found = self._secret(secret_id, region)
+        return found.kms_key_id if found is not None and found.kms_key_id else None
 
     def resource_policy(self, resource: str, action: str) -> Policy | None:
         parts = resource.split(":", 5)
@@ -282,6 +291,9 @@ class MotoAccount:
 
             repository = self._region_backend(ecr_backends, region).repositories.get(name.split("/", 1)[-1])
             document = repository.policy if repository is not None else None
+        elif service == "secretsmanager" and name.startswith("secret:"):
+            found = self._secret(resource, region)
+            document = found.policy if found is not None else None
         elif service == "elasticfilesystem" and name.startswith("file-system/"):
             from moto.efs.models import efs_backends
 
@@ -302,10 +314,11 @@ class MotoAccount:
         return out
 
     def _resource_policies(self) -> dict[str, Any]:
-        """Resource ARN (a bucket, key, topic, repository or file system) -> its policy document."""
+        """Resource ARN (a bucket, key, topic, repository, file system or secret) -> its policy document."""
         from moto.ecr.models import ecr_backends
         from moto.efs.models import efs_backends
         from moto.kms.models import kms_backends
+        from moto.secretsmanager.models import secretsmanager_backends
         from moto.sns.models import sns_backends
 
         found: dict[str, Any] = {}
@@ -317,7 +330,8 @@ class MotoAccount:
                                                          for t in b.topics.values()]),
                                (ecr_backends, lambda b: [(r.arn, r.policy) for r in b.repositories.values()]),
                                (efs_backends, lambda b: [(f.file_system_arn, f.file_system_policy)
-                                                         for f in b.file_systems_by_id.values()])):
+                                                         for f in b.file_systems_by_id.values()]),
+                               (secretsmanager_backends, lambda b: [(x.arn, x.policy) for x in b.secrets.values()])):
             for backend in backends[self.account].values():
                 for arn, document in each(backend):
                     if document:

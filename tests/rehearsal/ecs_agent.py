@@ -143,9 +143,11 @@ class EcsAgent:
                     access_points[point["AccessPointId"]] = point
         return definition, access_points
 
-    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> Image:
+    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> tuple[Image, dict[str, str]]:
         """What the ECS agent does with the execution role before a container starts: authenticate to the registry,
-        pull the image the task definition names (manifest, config, layers), and create the task's log stream."""
+        pull the image the task definition names (manifest, config, layers), create the task's log stream, and
+        read each of the container's `secrets` into its variable (a task whose secret cannot be read never starts:
+        ResourceInitializationError)."""
         role = definition.get("executionRoleArn")
         (container,) = definition["containerDefinitions"]
         image = container["image"]
@@ -167,9 +169,14 @@ class EcsAgent:
                 logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
                 logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream, logEvents=[
                     {"timestamp": int(time.time() * 1000), "message": "task starting (rehearsal)"}])
+            secrets = {}
+            if container.get("secrets"):
+                manager = self.role_client("secretsmanager", credentials)
+                for secret in container["secrets"]:
+                    secrets[secret["name"]] = manager.get_secret_value(SecretId=secret["valueFrom"])["SecretString"]
         except self._client_errors() as error:
             raise AccessDenied(f"execution role {role.rsplit('/', 1)[-1]}: {error}") from None
-        return pulled
+        return pulled, secrets
 
     @staticmethod
     def _client_errors() -> tuple[type[Exception], ...]:
@@ -212,7 +219,9 @@ class EcsAgent:
         subnets = awsvpc["subnets"]
         interface = network.interface_in(f"task of {purpose}", subnets[next(self._placements) % len(subnets)],
                                          awsvpc.get("securityGroups", []), awsvpc.get("assignPublicIp") == "ENABLED")
-        for service in ("ecr.api", "ecr.dkr", "s3", "logs"):
+        (container,) = definition["containerDefinitions"]
+        services = ("ecr.api", "ecr.dkr", "s3", "logs") + (("secretsmanager",) if container.get("secrets") else ())
+        for service in services:
             self.flows.call_service(network, f"task -> {service}", interface, service, self.region)
         efs = self.client("efs")
         zone = network.subnet(interface.subnet_id)["AvailabilityZone"]  # type: ignore[arg-type]
@@ -235,11 +244,11 @@ class EcsAgent:
     def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None) -> LocalTask:
         definition, access_points = self._task_definition(arn)
         interface = self._place(definition, awsvpc, purpose)
-        image = self._as_ecs_agent(definition, cluster_arn)
+        image, secrets = self._as_ecs_agent(definition, cluster_arn)
         credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
                        if definition.get("taskRoleArn") else None)
         self._mount_checks(definition, access_points, credentials)
-        task = self.launcher.start(definition, access_points, purpose, credentials, image)
+        task = self.launcher.start(definition, access_points, purpose, credentials, image, overrides=secrets)
         task.extra["task_definition"] = arn
         task.extra["interface"] = interface
         self.say(f"task {task.task_id} started ({purpose}) on {task.address} from "

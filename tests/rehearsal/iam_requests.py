@@ -85,6 +85,7 @@ class Account(Protocol):
     def object_kms_key(self, bucket: str, key: str) -> str | None: ...
     def table_hash_key(self, table: str, region: str) -> str | None: ...
     def secret_arn(self, secret_id: str, region: str) -> str: ...
+    def secret_kms_key(self, secret_id: str, region: str) -> str | None: ...
 
 
 @dataclass
@@ -348,6 +349,11 @@ def checks(call: Call, account: Account) -> list[Check]:
     return found
 
 
+SECRET_KEY_USE = {"secretsmanager:GetSecretValue": "kms:Decrypt",
+                  "secretsmanager:PutSecretValue": "kms:GenerateDataKey"}
+"""What Secrets Manager asks KMS, as the caller, when a secret has a customer managed key."""
+
+
 def _implied(call: Call, account: Account, action: str, context: dict[str, Any]) -> list[Check]:
     base = {"aws:RequestedRegion": call.region}
     implied = []
@@ -363,6 +369,15 @@ def _implied(call: Call, account: Account, action: str, context: dict[str, Any])
         if key_arn:
             implied.append(Check("kms:Decrypt", key_arn, {**base, "kms:ViaService": f"s3.{call.region}.amazonaws.com"},
                                  implied=f"s3:CopyObject of an object encrypted with {key_arn}"))
+    secret_use = SECRET_KEY_USE.get(action)
+    if secret_use and call.params.get("SecretId"):
+        # Secrets Manager encrypts and decrypts with a customer managed key as the caller (kms:ViaService).
+        key_arn = account.secret_kms_key(call.params["SecretId"], call.region)
+        if key_arn:
+            secret = account.secret_arn(call.params["SecretId"], call.region)
+            implied.append(Check(secret_use, account.kms_key_arn(key_arn, call.region), {
+                **base, "kms:ViaService": f"secretsmanager.{call.region}.amazonaws.com",
+                "kms:EncryptionContext:SecretARN": secret}, implied=f"{action} of a secret encrypted with a KMS key"))
     if call.service == "s3" and call.bucket and call.key:
         via = {**base, "kms:ViaService": f"s3.{call.region}.amazonaws.com"}
         if call.operation in ("PutObject", "CopyObject", "CreateMultipartUpload"):
