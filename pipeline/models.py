@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -194,7 +195,8 @@ def _replay_parser(commands: Any) -> None:
     sub.add_argument("--until", help="end of the range, UTC (default: now)")
     where = sub.add_mutually_exclusive_group(required=True)
     where.add_argument("--local", action="store_true", help="run the version here with the server's runtime")
-    where.add_argument("--url", help="a server that serves the version, e.g. http://127.0.0.1:8080")
+    where.add_argument("--url", help="a server that serves the version, e.g. http://127.0.0.1:8080 (with API keys: "
+                       "MLOPS_API_KEY=<key>)")
     sub.add_argument("--captures", type=Path, help="a capture folder (SERVING_CAPTURE_DIR) instead of the bucket")
     sub.add_argument("--models", type=Path, help="a model folder (<dir>/<version>/) instead of the bucket")
     sub.add_argument("--limit", type=int, default=10_000, help="replay at most this many (the newest; default "
@@ -228,7 +230,9 @@ def run_replay(args: argparse.Namespace, s3: Any, config: MlopsConfig | None) ->
     records = records[-args.limit:]
     with tempfile.TemporaryDirectory(prefix="replay-") as scratch:
         if args.url:
-            candidate: replay_module.Candidate = replay_module.RemoteCandidate(args.url, args.version, args.endpoint)
+            # The key comes from the environment, not the command line (which shells keep in their history).
+            candidate: replay_module.Candidate = replay_module.RemoteCandidate(
+                args.url, args.version, args.endpoint, api_key=os.environ.get("MLOPS_API_KEY"))
         else:
             models = args.models
             if models is None:

@@ -188,8 +188,9 @@ class LocalCandidate:
 class RemoteCandidate:
     """A running server (a variant, or `make serve`) that serves the version."""
 
-    def __init__(self, url: str, version: str, model_name: str, timeout: float = 10.0):
+    def __init__(self, url: str, version: str, model_name: str, timeout: float = 10.0, api_key: str | None = None):
         parts = urllib.parse.urlsplit(url)
+        self.headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         if parts.scheme != "http" or not parts.hostname:
             raise ReplayError(f"--url must be http://host[:port][/prefix], got {url!r}")
         self.host, self.port, self.base = parts.hostname, parts.port or 80, parts.path.rstrip("/")
@@ -197,6 +198,9 @@ class RemoteCandidate:
         self.version = version
         self.description = f"version {version} at {url}"
         status, metadata = self._get(f"/v2/models/{model_name}")
+        if status == 401:
+            raise ReplayError(f"{url} needs an API key{' (the one given was refused)' if api_key else ''}: set "
+                              "MLOPS_API_KEY to a key of the endpoint (python -m pipeline.keys create)")
         if status != 200:
             raise ReplayError(f"{url} does not serve model {model_name!r} (GET /v2/models/{model_name}: {status})")
         if version not in metadata.get("versions", []):
@@ -210,7 +214,7 @@ class RemoteCandidate:
     def _get(self, path: str) -> tuple[int, dict[str, Any]]:
         connection = self._connection()
         try:
-            connection.request("GET", self.base + path)
+            connection.request("GET", self.base + path, headers=self.headers)
             response = connection.getresponse()
             return response.status, json.loads(response.read() or b"{}")
         except OSError as exc:
@@ -228,7 +232,7 @@ class RemoteCandidate:
             for record in records:
                 started = time.perf_counter()
                 connection.request("POST", self.base + _path(record, model_name), body=record.request,
-                                   headers={"Content-Type": "application/json"})
+                                   headers={"Content-Type": "application/json", **self.headers})
                 response = connection.getresponse()
                 body = response.read()
                 answers.append((body if response.status == 200 else None,

@@ -18,13 +18,16 @@ neither pinned, loaded in alternating slices by a wrk that is not pinned either 
 this 2-core machine the load generator shares the cores with the workers, so the gain shown is a floor of what a
 2-vCPU task gives behind a load balancer.
 
+API keys (`SERVING_API_KEYS`, a set of 20 keys; every request sends one) are measured like capture: the server with
+keys and the one without loaded at the same time.
+
 Shadow traffic (`SERVING_SHADOW_URL`, a copy of every request to a stand-in shadow, the floor app on core 1) is
 measured apart as well: the p99 of `/predict` with and without the shadow at a set pace (16 connections, 5 ms
 between answer and next request: the answer's latency, not a queue), in alternating slices; and its CPU cost at
 saturation, both servers loaded at once like capture's.
 
     .venv/bin/python bench/serving/run.py [--seconds 3] [--rounds 16] [--capture-rounds 16] [--worker-rounds 16]
-                                          [--shadow-rounds 16]
+                                          [--shadow-rounds 16] [--key-rounds 16]
 """
 
 from __future__ import annotations
@@ -52,6 +55,9 @@ FLOOR = "floor (bare ASGI, fixed JSON)"
 TWIN = "/predict, a second server"  # the control of the capture cost measurement
 SHADOW_TARGET = "shadow stand-in (the floor, core 1)"
 SHADOWED = "/predict, shadow 100%"
+KEYED = "/predict, API key"
+KEYS_IN_SET = 20
+"""The keyed server's key set: the request's key is one of these many (the check costs one digest whatever)."""
 
 
 @dataclass
@@ -144,6 +150,16 @@ def stop(case: Case) -> None:
         case.process.wait(30)
 
 
+def key_script(folder: Path) -> tuple[str, str]:
+    """(key set document, wrk script sending one of its keys) for the keyed case."""
+    from serving.contract import key_set_document, new_api_key, stored_api_key
+
+    keys = [new_api_key() for _ in range(KEYS_IN_SET)]
+    script = folder / "predict_key.lua"
+    script.write_text((HERE / "predict.lua").read_text() + f'wrk.headers["Authorization"] = "Bearer {keys[7]}"\n')
+    return key_set_document(stored_api_key(key) for key in keys), str(script)
+
+
 def build_cases(capture_dir: Path) -> list[Case]:
     python = sys.executable
     server_env = {**os.environ, "SERVING_MODELS_DIR": str(ROOT / "serving/example/models"),
@@ -169,6 +185,9 @@ def build_cases(capture_dir: Path) -> list[Case]:
     shadow_port = FIRST_PORT + len(cases)
     # The shadow is another task in production: here the cheapest server that reads the copies and answers (the
     # floor), on wrk's core, so that it takes as little as possible from the load generator.
+    key_set, keyed_script = key_script(capture_dir.parent)
+    cases.append(Case(KEYED, server, {**no_capture, "SERVING_API_KEYS": key_set}, keyed_script, "/predict",
+                      "/v2/health/ready", in_table=False))
     cases += [Case(SHADOW_TARGET, floor, dict(os.environ), "predict.lua", "/predict", "/predict", cpus="1",
                    in_table=False),
               Case(SHADOWED, server, {**no_capture, "SERVING_SHADOW_URL": f"http://127.0.0.1:{shadow_port}",
@@ -199,6 +218,7 @@ def main() -> None:
     parser.add_argument("--capture-rounds", type=int, default=16, help="rounds of each capture-cost pair")
     parser.add_argument("--worker-rounds", type=int, default=16, help="rounds of the one vs two workers pair")
     parser.add_argument("--shadow-rounds", type=int, default=16, help="rounds of the with and without shadow pair")
+    parser.add_argument("--key-rounds", type=int, default=16, help="rounds of the with and without API key pair")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: apt-get install wrk")
@@ -235,6 +255,9 @@ def main() -> None:
         if args.shadow_rounds:
             costs["shadow 100% on /predict"] = simultaneous_cost(by_name["/predict"], by_name[SHADOWED],
                                                                  args.seconds, args.shadow_rounds)
+        if args.key_rounds:
+            costs["API key on /predict"] = simultaneous_cost(by_name["/predict"], by_name[KEYED], args.seconds,
+                                                             args.key_rounds)
         rss = {case.name: resident_mib(case.process.pid) for case in cases}
     finally:
         for case in cases:

@@ -100,6 +100,28 @@ def test_replay_against_a_running_server_agrees_with_the_local_replay(captured: 
     assert remote["outputs"] == local["outputs"] and remote["requests"] == 61
 
 
+def test_replay_against_a_server_with_api_keys_sends_the_key_from_the_environment(
+        captured: Path, models: Path, tmp_path: Path, monkeypatch):
+    from pipeline.models import CommandError
+    from serving.contract import key_set_document, new_api_key, stored_api_key
+
+    serving_dir = tmp_path / "serving"
+    shutil.copytree(models / "2", serving_dir / "2")
+    key = new_api_key()
+    server = Server(serving_dir, tmp_path / "capture-2", SERVING_API_KEYS=key_set_document([stored_api_key(key)]))
+    try:
+        server.wait_ready()
+        url = f"http://127.0.0.1:{server.port}"
+        monkeypatch.delenv("MLOPS_API_KEY", raising=False)
+        with pytest.raises(CommandError, match=f"{url} needs an API key: set MLOPS_API_KEY"):
+            replay("--version", "2", "--url", url, "--captures", str(captured))
+        monkeypatch.setenv("MLOPS_API_KEY", key)
+        remote = replay("--version", "2", "--url", url, "--captures", str(captured))
+    finally:
+        server.stop()
+    assert remote["requests"] == 61 and remote["failed"] == 0
+
+
 def test_text_report_from_the_command_line(captured: Path, models: Path):
     completed = subprocess.run(
         [sys.executable, "-m", "pipeline.models", "replay", "--endpoint", "example", "--version", "2", "--local",
