@@ -69,3 +69,33 @@ def run_step(step: Callable[[], object]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def run_operator_command(command: Callable[[], str], user_errors: tuple[type[Exception], ...]) -> int:
+    """An operator command's exit code, with what it prints: its output (0); one line for a bad configuration or a
+    mistake the command names (`user_errors`) or missing credentials (2); AWS's refusal or an SDK failure (1).
+    Never a traceback for a condition a user can cause."""
+    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+
+    try:
+        printed = command()
+    except ConfigError as exc:
+        print("\n".join(exc.lines()), file=sys.stderr)
+        return 2
+    except user_errors as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except NoCredentialsError:
+        print("error: no AWS credentials found; configure a profile (AWS_PROFILE) or environment credentials, and "
+              "check with `aws sts get-caller-identity`", file=sys.stderr)
+        return 2
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        print(f"error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
+              file=sys.stderr)
+        return 1
+    except BotoCoreError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(printed)
+    return 0

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from configuration import ConfigError, MlopsConfig, load_config
+from configuration import MlopsConfig, load_config
 from configuration.resolved import resolve_endpoint
+from pipeline.commands import run_operator_command
 from serving.contract import StoredApiKey, key_set_document, new_api_key, read_key_set, stored_api_key
 
 SMOKE_KEY_NAME = "smoke"
@@ -189,30 +190,7 @@ def _listed(entry: StoredApiKey) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
-        printed = run(sys.argv[1:] if argv is None else argv)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except KeysError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NoCredentialsError:
-        print("error: no AWS credentials found; configure a profile (AWS_PROFILE) or environment credentials, and "
-              "check with `aws sts get-caller-identity`", file=sys.stderr)
-        return 2
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
-              file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(printed)
-    return 0
+    return run_operator_command(lambda: run(sys.argv[1:] if argv is None else argv), (KeysError,))
 
 
 if __name__ == "__main__":

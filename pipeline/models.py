@@ -25,8 +25,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from configuration import ConfigError, MlopsConfig, load_config
+from configuration import MlopsConfig, load_config
 from pipeline import replay as replay_module
+from pipeline.commands import run_operator_command
 from pipeline.onnx_signature import NotAModel
 from pipeline.onnx_signature import signature_of as read_signature
 from serving.contract import (
@@ -266,30 +267,11 @@ def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> d
 
 
 def main(argv: list[str] | None = None) -> int:
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
-
-    try:
+    def command() -> str:
         result = run(sys.argv[1:] if argv is None else argv)
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except CommandError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except NoCredentialsError:
-        print("error: no AWS credentials found; configure a profile (AWS_PROFILE) or environment credentials, and "
-              "check with `aws sts get-caller-identity`", file=sys.stderr)
-        return 2
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
-              file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    print(result if isinstance(result, str) else json.dumps(result, indent=2))
-    return 0
+        return result if isinstance(result, str) else json.dumps(result, indent=2)
+
+    return run_operator_command(command, (CommandError,))
 
 
 if __name__ == "__main__":

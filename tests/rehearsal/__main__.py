@@ -276,26 +276,23 @@ class Rehearsal:
         """A second key answers once the servers read it, and is refused within a minute of its revocation; a call
         without a key is refused all along; the client's own key keeps working."""
         created = self.keys_command("create", "--env", environment, "--endpoint", endpoint, "--name", "to-revoke")
-        started = time.monotonic()
-        while self._status(config, environment, endpoint, created["key"]) != 200:
-            if time.monotonic() - started > 60:
-                raise StageFailed(self.timeline.current, f"a new key of {environment}/{endpoint} was not accepted "
-                                                         "within 60 s")
-            time.sleep(1)
-        accepted = time.monotonic() - started
+        accepted = self._seconds_until(config, environment, endpoint, created["key"], 200, "a new key accepted")
         if self._status(config, environment, endpoint, None) != 401:
             raise StageFailed(self.timeline.current, f"{environment}/{endpoint} answered a call without a key")
         self.keys_command("revoke", "--env", environment, "--endpoint", endpoint, created["id"])
-        revoked = time.monotonic()
-        while self._status(config, environment, endpoint, created["key"]) != 401:
-            if time.monotonic() - revoked > 60:
-                raise StageFailed(self.timeline.current, f"a revoked key of {environment}/{endpoint} still works "
-                                                         "after 60 s")
-            time.sleep(1)
-        refused = time.monotonic() - revoked
+        refused = self._seconds_until(config, environment, endpoint, created["key"], 401, "a revoked key refused")
         self.answer(config, environment, endpoint)  # the client's own key still works
         return (f"new key accepted after {accepted:.0f} s; refused {refused:.0f} s after its revocation (limit 60 s); "
                 "a call without a key: 401; the client's key still answers")
+
+    def _seconds_until(self, config: Any, environment: str, endpoint: str, key: str, status: int, what: str,
+                       limit: float = 60) -> float:
+        started = time.monotonic()
+        while self._status(config, environment, endpoint, key) != status:
+            if time.monotonic() - started > limit:
+                raise StageFailed(self.timeline.current, f"{environment}/{endpoint}: not {what} within {limit:.0f} s")
+            time.sleep(1)
+        return time.monotonic() - started
 
     def _status(self, config: Any, environment: str, endpoint: str, key: str | None) -> int:
         """The status of one prediction through the load balancer with `key` (None: without credentials)."""
