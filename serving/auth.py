@@ -49,9 +49,6 @@ class ApiKeys:
     def __init__(self, keys: dict[str, StoredApiKey]):
         self._keys = keys
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def replace(self, keys: dict[str, StoredApiKey]) -> None:
         self._keys = keys
 
