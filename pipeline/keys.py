@@ -4,6 +4,8 @@
              anywhere; store it where the client keeps secrets)
     list     the keys of the set: id, name, last four characters, creation time
     revoke   remove a key by its id
+    smoke-client  for a JWT endpoint: store the OAuth client (token URL, client id, the secret read from stdin)
+             the pipeline's smoke test gets its tokens with; a token is obtained first, to prove the client works
 
 The key set is the endpoint's Secrets Manager secret (`<project>/<env>/<endpoint>/api-keys`), created by the endpoint
 stack of an endpoint with `auth.type: api_key`; running servers read it again every 30 seconds, so a new or revoked
@@ -129,22 +131,11 @@ def ensure_smoke_key(secrets: Any, where: KeySetSecret) -> str:
     return "issued"
 
 
-def read_smoke_key(secrets: Any, smoke_key_secret: str) -> str:
-    try:
-        key = json.loads(secrets.get_secret_value(SecretId=smoke_key_secret)["SecretString"]).get("key", "")
-    except secrets.exceptions.ResourceNotFoundException:
-        key = ""
-    if not key:
-        raise KeysError(f"no smoke key in {smoke_key_secret}: the deploy step issues it; run the environment's "
-                        "Deploy stage (or `python -m pipeline.deploy`) first")
-    return key
-
-
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m pipeline.keys", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    for command in ("create", "list", "revoke"):
+    for command in ("create", "list", "revoke", "smoke-client"):
         sub = commands.add_parser(command)
         sub.add_argument("--env", required=True, help="environment, as in the configuration")
         sub.add_argument("--endpoint", required=True, help="endpoint, as in the configuration")
@@ -152,6 +143,10 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--name", default="", help="who the key is for, shown by `list`")
         if command == "revoke":
             sub.add_argument("key_id", help="the key's id (`list` shows it; the 8 characters after `ek_`)")
+        if command == "smoke-client":
+            sub.add_argument("--token-url", required=True, help="the issuer's OAuth 2.0 token endpoint (https)")
+            sub.add_argument("--client-id", required=True, help="an app client allowed the client-credentials flow")
+            sub.add_argument("--scope", default="", help="the scope(s) the endpoint's claims require")
         sub.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
@@ -165,11 +160,10 @@ def run(argv: list[str], secrets: Any = None, config: MlopsConfig | None = None)
 
 def _run(args: argparse.Namespace, secrets: Any, config: MlopsConfig | None) -> tuple[str, dict[str, Any]]:
     config = config or load_config()
+    if args.command == "smoke-client":
+        return _smoke_client(args, secrets, config)
     where = key_set_secret(config, args.env, args.endpoint)
-    if secrets is None:
-        from pipeline.aws import environment_session
-
-        secrets = environment_session(config, args.env).client("secretsmanager")
+    secrets = secrets or _secrets_of(config, args.env)
     if args.command == "create":
         key, stored = create_key(secrets, where, args.name)
         text = (f"{key}\n\nkey {stored.key_id} of endpoint {args.endpoint} in {args.env}: shown once, store it now. "
@@ -183,6 +177,42 @@ def _run(args: argparse.Namespace, secrets: Any, config: MlopsConfig | None) -> 
     lines = [f"{'id':<10}{'name':<20}{'ends with':<11}created"] + [
         f"{entry.key_id:<10}{entry.name or '-':<20}{'…' + entry.last4:<11}{entry.created or '-'}" for entry in keys]
     return "\n".join(lines) if keys else f"no keys in {where.key_set}", {"keys": [_listed(entry) for entry in keys]}
+
+
+def _secrets_of(config: MlopsConfig, environment: str) -> Any:
+    from pipeline.aws import environment_session
+
+    return environment_session(config, environment).client("secretsmanager")
+
+
+def _smoke_client(args: argparse.Namespace, secrets: Any, config: MlopsConfig) -> tuple[str, dict[str, Any]]:
+    """Store the OAuth client the smoke test of a JWT endpoint gets its tokens with (the secret read from stdin,
+    never from the command line)."""
+    from pipeline.smoke_credentials import CredentialsError, store_smoke_client
+
+    if args.env not in config.environments or args.endpoint not in config.endpoints:
+        raise KeysError(f"unknown environment or endpoint: {args.env}/{args.endpoint}")
+    auth = config.endpoint_for(args.env, args.endpoint).auth.type
+    if auth != "jwt":
+        raise KeysError(f"endpoint {args.endpoint} in {args.env} has auth.type {auth}: smoke-client is for JWT "
+                        "endpoints (the deploy step issues an api_key endpoint's smoke key)")
+    name = resolve_endpoint(config, args.env, args.endpoint).smoke_key_secret_name
+    client_secret = _read_client_secret()
+    try:
+        lasts = store_smoke_client(secrets or _secrets_of(config, args.env), name, args.token_url, args.client_id,
+                                   client_secret, args.scope)
+    except CredentialsError as exc:
+        raise KeysError(str(exc)) from None
+    return (f"stored the smoke test's OAuth client {args.client_id} in {name} (a token was obtained with it, valid "
+            f"{lasts} s)", {"secret": name, "client_id": args.client_id, "token_seconds": lasts})
+
+
+def _read_client_secret() -> str:
+    if sys.stdin.isatty():
+        import getpass
+
+        return getpass.getpass("client secret: ")
+    return sys.stdin.readline().strip()
 
 
 def _listed(entry: StoredApiKey) -> dict[str, str]:

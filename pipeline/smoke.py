@@ -84,13 +84,13 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
           credentials: Credentials | None = None) -> None:
     """`balancer_url`: the load balancer's (or a stand-in's) address, or one per exposure (`public`, `internal`);
     None with a domain (each endpoint's own). `expected_image_tag`: the commit deployed; an endpoint still (or
-    again, after a rollback) answering from another image fails the step. An endpoint with API keys must also refuse
-    a call without one."""
+    again, after a rollback) answering from another image fails the step. An endpoint with API keys or JWTs must
+    also refuse a call without credentials."""
     for endpoint in config.endpoints:
         settings = config.endpoint_for(environment, endpoint)
         url = balancer_url.get(settings.exposure or "public") if isinstance(balancer_url, dict) else balancer_url
         base_url, host = endpoint_address(config, environment, endpoint, url)
-        keyed = settings.auth.type == "api_key"
+        keyed = settings.auth.type != "none"
         headers = credentials(endpoint) if credentials is not None and keyed else {}
         root = f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}"
         checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
@@ -98,9 +98,9 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
         if commands.dry_run:
             for index, (method, call) in enumerate(checks):  # readiness stays open to the load balancer
                 commands.say(f"would call: {method} {call}" + (f" (Host: {host})" if host else "")
-                             + (" with the smoke test's API key" if keyed and index > 0 else ""))
+                             + (" with the smoke test's credentials" if keyed and index > 0 else ""))
             if keyed:
-                commands.say(f"would check that POST {checks[2][1]} without a key is refused (401)")
+                commands.say(f"would check that POST {checks[2][1]} without credentials is refused (401)")
             continue
         answering = None
         for attempt in range(1, attempts + 1):
@@ -137,21 +137,21 @@ def _refuses_without_a_key(endpoint: str, url: str, host: str | None, body: dict
                            commands: Commands) -> None:
     status, _ = _call(url, host, body)
     if status != 401:
-        raise StepFailed(f"endpoint {endpoint} answered a call without an API key with {status}, not 401: its "
-                         "servers do not check keys (is SERVING_API_KEYS set in its task definition?)")
-    commands.say(f"{endpoint}: a call without an API key is refused (401)")
+        raise StepFailed(f"endpoint {endpoint} answered a call without credentials with {status}, not 401: it "
+                         "does not check them (API keys: is SERVING_API_KEYS set in its task definition? JWT: does "
+                         "its listener rule validate tokens?)")
+    commands.say(f"{endpoint}: a call without credentials is refused (401)")
 
 
 def smoke_key_headers(config: MlopsConfig, environment: str, secrets: Any) -> Credentials:
-    """Authorization headers with each `api_key` endpoint's smoke key (read once per endpoint)."""
-    from pipeline.keys import KeysError, read_smoke_key
+    """Each endpoint's smoke credentials as headers (pipeline.smoke_credentials), read once per endpoint."""
+    from pipeline.smoke_credentials import CredentialsError, smoke_headers
 
     def headers(endpoint: str) -> dict[str, str]:
         try:
-            key = read_smoke_key(secrets, resolve_endpoint(config, environment, endpoint).smoke_key_secret_name)
-        except KeysError as exc:
+            return smoke_headers(secrets, config, environment, endpoint)
+        except CredentialsError as exc:
             raise StepFailed(str(exc)) from None
-        return {"Authorization": f"Bearer {key}"}
 
     return functools.cache(headers)
 

@@ -48,7 +48,7 @@ from stacks.platform import PlatformStack
 
 class EndpointStack(TerraformStack):
     """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `shadow_discovery` (None
-    without a shadow), `api_keys` (None unless `auth.type` is `api_key`), and per variant (`main` without
+    without a shadow), `api_keys` (None with `auth.type: none`), and per variant (`main` without
     variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first
     variant's."""
 
@@ -121,11 +121,14 @@ class EndpointStack(TerraformStack):
             events_role_name=aws_name(name_prefix, "export-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "capture-export", max_length=EVENT_RULE_NAME_MAX),
             permissions_boundary_arn=boundary), self.identity, self.storage)
-        self.api_keys = ApiKeys(self, "api-keys", ApiKeysProps(
-            key_set_name=resolved.api_keys_secret_name, smoke_key_name=resolved.smoke_key_secret_name,
-            kms_key_arn=platform.key.arn, smoke_readers=(env.deploy_role_arn,) if env.deploy_role_arn else (
+        self.api_keys: ApiKeys | None = None
+        if settings.auth.type != "none":
+            smoke_readers = (env.deploy_role_arn,) if env.deploy_role_arn else (
                 role_arn(self, account, build_role_name(smoke_step_name(config.project, environment)),
-                         delivery_role_path(config.project)),))) if settings.auth.type == "api_key" else None
+                         delivery_role_path(config.project)),)
+            self.api_keys = ApiKeys(self, "api-keys", ApiKeysProps(
+                key_set_name=resolved.api_keys_secret_name, smoke_key_name=resolved.smoke_key_secret_name,
+                kms_key_arn=platform.key.arn, smoke_readers=smoke_readers, key_set=settings.auth.type == "api_key"))
         shadow = resolved.shadow
         self.shadow_discovery = ShadowDiscovery(self, "shadow-discovery", ShadowDiscoveryProps(
             namespace_name=f"{name_prefix}.internal", service_label=shadow.name, vpc_id=network.vpc_id,

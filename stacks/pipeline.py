@@ -205,7 +205,7 @@ class PipelineStack(TerraformStack):
             statements.append({"Sid": "EnvironmentDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole",
                                "Resource": role})
             return tuple(statements)  # the smoke keys are read through that role, in the environment's account
-        keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type == "api_key"]
+        keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type != "none"]
         if keyed:
             # Secrets Manager appends a random suffix to a secret's ARN.
             names = [resolve_endpoint(config, environment, name).smoke_key_secret_name for name in keyed]

@@ -85,7 +85,11 @@ def test_jwt_is_validated_by_the_load_balancer_before_the_forward(stacks):
         "additional_claim": [
             {"name": "scope", "format": "space-separated-values", "values": ["models/invoke"]},
             {"name": "client_id", "format": "single-string", "values": ["4example0client0id"]}]}
-    assert resources(churn, "aws_secretsmanager_secret") == {}
+    # No key set: the load balancer checks tokens. Only the smoke test's OAuth client (pipeline.keys smoke-client).
+    (smoke,) = resources(churn, "aws_secretsmanager_secret").values()
+    assert smoke["name"] == "acme-ml/qa/churn/smoke-key" and resources(churn, "aws_secretsmanager_secret_version") == {}
+    assert "secrets" not in json.loads(by_path_suffix(churn, "aws_ecs_task_definition", "service/task-definition")[1][
+        "container_definitions"])[0]
 
 
 def test_api_keys_reach_the_server_through_ecs_secrets_and_only_that_secret(stacks):

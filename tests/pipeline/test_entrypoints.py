@@ -94,10 +94,10 @@ def test_smoke_dry_run_prints_the_calls(config):
     smoke(config, "staging", "http://alb.example", commands)
     assert commands.printed == [line for name in ("a", "b") for line in (
         f"would call: GET http://alb.example/{name}/v2/health/ready",
-        f"would call: GET http://alb.example/{name}/v2/models/{name} with the smoke test's API key",
-        f"would call: POST http://alb.example/{name}/v2/models/{name}/infer with the smoke test's API key",
-        f"would call: GET http://alb.example/{name}/status with the smoke test's API key",
-        f"would check that POST http://alb.example/{name}/v2/models/{name}/infer without a key is refused (401)")]
+        f"would call: GET http://alb.example/{name}/v2/models/{name} with the smoke test's credentials",
+        f"would call: POST http://alb.example/{name}/v2/models/{name}/infer with the smoke test's credentials",
+        f"would call: GET http://alb.example/{name}/status with the smoke test's credentials",
+        f"would check that POST http://alb.example/{name}/v2/models/{name}/infer without credentials is refused (401)")]
     commands = dry()
     smoke(config, "prod", "http://alb.example", commands)  # open on purpose in prod: no key, no refusal to check
     assert commands.printed[1] == "would call: GET http://alb.example/a/v2/models/a" and len(commands.printed) == 8
@@ -162,11 +162,11 @@ def test_smoke_calls_an_api_key_endpoint_with_its_key_and_checks_that_no_key_is_
         smoke(config, "staging", urls, commands, attempts=2, wait_seconds=0.05,
               credentials=lambda endpoint: {"Authorization": f"Bearer {key}"})
         assert commands.printed == ["a: ready, image local and model version 1 answer",
-                                    "a: a call without an API key is refused (401)"]
+                                    "a: a call without credentials is refused (401)"]
         with pytest.raises(StepFailed, match="endpoint a did not answer a prediction"):  # a wrong key: 401s
             smoke(config, "staging", urls, Commands(False, io.StringIO()), attempts=2, wait_seconds=0.05,
                   credentials=lambda endpoint: {"Authorization": f"Bearer {new_api_key()}"})
-        with pytest.raises(StepFailed, match="endpoint a answered a call without an API key with 200, not 401"):
+        with pytest.raises(StepFailed, match="endpoint a answered a call without credentials with 200, not 401"):
             smoke(config, "staging", {"internal": f"http://127.0.0.1:{open_server.port}"},
                   Commands(False, io.StringIO()), attempts=1, credentials=lambda endpoint: {})
     finally:

@@ -9,6 +9,7 @@ import pytest
 
 from configuration.loader import parse_config
 from pipeline import keys
+from pipeline.smoke_credentials import CredentialsError, read_smoke_secret, smoke_headers
 from serving.auth import ApiKeys
 from serving.contract import read_key_set
 from tests.configuration.test_config import with_changes
@@ -89,13 +90,13 @@ def test_a_change_another_operator_made_meanwhile_is_kept(secrets, config):
 def test_the_smoke_key_is_issued_once_kept_and_reissued_after_a_revoke(secrets, config):
     where = keys.key_set_secret(config, "staging", "a")
     assert keys.ensure_smoke_key(secrets, where) == "issued"
-    smoke = keys.read_smoke_key(secrets, where.smoke_key)
+    smoke = read_smoke_secret(secrets, where.smoke_key)["key"]
     assert ApiKeys(stored(secrets)).check(smoke) is not None
     assert keys.ensure_smoke_key(secrets, where) == "kept"
     (smoke_id,) = [key_id for key_id, entry in stored(secrets).items() if entry.name == "smoke"]
     keys.revoke_key(secrets, where, smoke_id)
     assert keys.ensure_smoke_key(secrets, where) == "issued"
-    renewed = keys.read_smoke_key(secrets, where.smoke_key)
+    renewed = read_smoke_secret(secrets, where.smoke_key)["key"]
     assert renewed != smoke and [entry.name for entry in stored(secrets).values()] == ["smoke"]
 
 
@@ -108,8 +109,8 @@ def test_mistakes_are_one_line_naming_the_fix(secrets, config, capsys, monkeypat
         keys.run(["list", "--env", "prod", "--endpoint", "a"], secrets, config)
     with pytest.raises(keys.KeysError, match="unknown environment 'qa'"):
         keys.run(["list", "--env", "qa", "--endpoint", "a"], secrets, config)
-    with pytest.raises(keys.KeysError, match="no smoke key in mlops/staging/a/smoke-key: the deploy step issues it"):
-        keys.read_smoke_key(secrets, "mlops/staging/a/smoke-key")
+    with pytest.raises(CredentialsError, match="no smoke key in mlops/staging/a/smoke-key: the deploy step issues it"):
+        smoke_headers(secrets, config, "staging", "a")
     monkeypatch.setattr(keys, "load_config", lambda: config)
     monkeypatch.setattr(keys, "run", lambda argv: (_ for _ in ()).throw(keys.KeysError("x")))
     assert keys.main(["list", "--env", "staging", "--endpoint", "a"]) == 2
