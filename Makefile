@@ -31,13 +31,14 @@ CDKTF := node_modules/.bin/cdktf
 
 PORT ?= 8080
 
-.PHONY: help install synth test lint serve diagram bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
+.PHONY: help install synth test lint serve doctor diagram bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
 	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
 	@echo "make lint         ruff over the code"
 	@echo "make diagram      one picture per environment (docs/diagrams/<env>.svg and .png) from the synthesized stacks"
+	@echo "make doctor       what is ready for the next step (tools, AWS identity, bootstrap, pipeline, environments)"
 	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=..., API_KEY=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
 	@echo "make bench-serving  requests/s and p99 of the model server beside the HTTP floor (needs wrk)"
@@ -83,6 +84,11 @@ bench-serving: install
 
 bootstrap: install
 	.venv/bin/python -m pipeline.bootstrap
+
+# What is ready for the next step and what is missing: tools, AWS identity and accounts, bootstrap, pipeline, each
+# environment. Without credentials, the local half.
+doctor: install
+	@.venv/bin/python -m pipeline.doctor
 
 destroy: install
 	@test -n "$(ENV)" || { echo "usage: make destroy ENV=<environment> [ENDPOINT=<endpoint>]"; exit 2; }

@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
             raise StepFailed("the configuration has no `pipeline` section: deploy the bootstrap stack alone with "
                              f"`cdktf deploy {bootstrap_stack(config.project)}`, then each environment by hand")
         commands = Commands(args.dry_run)
+        if not args.dry_run:
+            from pipeline import preflight
+            from pipeline.aws import pipeline_session
+
+            who = preflight.check(config, pipeline_session(config), needs_terraform=True)
+            commands.say(f"bootstrapping {config.project} in account {who.account} ({config.region}) as {who.arn}")
         commands.run([CDKTF, "synth"], also_in_dry_run=True, env=AUTOMATION_ENV)
         for stack in (bootstrap_stack(config.project), pipeline_stack(config.project)):
             commands.run([CDKTF, "deploy", stack, "--auto-approve", "--skip-synth", "--no-color",

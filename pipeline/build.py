@@ -58,10 +58,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.dry_run:  # no AWS call and no docker: every command is printed
             account, ecr = args.account or "<account>", None
         else:
+            from pipeline import preflight
             from pipeline.aws import pipeline_session
 
             session = pipeline_session(config)
-            account = args.account or session.client("sts").get_caller_identity()["Account"]
+            account = args.account or preflight.check(config, session).account
             ecr = session.client("ecr")
         build(config, Commands(args.dry_run), image_tag(), account, ecr)
 

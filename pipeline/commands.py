@@ -59,7 +59,10 @@ def image_tag() -> str:
 
 
 def run_step(step: Callable[[], object]) -> int:
-    """A pipeline step's exit code: a bad configuration exits 2 with one line per problem, a failed command 1."""
+    """A pipeline step's exit code: a bad configuration exits 2 with one line per problem, a failed command or an
+    AWS failure a user can cause (credentials, network, a refusal) 1 with one line; never a traceback for those."""
+    from pipeline.preflight import aws_error_line
+
     try:
         step()
     except ConfigError as exc:
@@ -68,34 +71,36 @@ def run_step(step: Callable[[], object]) -> int:
     except StepFailed as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    except Exception as exc:
+        line = aws_error_line(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 1
     return 0
 
 
 def run_operator_command(command: Callable[[], str], user_errors: tuple[type[Exception], ...]) -> int:
-    """An operator command's exit code, with what it prints: its output (0); one line for a bad configuration or a
-    mistake the command names (`user_errors`) or missing credentials (2); AWS's refusal or an SDK failure (1).
-    Never a traceback for a condition a user can cause."""
-    from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    """An operator command's exit code, with what it prints: its output (0); one line for a bad configuration, a
+    mistake the command names (`user_errors`), a failed preflight or missing credentials (2); AWS's refusal or an SDK
+    failure (1). Never a traceback for a condition a user can cause."""
+    from botocore.exceptions import NoCredentialsError
+
+    from pipeline.preflight import PreflightFailed, aws_error_line
 
     try:
         printed = command()
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
         return 2
-    except user_errors as exc:
+    except (*user_errors, PreflightFailed) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except NoCredentialsError:
-        print("error: no AWS credentials found; configure a profile (AWS_PROFILE) or environment credentials, and "
-              "check with `aws sts get-caller-identity`", file=sys.stderr)
-        return 2
-    except ClientError as exc:
-        error = exc.response.get("Error", {})
-        print(f"error: AWS refused {exc.operation_name}: {error.get('Code')}: {error.get('Message')}",
-              file=sys.stderr)
-        return 1
-    except BotoCoreError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    except Exception as exc:
+        line = aws_error_line(exc)
+        if line is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2 if isinstance(exc, NoCredentialsError) else 1
     print(printed)
     return 0

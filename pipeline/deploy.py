@@ -214,7 +214,13 @@ def main(argv: list[str] | None = None) -> int:
 
     def step() -> None:
         config = load_config()
-        clients = None if args.dry_run or args.env not in config.environments else deploy_clients(config, args.env)
+        clients = None
+        if not args.dry_run and args.env in config.environments:
+            from pipeline import preflight
+            from pipeline.aws import pipeline_session
+
+            preflight.check(config, pipeline_session(config), [args.env], needs_terraform=True, needs_bootstrap=True)
+            clients = deploy_clients(config, args.env)
         deploy(config, args.env, Commands(args.dry_run), image_tag(), clients)
 
     return run_step(step)

@@ -180,8 +180,10 @@ def _run(args: argparse.Namespace, secrets: Any, config: MlopsConfig | None) -> 
 
 
 def _secrets_of(config: MlopsConfig, environment: str) -> Any:
-    from pipeline.aws import environment_session
+    from pipeline import preflight
+    from pipeline.aws import environment_session, pipeline_session
 
+    preflight.check(config, pipeline_session(config), [environment])
     return environment_session(config, environment).client("secretsmanager")
 
 

@@ -255,9 +255,11 @@ def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> d
     config = config or load_config()
     target = resolve(config, args.env, args.endpoint)
     if s3 is None:
-        import boto3
+        from pipeline import preflight
+        from pipeline.aws import environment_session, pipeline_session
 
-        s3 = boto3.client("s3", region_name=config.region)
+        preflight.check(config, pipeline_session(config), [args.env])
+        s3 = environment_session(config, args.env).client("s3")  # the model bucket is in the environment's account
     if args.command == "promote":
         return promote(s3, target, args.model_file, args.version, args.name, args.predict_output, args.force,
                        args.dry_run)

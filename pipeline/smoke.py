@@ -171,8 +171,10 @@ def main(argv: list[str] | None = None) -> int:
         balancer_url: str | dict[str, str] | None = args.base_url.rstrip("/") if args.base_url else None
         session = None
         if not args.dry_run:
-            from pipeline.aws import environment_session
+            from pipeline import preflight
+            from pipeline.aws import environment_session, pipeline_session
 
+            preflight.check(config, pipeline_session(config), [args.env])
             session = environment_session(config, args.env)
         if balancer_url is None and config.environments[args.env].domain is None:
             resolved = resolve_environment(config, args.env)

@@ -186,7 +186,11 @@ def main(argv: list[str] | None = None) -> int:
             raise StepFailed("--endpoint needs --env")
         sessions = None
         if not args.dry_run:
+            from pipeline import preflight
             from pipeline.aws import environment_session, pipeline_session
+
+            preflight.check(config, pipeline_session(config), list(config.environments) if args.all else [args.env],
+                            needs_terraform=True, needs_bootstrap=True)
 
             def sessions(environment: str | None) -> Any:
                 return pipeline_session(config) if environment is None else environment_session(config, environment)
