@@ -54,7 +54,8 @@ from tests.support.paths import PROJECT_ROOT
 PYTHON = ".venv/bin/python"
 HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |^error:|Error:|exists already|"
                         r"is there already|ready, image|deployment of image|pipeline .* is deployed|kept on purpose|"
-                        r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration)")
+                        r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration|smoke test key|"
+                        r"is refused \(401\)|^bootstrapping)")
 WORK_SETTING = "REHEARSAL_WORK_DIR"
 
 
@@ -269,8 +270,13 @@ class Rehearsal:
                     created = self.keys_command("create", "--env", environment, "--endpoint", endpoint, "--name",
                                                 "rehearsal-client")
                     self.client_keys[(environment, endpoint)] = created["key"]
-        keyed = sorted(f"{environment}/{endpoint}" for environment, endpoint in self.client_keys)
-        return f"key created for {', '.join(keyed)}" if keyed else "no endpoint has auth.type api_key"
+        # The servers read their key set again every 30 s: a client's first call may come before that.
+        waited = {f"{environment}/{endpoint}": self._seconds_until(config, environment, endpoint, key, 200,
+                                                                   "the client's new key accepted")
+                  for (environment, endpoint), key in self.client_keys.items()}
+        return ("key created for " + ", ".join(f"{name} (accepted after {seconds:.0f} s)"
+                                              for name, seconds in sorted(waited.items()))
+                if waited else "no endpoint has auth.type api_key")
 
     def key_revoked_mid_run(self, config: Any, environment: str, endpoint: str) -> str:
         """A second key answers once the servers read it, and is refused within a minute of its revocation; a call
