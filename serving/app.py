@@ -117,10 +117,12 @@ class InferenceFastPath:
     routes of the same name document the API.
     """
 
-    def __init__(self, app: ASGIApp, plane: DataPlane, limit: int):
+    def __init__(self, app: ASGIApp, plane: DataPlane, limit: int, guard: RequireApiKey | None = None):
         self.app = app
         self.plane = plane
         self.limit = limit
+        self.guard = guard
+        """Checks the API key of the inference routes itself; `app` carries the same guard for every other route."""
 
     def _route(self, path: str) -> tuple[str, str | None] | None:
         """(model name, version) for an infer path, ("", None) for /predict, None for anything else."""
@@ -139,6 +141,8 @@ class InferenceFastPath:
         route = self._route(scope["path"]) if scope["type"] == "http" and scope["method"] == "POST" else None
         if route is None:
             await self.app(scope, receive, send)
+            return
+        if self.guard is not None and not await self.guard.admitted(scope, send):
             return
         try:
             body = await read_body(scope["headers"], receive, self.limit)
@@ -246,10 +250,13 @@ def create_app(settings: ServingSettings, service: ModelService | None = None) -
         return _dump(plane.status())
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
-    served: ASGIApp = InferenceFastPath(app, plane, settings.max_request_bytes) if settings.fast_path else app
+    served: ASGIApp = app
+    guard = None
     if service.api_keys is not None:
-        served = RequireApiKey(served, service.api_keys, plane.metrics,
-                               open_paths(settings.health_path, settings.prefix))
+        served = guard = RequireApiKey(app, service.api_keys, plane.metrics,
+                                       open_paths(settings.health_path, settings.prefix))
+    if settings.fast_path:
+        served = InferenceFastPath(served, plane, settings.max_request_bytes, guard)
     return StripPrefix(served, settings.prefix) if settings.prefix else served
 
 

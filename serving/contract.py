@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -274,14 +275,13 @@ def new_api_key() -> str:
     return f"{API_KEY_PREFIX}_{secrets.token_hex(API_KEY_ID_LENGTH // 2)}_{secrets.token_urlsafe(32)}"
 
 
+_API_KEY = re.compile(rf"{API_KEY_PREFIX}_([0-9a-f]{{{API_KEY_ID_LENGTH}}})_.+", re.DOTALL)
+
+
 def api_key_id(key: str) -> str | None:
     """The id inside a key, or None when `key` does not have the key format."""
-    parts = key.split("_", 2)
-    if len(parts) != 3 or parts[0] != API_KEY_PREFIX or len(parts[1]) != API_KEY_ID_LENGTH or not parts[2]:
-        return None
-    if any(char not in "0123456789abcdef" for char in parts[1]):
-        return None
-    return parts[1]
+    match = _API_KEY.fullmatch(key)
+    return match.group(1) if match else None
 
 
 def api_key_digest(salt: str, key: str) -> str:

@@ -62,9 +62,9 @@ class Metrics:
             self._unauthorized += 1
 
     def record_key_use(self, key_id: str) -> None:
-        """A request admitted with API key `key_id` (published per key id, never the key)."""
-        with self._lock:
-            self._key_uses[key_id] += 1
+        """A request admitted with API key `key_id` (published per key id, never the key). Only the event loop
+        counts and flushes these, so no lock: `flush` swaps the counter whole."""
+        self._key_uses[key_id] += 1
 
     def set_capture_dropped(self, total: int) -> None:
         """The capture writer's running total; the interval's share is emitted."""
