@@ -104,7 +104,6 @@ class VariantConfig(StrictModel):
 EXPOSURE_OF_BALANCER = {"internet-facing": "public", "internal": "internal"}
 """`environments.<env>.load_balancers` entry -> the `exposure` of the endpoints it routes to."""
 HTTPS_URL_RE = re.compile(r"^https://[a-z0-9.-]+(:\d+)?(/[^\s]*)?$")
-JWT_CLAIM_FORMATS = ("single-string", "string-array", "space-separated-values")
 
 
 class JwtClaim(StrictModel):

@@ -49,7 +49,7 @@ def test_create_prints_the_key_once_and_stores_only_its_digest(secrets, config):
     key = created["key"]
     assert key.startswith("ek_") and created["name"] == "fraud-team" and created["last4"] == key[-4:]
     document = secrets.get_secret_value(SecretId="mlops/staging/a/api-keys")["SecretString"]
-    assert key not in document and key.split("_")[2] not in document
+    assert key not in document and key.split("_", 2)[2] not in document
     assert ApiKeys(stored(secrets)).check(key) == created["id"]  # the server accepts it
     listed = keys.run(["list", "--env", "staging", "--endpoint", "a"], secrets, config)
     assert created["id"] in listed and "fraud-team" in listed and key[-4:] in listed and key not in listed
