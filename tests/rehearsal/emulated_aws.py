@@ -39,6 +39,33 @@ AUTHORIZATION_SETTING = "REHEARSAL_AUTHORIZATION"
 AUTHORIZATION_LOG_SETTING = "REHEARSAL_AUTHORIZATION_LOG"
 
 
+def _repeated_lock_write(environ: dict[str, Any]) -> bool:
+    """Whether a request is Terraform's state lock PutItem repeated by its SDK after a response this emulator sent
+    was lost (seen once: under load the first write landed, its answer never arrived, and the retry found the lock
+    held by itself, failing a teardown). The very same item, already stored, is answered as written; a lock another
+    process holds (a different item) still fails, as on AWS. The emulator's safeguard, not moto's or the product's."""
+    if environ.get("HTTP_X_AMZ_TARGET") != "DynamoDB_20120810.PutItem":
+        return False
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = io.BytesIO(body)
+    request = json.loads(body or b"{}")
+    item = request.get("Item", {})
+    if "attribute_not_exists(LockID)" not in request.get("ConditionExpression", "") or "Info" not in item:
+        return False
+    from moto.dynamodb.models import dynamodb_backends
+    from moto.dynamodb.models.dynamo_type import DynamoType
+
+    match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
+    region = match.group(1) if match else "us-east-1"
+    table = dynamodb_backends[ACCOUNT][region].tables.get(request.get("TableName", ""))
+    stored = table.get_item(DynamoType(item["LockID"])) if table is not None and "LockID" in item else None
+    if stored is None or stored.to_json()["Attributes"] != item:
+        return False
+    print(f"REPEATED LOCK WRITE answered as written: {item['LockID'].get('S')}", flush=True)
+    return True
+
+
 def _json(start_response: Any, body: Any, status: str = "200 OK") -> list[bytes]:
     data = json.dumps(body).encode()
     start_response(status, [("Content-Type", "application/x-amz-json-1.0"), ("Content-Length", str(len(data)))])
@@ -301,6 +328,8 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
                 status, answer = codestar.connections_call(region, action, body)
             return _json(start_response, answer, status)
         with BACKEND_LOCK:  # moto's backends are not thread-safe: concurrent calls corrupted them (duplicate rules)
+            if _repeated_lock_write(environ):
+                return _json(start_response, {})
             return list(moto_app(environ, start_response))
 
     return logged

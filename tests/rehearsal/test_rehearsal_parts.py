@@ -150,3 +150,36 @@ def test_the_autoscaling_shim_keeps_target_tracking_alarms_with_their_policy():
     finally:
         for name, method in saved.items():
             setattr(ApplicationAutoscalingBackend, name, method)
+
+
+def test_a_lock_write_repeated_after_a_lost_answer_is_answered_as_written_and_only_that(monkeypatch):
+    """Terraform's state lock PutItem, repeated by its SDK after the emulator's answer was lost: the same item already
+    stored is a success; a lock another process holds still fails (moto answers that one, as AWS would)."""
+    import io
+
+    import boto3
+    from moto import mock_aws
+
+    from tests.rehearsal.emulated_aws import _repeated_lock_write
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        dynamodb = boto3.client("dynamodb", region_name="eu-west-1")
+        dynamodb.create_table(TableName="locks", KeySchema=[{"AttributeName": "LockID", "KeyType": "HASH"}],
+                              AttributeDefinitions=[{"AttributeName": "LockID", "AttributeType": "S"}],
+                              BillingMode="PAY_PER_REQUEST")
+        held = {"LockID": {"S": "state/x/terraform.tfstate"}, "Info": {"S": '{"ID":"1"}'}}
+        dynamodb.put_item(TableName="locks", Item=held)
+
+        def request(item: dict) -> dict:
+            body = json.dumps({"TableName": "locks", "Item": item,
+                               "ConditionExpression": "attribute_not_exists(LockID)"}).encode()
+            return {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem", "CONTENT_LENGTH": str(len(body)),
+                    "wsgi.input": io.BytesIO(body),
+                    "HTTP_AUTHORIZATION": "AWS4-HMAC-SHA256 Credential=K/20261205/eu-west-1/dynamodb/aws4_request"}
+
+        repeated = request(held)
+        assert _repeated_lock_write(repeated) and repeated["wsgi.input"].read().startswith(b'{"TableName"')
+        assert not _repeated_lock_write(request({**held, "Info": {"S": '{"ID":"2"}'}}))
+        assert not _repeated_lock_write(request({**held, "LockID": {"S": "state/y/terraform.tfstate"}}))
