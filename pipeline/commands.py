@@ -58,49 +58,43 @@ def image_tag() -> str:
     return completed.stdout.strip()
 
 
-def run_step(step: Callable[[], object]) -> int:
-    """A pipeline step's exit code: a bad configuration exits 2 with one line per problem, a failed command or an
-    AWS failure a user can cause (credentials, network, a refusal) 1 with one line; never a traceback for those."""
+def _one_line_failures(work: Callable[[], object], user_errors: tuple[type[Exception], ...], user_code: int,
+                       no_credentials_code: int) -> tuple[int, object]:
+    """(exit code, result) of `work`, with a bad configuration (2), a mistake the command names (`user_code`) and an
+    AWS failure a user can cause or fix (credentials, expiry, network, a refusal: 1) each printed as one line."""
+    from botocore.exceptions import NoCredentialsError
+
     from pipeline.preflight import aws_error_line
 
     try:
-        step()
+        return 0, work()
     except ConfigError as exc:
         print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except StepFailed as exc:
+        return 2, None
+    except user_errors as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return user_code, None
     except Exception as exc:
         line = aws_error_line(exc)
         if line is None:
-            raise
+            raise  # a bug: its traceback is what a maintainer needs
         print(f"error: {line}", file=sys.stderr)
-        return 1
-    return 0
+        return no_credentials_code if isinstance(exc, NoCredentialsError) else 1, None
+
+
+def run_step(step: Callable[[], object]) -> int:
+    """A pipeline step's exit code: a bad configuration exits 2 with one line per problem, a failed command, a failed
+    preflight or an AWS failure a user can cause 1 with one line; never a traceback for those."""
+    return _one_line_failures(step, (StepFailed,), 1, 1)[0]
 
 
 def run_operator_command(command: Callable[[], str], user_errors: tuple[type[Exception], ...]) -> int:
     """An operator command's exit code, with what it prints: its output (0); one line for a bad configuration, a
     mistake the command names (`user_errors`), a failed preflight or missing credentials (2); AWS's refusal or an SDK
     failure (1). Never a traceback for a condition a user can cause."""
-    from botocore.exceptions import NoCredentialsError
+    from pipeline.preflight import PreflightFailed
 
-    from pipeline.preflight import PreflightFailed, aws_error_line
-
-    try:
-        printed = command()
-    except ConfigError as exc:
-        print("\n".join(exc.lines()), file=sys.stderr)
-        return 2
-    except (*user_errors, PreflightFailed) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        line = aws_error_line(exc)
-        if line is None:
-            raise
-        print(f"error: {line}", file=sys.stderr)
-        return 2 if isinstance(exc, NoCredentialsError) else 1
-    print(printed)
-    return 0
+    code, printed = _one_line_failures(command, (*user_errors, PreflightFailed), 2, 2)
+    if code == 0:
+        print(printed)
+    return code
