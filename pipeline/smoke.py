@@ -96,16 +96,17 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
         checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
                   ("POST", f"{root}/v2/models/{endpoint}/infer"), ("GET", f"{root}/status")]
         if commands.dry_run:
-            for index, (method, call) in enumerate(checks):  # readiness stays open to the load balancer
+            # Readiness too: a JWT endpoint's rule asks every path for a token (the server's health paths are open).
+            for method, call in checks:
                 commands.say(f"would call: {method} {call}" + (f" (Host: {host})" if host else "")
-                             + (" with the smoke test's credentials" if keyed and index > 0 else ""))
+                             + (" with the smoke test's credentials" if keyed else ""))
             if keyed:
                 commands.say(f"would check that POST {checks[2][1]} without credentials is refused (401)")
             continue
         answering = None
         for attempt in range(1, attempts + 1):
             try:
-                status, _ = _call(checks[0][1], host)
+                status, _ = _call(checks[0][1], host, credentials=headers)
                 if status == 200:
                     status, metadata = _call(checks[1][1], host, credentials=headers)
                     if status == 200:

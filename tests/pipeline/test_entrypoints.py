@@ -93,7 +93,7 @@ def test_smoke_dry_run_prints_the_calls(config):
     commands = dry()
     smoke(config, "staging", "http://alb.example", commands)
     assert commands.printed == [line for name in ("a", "b") for line in (
-        f"would call: GET http://alb.example/{name}/v2/health/ready",
+        f"would call: GET http://alb.example/{name}/v2/health/ready with the smoke test's credentials",
         f"would call: GET http://alb.example/{name}/v2/models/{name} with the smoke test's credentials",
         f"would call: POST http://alb.example/{name}/v2/models/{name}/infer with the smoke test's credentials",
         f"would call: GET http://alb.example/{name}/status with the smoke test's credentials",
