@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from configuration.model import EndpointConfig, EnvironmentConfig, MlopsConfig
 from configuration.naming import (
     ALB_NAME_MAX,
+    IAM_NAME_MAX,
     TARGET_GROUP_NAME_MAX,
     aws_name,
     derived_listener_priority,
@@ -96,6 +97,21 @@ class ResolvedEndpoint:
     def service_names(self) -> tuple[str, ...]:
         """The endpoint's ECS services: one per variant, or the endpoint's one."""
         return tuple(variant.service_name for variant in self.variants) or (self.service_name,)
+
+    @property
+    def smoke_probe_name(self) -> str:
+        """`<project>-<env>-<endpoint>-smoke-probe`: the probe task's family, security group and log stream prefix
+        (an endpoint behind an internal load balancer)."""
+        return f"{self.name_prefix}-smoke-probe"
+
+    @property
+    def smoke_probe_role_name(self) -> str:
+        """The probe task's execution role."""
+        return aws_name(self.name_prefix, "smoke-probe", max_length=IAM_NAME_MAX)
+
+    @property
+    def smoke_probe_log_group(self) -> str:
+        return f"/ecs/{self.name_prefix}/smoke-probe"
 
     @property
     def pinned_versions(self) -> dict[str, str]:

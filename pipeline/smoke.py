@@ -6,18 +6,18 @@ else the environment's domain), with the certificate verified; without one, the 
 endpoint's host header. Then `GET /status`: the image answering must be the commit deployed (IMAGE_TAG), so a
 rolled-back deployment, answering from the old image, fails the step. Retries for a while: a deploy has just
 replaced the tasks. The load balancer is found by its name (derived from the configuration) in the environment's
-own account (through its deploy role).
+own account (through its deploy role). The checks themselves are serving/endpoint_check.py.
+
+An endpoint behind the internal load balancer is checked from inside the VPC: Smoke runs the endpoint's probe task,
+which makes the same calls as a client in the VPC (pipeline/smoke_probe.py). With --base-url every endpoint is
+called directly at that address instead.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from typing import Any
 
@@ -25,9 +25,13 @@ from configuration import MlopsConfig, load_config
 from configuration.model import EXPOSURE_OF_BALANCER
 from configuration.resolved import load_balancer_name_for, resolve_endpoint, resolve_environment
 from pipeline.commands import Commands, StepFailed, image_tag, run_step
-from serving.contract import READINESS_PATH
+from pipeline.smoke_probe import probe_in_vpc
+from serving.endpoint_check import CheckFailed, EndpointTarget, check_endpoint, example_request
 
-ZERO_BY_DATATYPE = {"BOOL": False, "BYTES": ""}
+__all__ = ["endpoint_address", "example_request", "load_balancer_url", "smoke", "smoke_key_headers"]
+
+Probe = Callable[[str], None]
+"""Checks one endpoint from inside the VPC (pipeline.smoke_probe); raises StepFailed when it did not pass."""
 
 
 def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any, exposure: str = "public") -> str:
@@ -51,97 +55,41 @@ def endpoint_address(config: MlopsConfig, environment: str, endpoint: str,
     return balancer_url, settings.host
 
 
-def example_request(metadata: dict[str, Any]) -> dict[str, Any]:
-    inputs = []
-    for spec in metadata["inputs"]:
-        shape = [1 if dim < 0 else dim for dim in spec["shape"]]
-        count = 1
-        for dim in shape:
-            count *= dim
-        inputs.append({"name": spec["name"], "shape": shape, "datatype": spec["datatype"],
-                       "data": [ZERO_BY_DATATYPE.get(spec["datatype"], 0)] * count})
-    return {"id": "smoke-test", "inputs": inputs}
-
-
-def _call(url: str, host: str | None, body: dict[str, Any] | None = None,
-          credentials: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
-    headers = {"Content-Type": "application/json", **({"Host": host} if host else {}), **(credentials or {})}
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers=headers, method="POST" if data else "GET")  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - the environment's own URL
-            return response.status, json.loads(response.read() or b"{}")
-    except urllib.error.HTTPError as exc:
-        return exc.code, json.loads(exc.read() or b"{}")
-
-
 Credentials = Callable[[str], dict[str, str]]
 """Endpoint -> the headers that authenticate the smoke test's calls (none for `auth.type: none`)."""
 
 
 def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, str] | None, commands: Commands,
           attempts: int = 30, wait_seconds: float = 10.0, expected_image_tag: str | None = None,
-          credentials: Credentials | None = None) -> None:
+          credentials: Credentials | None = None, probe: Probe | None = None) -> None:
     """`balancer_url`: the load balancer's (or a stand-in's) address, or one per exposure (`public`, `internal`);
     None with a domain (each endpoint's own). `expected_image_tag`: the commit deployed; an endpoint still (or
     again, after a rollback) answering from another image fails the step. An endpoint with API keys or JWTs must
-    also refuse a call without credentials."""
+    also refuse a call without credentials. `probe`: how an endpoint behind an internal load balancer is checked
+    from inside the VPC (pipeline.smoke_probe); without it, such an endpoint is called directly like the others
+    (--base-url, or a runner inside the VPC)."""
     for endpoint in config.endpoints:
         settings = config.endpoint_for(environment, endpoint)
+        if settings.exposure == "internal" and probe is not None:
+            probe(endpoint)
+            continue
         url = balancer_url.get(settings.exposure or "public") if isinstance(balancer_url, dict) else balancer_url
         base_url, host = endpoint_address(config, environment, endpoint, url)
         keyed = settings.auth.type != "none"
-        headers = credentials(endpoint) if credentials is not None and keyed else {}
-        root = f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}"
-        checks = [("GET", f"{root}{READINESS_PATH}"), ("GET", f"{root}/v2/models/{endpoint}"),
-                  ("POST", f"{root}/v2/models/{endpoint}/infer"), ("GET", f"{root}/status")]
+        target = EndpointTarget(endpoint, f"{base_url}{resolve_endpoint(config, environment, endpoint).route_prefix}",
+                                host, credentials(endpoint) if credentials is not None and keyed else {}, keyed)
         if commands.dry_run:
             # Readiness too: a JWT endpoint's rule asks every path for a token (the server's health paths are open).
-            for method, call in checks:
+            for method, call in target.calls():
                 commands.say(f"would call: {method} {call}" + (f" (Host: {host})" if host else "")
                              + (" with the smoke test's credentials" if keyed else ""))
             if keyed:
-                commands.say(f"would check that POST {checks[2][1]} without credentials is refused (401)")
+                commands.say(f"would check that POST {target.calls()[2][1]} without credentials is refused (401)")
             continue
-        answering = None
-        for attempt in range(1, attempts + 1):
-            try:
-                status, _ = _call(checks[0][1], host, credentials=headers)
-                if status == 200:
-                    status, metadata = _call(checks[1][1], host, credentials=headers)
-                    if status == 200:
-                        status, result = _call(checks[2][1], host, example_request(metadata), headers)
-                        if status == 200 and result.get("outputs"):
-                            status, server = _call(checks[3][1], host, credentials=headers)
-                            answering = server.get("image_tag")
-                            if expected_image_tag is None or answering == expected_image_tag:
-                                commands.say(f"{endpoint}: ready, image {answering} and model version "
-                                             f"{result['model_version']} answer")
-                                if keyed:
-                                    _refuses_without_a_key(endpoint, checks[2][1], host, example_request(metadata),
-                                                           commands)
-                                break
-                            status = f"image {answering} answers, not {expected_image_tag}"
-                commands.say(f"{endpoint}: attempt {attempt}: status {status}")
-            except (OSError, ValueError) as exc:
-                commands.say(f"{endpoint}: attempt {attempt}: {exc}")
-            if attempt == attempts:
-                if answering is not None and expected_image_tag is not None:
-                    raise StepFailed(f"endpoint {endpoint} answers from image {answering}, not from "
-                                     f"{expected_image_tag} (the commit deployed): its deployment was rolled back "
-                                     "or has not finished")
-                raise StepFailed(f"endpoint {endpoint} did not answer a prediction at {root}")
-            time.sleep(wait_seconds)
-
-
-def _refuses_without_a_key(endpoint: str, url: str, host: str | None, body: dict[str, Any],
-                           commands: Commands) -> None:
-    status, _ = _call(url, host, body)
-    if status != 401:
-        raise StepFailed(f"endpoint {endpoint} answered a call without credentials with {status}, not 401: it "
-                         "does not check them (API keys: is SERVING_API_KEYS set in its task definition? JWT: does "
-                         "its listener rule validate tokens?)")
-    commands.say(f"{endpoint}: a call without credentials is refused (401)")
+        try:
+            check_endpoint(target, commands.say, attempts, wait_seconds, expected_image_tag)
+        except CheckFailed as failed:
+            raise StepFailed(str(failed)) from None
 
 
 def smoke_key_headers(config: MlopsConfig, environment: str, secrets: Any) -> Credentials:
@@ -177,9 +125,12 @@ def main(argv: list[str] | None = None) -> int:
 
             preflight.check(config, pipeline_session(config), [args.env])
             session = environment_session(config, args.env)
+        # Behind the internal load balancer: checked from inside the VPC by the endpoint's probe task.
+        probe = probe_in_vpc(session, config, args.env, Commands(args.dry_run)) if balancer_url is None else None
         if balancer_url is None and config.environments[args.env].domain is None:
             resolved = resolve_environment(config, args.env)
-            exposures = {EXPOSURE_OF_BALANCER[kind] for kind in config.environments[args.env].load_balancers}
+            exposures = {EXPOSURE_OF_BALANCER[kind] for kind in config.environments[args.env].load_balancers} - {
+                "internal"}
             if session is None:
                 balancer_url = {exposure: f"http://<{load_balancer_name_for(resolved, exposure)} dns name>"
                                 for exposure in exposures}
@@ -189,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                                 for exposure in exposures}
         credentials = smoke_key_headers(config, args.env, session.client("secretsmanager")) if session else None
         smoke(config, args.env, balancer_url, Commands(args.dry_run), expected_image_tag=image_tag(),
-              credentials=credentials)
+              credentials=credentials, probe=probe)
 
     return run_step(step)
 

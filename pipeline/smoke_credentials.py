@@ -8,27 +8,14 @@ step's role may read: `{"key": ...}` for API keys, `{"token_url", "client_id", "
 
 from __future__ import annotations
 
-import base64
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
-from collections.abc import Callable
 from typing import Any
 
 from configuration import MlopsConfig
 from configuration.resolved import resolve_endpoint
+from serving.endpoint_check import CredentialsError, Fetch, fetch_token, open_url, stored_credentials_headers
 
-Fetch = Callable[[urllib.request.Request], Any]
-"""Opens a request and returns a response with `.read()` (urllib's urlopen; tests pass their own)."""
-
-
-class CredentialsError(Exception):
-    """The smoke test cannot authenticate: says why and the command that fixes it."""
-
-
-def _urlopen(request: urllib.request.Request) -> Any:
-    return urllib.request.urlopen(request, timeout=10)  # noqa: S310 - the configured https token URL
+__all__ = ["CredentialsError", "fetch_token", "read_smoke_secret", "smoke_headers", "store_smoke_client"]
 
 
 def read_smoke_secret(secrets: Any, name: str) -> dict[str, Any]:
@@ -44,27 +31,8 @@ def read_smoke_secret(secrets: Any, name: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def fetch_token(client: dict[str, Any], fetch: Fetch = _urlopen) -> tuple[str, int]:
-    """(access token, seconds it lasts) from the client-credentials grant at the client's token URL."""
-    basic = base64.b64encode(f"{client['client_id']}:{client['client_secret']}".encode()).decode()
-    form = {"grant_type": "client_credentials", **({"scope": client["scope"]} if client.get("scope") else {})}
-    request = urllib.request.Request(  # noqa: S310 - an https URL, checked when it was stored
-        client["token_url"], data=urllib.parse.urlencode(form).encode(), method="POST",
-        headers={"Authorization": f"Basic {basic}", "Content-Type": "application/x-www-form-urlencoded"})
-    try:
-        answer = json.loads(fetch(request).read())
-    except urllib.error.HTTPError as exc:
-        raise CredentialsError(f"the token URL {client['token_url']} refused client {client['client_id']} "
-                               f"({exc.code}): check the client id, secret and scope") from None
-    except (OSError, ValueError) as exc:
-        raise CredentialsError(f"no token from {client['token_url']}: {exc}") from None
-    if not answer.get("access_token"):
-        raise CredentialsError(f"the token URL {client['token_url']} answered without an access_token")
-    return str(answer["access_token"]), int(answer.get("expires_in", 0))
-
-
 def smoke_headers(secrets: Any, config: MlopsConfig, environment: str, endpoint: str,
-                  fetch: Fetch = _urlopen) -> dict[str, str]:
+                  fetch: Fetch = open_url) -> dict[str, str]:
     """The Authorization header the smoke test sends to the endpoint ({} for `auth.type: none`)."""
     auth = config.endpoint_for(environment, endpoint).auth.type
     if auth == "none":
@@ -75,18 +43,17 @@ def smoke_headers(secrets: Any, config: MlopsConfig, environment: str, endpoint:
         if not stored.get("key"):
             raise CredentialsError(f"no smoke key in {name}: the deploy step issues it; run the environment's "
                                    "Deploy stage (or `python -m pipeline.deploy`) first")
-        return {"Authorization": f"Bearer {stored['key']}"}
+        return stored_credentials_headers({"key": stored["key"]}, fetch)
     if not stored.get("token_url"):
         raise CredentialsError(
             f"no OAuth client in {name} for the smoke test of JWT endpoint {endpoint} in {environment}: store one "
             f"with `python -m pipeline.keys smoke-client --env {environment} --endpoint {endpoint} --token-url URL "
             "--client-id ID --scope SCOPE` (the client secret on stdin)")
-    token, _ = fetch_token(stored, fetch)
-    return {"Authorization": f"Bearer {token}"}
+    return stored_credentials_headers({key: value for key, value in stored.items() if key != "key"}, fetch)
 
 
 def store_smoke_client(secrets: Any, name: str, token_url: str, client_id: str, client_secret: str,
-                       scope: str = "", fetch: Fetch = _urlopen) -> int:
+                       scope: str = "", fetch: Fetch = open_url) -> int:
     """Store the smoke test's OAuth client once a token was obtained with it; the token's lifetime in seconds."""
     if not token_url.startswith("https://"):
         raise CredentialsError(f"--token-url must be an https:// URL, got {token_url!r}")

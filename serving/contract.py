@@ -77,6 +77,30 @@ class ServerVariable:
     API_KEYS_SECRET = "SERVING_API_KEYS_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
+class ProbeVariable:
+    """Variables of the smoke probe task (`python -m serving.probe`), which the endpoint stack defines for an endpoint
+    behind an internal load balancer and the pipeline's Smoke step starts inside the VPC."""
+
+    ENDPOINT = "PROBE_ENDPOINT"
+    ROOT = "PROBE_ROOT"
+    """The endpoint's base URL, route prefix included."""
+    HOST = "PROBE_HOST"
+    """The Host header to send; unset to send the URL's own."""
+    IMAGE_TAG = "PROBE_IMAGE_TAG"
+    """The commit deployed: the image that must answer."""
+    AUTH = "PROBE_AUTH"
+    """The endpoint's `auth.type`."""
+    CREDENTIALS = "PROBE_CREDENTIALS"
+    """The smoke credentials secret's value, through ECS `secrets` (never a plain variable)."""
+    ATTEMPTS = "PROBE_ATTEMPTS"
+    WAIT_SECONDS = "PROBE_WAIT_SECONDS"
+
+
+PROBE_CONTAINER = "probe"
+PROBE_RESULT_PREFIX = "probe result: "
+"""The probe's last log line: this prefix, then JSON (`{"passed": bool, ...}`), which Smoke reads from its log."""
+
+
 class SyncVariable:
     """Variables the model sync task sets (fields of `serving.sync.SyncSettings`)."""
 

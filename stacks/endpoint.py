@@ -40,15 +40,17 @@ from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
 from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
+from modules.smoke_probe import SmokeProbe, SmokeProbeProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
-from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, ServerVariable
+from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, ProbeVariable, ServerVariable
 from stacks.common import add_aws_provider, policy_arn, role_arn, use_remote_state
 from stacks.platform import PlatformStack
 
 
 class EndpointStack(TerraformStack):
     """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `shadow_discovery` (None
-    without a shadow), `api_keys` (None with `auth.type: none`), and per variant (`main` without
+    without a shadow), `api_keys` (None with `auth.type: none`), `smoke_probe` (behind an internal load balancer,
+    else None), and per variant (`main` without
     variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first
     variant's."""
 
@@ -122,10 +124,14 @@ class EndpointStack(TerraformStack):
             schedule_rule_name=aws_name(name_prefix, "capture-export", max_length=EVENT_RULE_NAME_MAX),
             permissions_boundary_arn=boundary), self.identity, self.storage)
         self.api_keys: ApiKeys | None = None
+        probed = settings.exposure == "internal"
+        probe_role_name = resolved.smoke_probe_role_name
         if settings.auth.type != "none":
             smoke_readers = (env.deploy_role_arn,) if env.deploy_role_arn else (
                 role_arn(self, account, build_role_name(smoke_step_name(config.project, environment)),
                          delivery_role_path(config.project)),)
+            if probed:  # ECS reads the credentials into the probe task as its execution role
+                smoke_readers += (role_arn(self, account, probe_role_name),)
             self.api_keys = ApiKeys(self, "api-keys", ApiKeysProps(
                 key_set_name=resolved.api_keys_secret_name, smoke_key_name=resolved.smoke_key_secret_name,
                 kms_key_arn=platform.key.arn, smoke_readers=smoke_readers, key_set=settings.auth.type == "api_key"))
@@ -215,6 +221,18 @@ class EndpointStack(TerraformStack):
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,
                                                    evaluate_target_health=True))
 
+        self.smoke_probe: SmokeProbe | None = None
+        if probed:
+            self.smoke_probe = SmokeProbe(self, "smoke-probe", SmokeProbeProps(
+                name=resolved.smoke_probe_name, log_group_name=resolved.smoke_probe_log_group,
+                execution_role_name=probe_role_name, region=config.region, account_id=account,
+                vpc_id=network.vpc_id, image=image, repository_arn=platform.repository.arn,
+                kms_key_arn=platform.key.arn, load_balancer_security_group_id=balancer.security_group_id,
+                listener_port=443 if balancer.https else 80, environment=_probe_environment(
+                    config, resolved, balancer.dns_name, image_tag),
+                credentials_secret_arn=self.api_keys.smoke_key_arn if self.api_keys is not None else None,
+                log_retention_days=settings.log_retention_days, permissions_boundary_arn=boundary))
+
         scheme = "https" if balancer.https else "http"
         host = settings.host or balancer.dns_name
         TerraformOutput(self, "url", value=f"{scheme}://{host}{resolved.route_prefix}",
@@ -257,6 +275,21 @@ def _variant_environment(variant: ResolvedVariant | None, discovery: ShadowDisco
         environment[ServerVariable.SHADOW_URL] = discovery.url
         environment[ServerVariable.SHADOW_PERCENT] = f"{shadow.shadow_percent:g}"
     return environment
+
+
+def _probe_environment(config: MlopsConfig, resolved: ResolvedEndpoint, balancer_dns_name: str,
+                       image_tag: str) -> dict[str, str]:
+    """Where the probe calls the endpoint, as pipeline.smoke does from outside: with a domain, the endpoint's own
+    HTTPS name (the certificate matches no other); without one, the load balancer's name with the endpoint's host."""
+    settings = resolved.settings
+    domain = config.environments[resolved.environment].domain
+    if domain is not None:
+        root, host = f"https://{settings.host or domain.name}", None
+    else:
+        root, host = f"http://{balancer_dns_name}", settings.host
+    return {ProbeVariable.ENDPOINT: resolved.name, ProbeVariable.ROOT: f"{root}{resolved.route_prefix}",
+            ProbeVariable.AUTH: settings.auth.type, ProbeVariable.IMAGE_TAG: image_tag,
+            **({ProbeVariable.HOST: host} if host else {})}
 
 
 def _gradual_rollout(settings: EndpointConfig) -> GradualRollout:

@@ -44,7 +44,7 @@ from configuration.naming import (
     smoke_step_name,
     workload_boundary_name,
 )
-from configuration.resolved import resolve_endpoint
+from configuration.resolved import ResolvedEndpoint, resolve_endpoint, resolve_environment
 from modules.alarm_topic import AlarmTopic, AlarmTopicProps
 from modules.build_step import BuildStep, BuildStepProps
 from modules.encryption import EncryptionKey, EncryptionKeyProps
@@ -215,6 +215,10 @@ class PipelineStack(TerraformStack):
             statements.append({"Sid": "DecryptSmokeKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
                                "Condition": {"StringEquals": {
                                    "kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}}})
+        internal = [resolve_endpoint(config, environment, name) for name in config.endpoints
+                    if config.endpoint_for(environment, name).exposure == "internal"]
+        if internal:
+            statements.extend(_smoke_probe_statements(config, environment, internal, arn, account))
         return tuple(statements)
 
     def _stages(self, config: MlopsConfig) -> list[CodepipelineStage]:
@@ -248,3 +252,28 @@ class PipelineStack(TerraformStack):
             stages.append(CodepipelineStage(name=f"Smoke-{environment}",
                                             action=[build("Smoke", f"smoke-{environment}")]))
         return stages
+
+
+def _smoke_probe_statements(config: MlopsConfig, environment: str, endpoints: list[ResolvedEndpoint], arn: str,
+                            account: str) -> list[Statement]:
+    """Run each internal endpoint's probe task (pipeline/smoke_probe.py) in the environment's cluster, in the subnets
+    of the endpoint's service, and read its log."""
+    cluster = resolve_environment(config, environment).cluster_name
+    ecs = f"{arn}:ecs:{config.region}:{account}"
+    return [
+        {"Sid": "RunSmokeProbes", "Effect": "Allow", "Action": "ecs:RunTask",
+         "Resource": [f"{ecs}:task-definition/{endpoint.smoke_probe_name}:*" for endpoint in endpoints],
+         "Condition": {"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{cluster}"}}},
+        {"Sid": "PassSmokeProbeRoles", "Effect": "Allow", "Action": "iam:PassRole",
+         "Resource": [f"{arn}:iam::{account}:role/{endpoint.smoke_probe_role_name}" for endpoint in endpoints],
+         "Condition": {"StringEquals": {"iam:PassedToService": "ecs-tasks.amazonaws.com"}}},
+        {"Sid": "WatchSmokeProbes", "Effect": "Allow", "Action": ["ecs:DescribeTasks", "ecs:StopTask"],
+         "Resource": f"{ecs}:task/{cluster}/*"},
+        {"Sid": "FindProbedServices", "Effect": "Allow", "Action": "ecs:DescribeServices",
+         "Resource": [f"{ecs}:service/{cluster}/{endpoint.service_names[0]}" for endpoint in endpoints]},
+        # DescribeSecurityGroups has no resource scope.
+        {"Sid": "FindSmokeProbeGroups", "Effect": "Allow", "Action": "ec2:DescribeSecurityGroups", "Resource": "*"},
+        {"Sid": "ReadSmokeProbeLogs", "Effect": "Allow", "Action": "logs:GetLogEvents",
+         "Resource": [f"{arn}:logs:{config.region}:{account}:log-group:{endpoint.smoke_probe_log_group}:log-stream:*"
+                      for endpoint in endpoints]},
+    ]

@@ -1,5 +1,6 @@
 """Dependencies run one way: configuration -> resolved values -> stacks -> modules; the delivery steps import neither
-the stacks nor the server's runtime; what programs share is in serving/contract.py, which imports nothing of ours.
+the stacks nor the server's runtime; what programs share is in serving/contract.py, which imports nothing of ours,
+and serving/endpoint_check.py (the smoke test's checks), which imports only the contract.
 
 Read from the source (every import statement, also those inside functions), plus one import of the delivery steps
 in a clean interpreter to catch what they load indirectly.
@@ -19,13 +20,16 @@ from tests.support.paths import PROJECT_ROOT
 
 STDLIB = set(sys.stdlib_module_names) | {"__future__"}
 CONTRACT = "serving.contract"
+ENDPOINT_CHECK = "serving.endpoint_check"
+"""The smoke test's checks, run by the pipeline's Smoke step and by the probe task in the serving image."""
+SHARED = (CONTRACT, ENDPOINT_CHECK)
 
 # Package -> what its modules may import besides the standard library and themselves.
 ALLOWED: dict[str, set[str]] = {
     "configuration": {"pydantic", "yaml", CONTRACT},
     "modules": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", CONTRACT},
     "stacks": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", "configuration", "modules", CONTRACT},
-    "pipeline": {"configuration", "boto3", "botocore", "onnx", "yaml", CONTRACT},
+    "pipeline": {"configuration", "boto3", "botocore", "onnx", "yaml", CONTRACT, ENDPOINT_CHECK},
     # Read from the synthesized JSON, never from the stacks' code; `make diagram` draws with `diagrams`.
     "preview": {"diagrams", "configuration", CONTRACT},
     "serving": {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "numpy", "onnxruntime",
@@ -74,9 +78,10 @@ def test_each_package_imports_only_what_its_layer_allows(package):
     assert not violations(package, ALLOWED[package])
 
 
-def test_the_contract_imports_the_standard_library_only():
-    outside = [module for module in imports_of(PROJECT_ROOT / "serving" / "contract.py")
-               if module.split(".")[0] not in STDLIB]
+@pytest.mark.parametrize("shared", SHARED)
+def test_what_programs_share_imports_the_standard_library_and_the_contract_only(shared):
+    outside = [module for module in imports_of(PROJECT_ROOT / (shared.replace(".", "/") + ".py"))
+               if module.split(".")[0] not in STDLIB and module != CONTRACT]
     assert not outside
 
 
@@ -101,5 +106,5 @@ def test_the_delivery_steps_load_neither_the_stacks_nor_the_model_runtime():
                                        capture_output=True, text=True).stdout)
     forbidden = [name for name in loaded if name.split(".")[0] in {"stacks", "modules", "cdktf",
                                                                    "cdktf_cdktf_provider_aws", "onnxruntime"}
-                 or name.startswith("serving.") and name != CONTRACT]
+                 or name.startswith("serving.") and name not in SHARED]
     assert not forbidden

@@ -126,6 +126,7 @@ def test_the_task_role_rereads_the_key_set_and_nothing_else_of_secrets_manager(s
     key_set_arn = ref("aws_secretsmanager_secret",
                       by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/key-set")[0], "arn")
     statements = [statement for body in resources(fraud, "aws_iam_role_policy").values()
+                  if not body["//"]["metadata"]["path"].split("/")[1] == "smoke-probe"
                   for statement in policy(body)["Statement"]
                   if any(str(action).startswith("secretsmanager:") for action in
                          (statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]))]
@@ -141,9 +142,59 @@ def test_only_the_smoke_step_may_read_the_smoke_key(stacks):
     assert secret_policy["secret_arn"] == ref("aws_secretsmanager_secret", smoke_id, "arn")
     (deny,) = policy(secret_policy)["Statement"]
     assert deny["Effect"] == "Deny" and deny["Action"] == "secretsmanager:GetSecretValue"
-    # qa is deployed through its own role: the smoke step reads through it.
+    # qa is deployed through its own role: the smoke step reads through it; fraud is internal, so ECS reads the key
+    # into its smoke probe task as the probe's execution role.
     assert deny["Condition"] == {"StringNotEquals": {"aws:PrincipalArn": [
-        "arn:aws:iam::111111111111:role/acme-deploy"]}}
+        "arn:aws:iam::111111111111:role/acme-deploy",
+        "arn:${data.aws_partition.partition.partition}:iam::${data.aws_caller_identity.account.account_id}:role/"
+        "acme-ml-qa-fraud-smoke-probe"]}}
+    _, role = by_path_suffix(fraud, "aws_iam_role", "smoke-probe/execution-role")
+    assert role["name"] == "acme-ml-qa-fraud-smoke-probe"
+
+
+def test_an_internal_endpoint_has_a_smoke_probe_task_that_calls_it_from_inside_the_vpc(stacks):
+    platform, churn, fraud = stacks
+    assert not [body for body in resources(churn, "aws_ecs_task_definition").values()
+                if "/smoke-probe/" in body["//"]["metadata"]["path"]]  # public: Smoke calls it directly
+    _, task = by_path_suffix(fraud, "aws_ecs_task_definition", "smoke-probe/task-definition")
+    (container,) = json.loads(task["container_definitions"])
+    assert task["family"] == "acme-ml-qa-fraud-smoke-probe" and "task_role_arn" not in task
+    assert container["entryPoint"] == ["python", "-m", "serving.probe"] and container["name"] == "probe"
+    (service_task,) = [json.loads(body["container_definitions"])[0] for body in
+                       resources(fraud, "aws_ecs_task_definition").values()
+                       if body["//"]["metadata"]["path"].split("/")[1] == "service-current"]
+    assert container["image"] == service_task["image"]  # the commit deployed
+    variables = {item["name"]: item["value"] for item in container["environment"]}
+    # fraud has a domain and a host: the probe calls that HTTPS name, as clients in the VPC do.
+    assert variables == {"PROBE_ENDPOINT": "fraud", "PROBE_ROOT": "https://ml.acme.example/fraud", "PROBE_AUTH": "api_key",
+                         "PROBE_IMAGE_TAG": service_task["image"].rsplit(":", 1)[1]}
+    smoke_key = ref("aws_secretsmanager_secret",
+                    by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/smoke-key")[0], "arn")
+    assert container["secrets"] == [{"name": "PROBE_CREDENTIALS", "valueFrom": smoke_key}]
+    assert container["logConfiguration"]["options"]["awslogs-group"] == "/ecs/acme-ml-qa-fraud/smoke-probe"
+    assert container["logConfiguration"]["options"]["awslogs-stream-prefix"] == "acme-ml-qa-fraud-smoke-probe"
+    # Its execution role reads that secret and nothing else of Secrets Manager.
+    _, _, execution = target(fraud, task["execution_role_arn"])
+    assert execution["name"] == "acme-ml-qa-fraud-smoke-probe"
+    (execution_policy,) = [body for body in resources(fraud, "aws_iam_role_policy").values()
+                           if body["role"] == task["execution_role_arn"].replace(".arn}", ".id}")]
+    reads = [statement for statement in policy(execution_policy)["Statement"]
+             if "secretsmanager:GetSecretValue" in statement["Action"]]
+    assert reads == [{"Sid": "ReadSmokeCredentials", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                      "Resource": smoke_key}]
+    # Its own group: out to the internal load balancer on the listener port (and HTTPS), which admits it.
+    probe_group = group_ref(fraud, "smoke-probe/security-group")
+    balancer_group = group_ref(platform, "internal-load-balancer/security-group")
+    egress = [(rule.get("referenced_security_group_id") or rule.get("cidr_ipv4"), rule["from_port"]) for rule in
+              resources(fraud, "aws_vpc_security_group_egress_rule").values()
+              if rule["security_group_id"] == probe_group]
+    assert sorted((across(platform, peer) if peer.startswith("${data") else peer, port)
+                  for peer, port in egress) == sorted([(balancer_group, 443), ("0.0.0.0/0", 443)])
+    (admitted,) = [rule for rule in resources(fraud, "aws_vpc_security_group_ingress_rule").values()
+                   if rule.get("referenced_security_group_id") == probe_group]
+    assert across(platform, admitted["security_group_id"]) == balancer_group and admitted["from_port"] == 443
+    assert not [rule for rule in resources(fraud, "aws_vpc_security_group_ingress_rule").values()
+                if rule["security_group_id"] == probe_group]  # nothing in
 
 
 def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(default_synth):
