@@ -71,7 +71,8 @@ def probe_in_vpc(session: Any, config: MlopsConfig, environment: str, commands: 
         result = _result(lines)
         if code == 0 and result.get("passed") is True:
             return
-        why = result.get("error") or stopped.get("stoppedReason") or container.get("reason") or "no result in its log"
+        why = result.get("error") or "; ".join(filter(None, (stopped.get("stoppedReason"), container.get("reason"),
+                                                             "no result line in its log")))
         raise StepFailed(f"endpoint {endpoint}: the probe task in the VPC exited with {code}: {why}")
 
     return probe

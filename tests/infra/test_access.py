@@ -166,8 +166,8 @@ def test_an_internal_endpoint_has_a_smoke_probe_task_that_calls_it_from_inside_t
     assert container["image"] == service_task["image"]  # the commit deployed
     variables = {item["name"]: item["value"] for item in container["environment"]}
     # fraud has a domain and a host: the probe calls that HTTPS name, as clients in the VPC do.
-    assert variables == {"PROBE_ENDPOINT": "fraud", "PROBE_ROOT": "https://ml.acme.example/fraud", "PROBE_AUTH": "api_key",
-                         "PROBE_IMAGE_TAG": service_task["image"].rsplit(":", 1)[1]}
+    assert variables == {"PROBE_ENDPOINT": "fraud", "PROBE_ROOT": "https://ml.acme.example/fraud",
+                         "PROBE_AUTH": "api_key", "PROBE_IMAGE_TAG": service_task["image"].rsplit(":", 1)[1]}
     smoke_key = ref("aws_secretsmanager_secret",
                     by_path_suffix(fraud, "aws_secretsmanager_secret", "api-keys/smoke-key")[0], "arn")
     assert container["secrets"] == [{"name": "PROBE_CREDENTIALS", "valueFrom": smoke_key}]

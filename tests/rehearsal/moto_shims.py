@@ -504,6 +504,53 @@ def _ecr_layer_downloads() -> None:
     ECRResponse.get_download_url_for_layer = get_download_url_for_layer
 
 
+# --- ECS: RunTask of a Fargate task definition -----------------------------------------------------------------
+def _run_task_needs_container_memory() -> bool:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    class Definition:
+        container_definitions = [{"name": "probe", "cpu": 0}]
+
+    try:
+        EC2ContainerServiceBackend._calculate_task_resource_requirements(Definition())
+    except TypeError:
+        return True
+    return False
+
+
+def _task_level_memory() -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend._calculate_task_resource_requirements
+
+    def calculate(task_definition: Any) -> dict[str, Any]:
+        # Fargate sizes a task by its task-level cpu and memory; a container's own memory is optional.
+        containers = task_definition.container_definitions
+        sized = [c if {"memory", "memoryReservation", "Memory", "MemoryReservation"} & set(c) else {**c, "memory": 0}
+                 for c in containers]
+
+        class Sized:
+            container_definitions = sized
+
+        return original(Sized())
+
+    EC2ContainerServiceBackend._calculate_task_resource_requirements = staticmethod(calculate)
+
+
+def _interface_has_no_dns_name() -> bool:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    return not hasattr(NetworkInterface, "private_dns_name")
+
+
+def _interface_dns_name() -> None:
+    from moto.ec2.models.elastic_network_interfaces import NetworkInterface
+
+    # The name EC2 gives an interface's private address in a region other than us-east-1.
+    NetworkInterface.private_dns_name = property(  # type: ignore[attr-defined]
+        lambda self: f"ip-{self.private_ip_address.replace('.', '-')}.{self.ec2_backend.region_name}.compute.internal")
+
+
 SHIMS: tuple[Shim, ...] = (
     Shim("iam-bool-conditions", "moto ignores the `Bool` operator and denies when any condition is unmet, so "
          "TLS-only bucket policies deny every call",
@@ -540,10 +587,28 @@ SHIMS: tuple[Shim, ...] = (
          "stayed after teardown", _delete_by_arn_ignored, _delete_project_by_arn),
     Shim("elbv2-default-scheme", "moto stores no scheme for a load balancer created without `Scheme` (the provider "
          "sends it only for internal ones); AWS makes it internet-facing", _scheme_still_dropped, _default_scheme),
+    Shim("ecs-run-task-task-level-memory", "moto's RunTask adds up each container's memory and fails (500) on a "
+         "Fargate task definition that sizes only the task, as the smoke probe's does",
+         _run_task_needs_container_memory, _task_level_memory),
+    Shim("ecs-run-task-interface-name", "moto's RunTask of an awsvpc task reads the interface's private DNS name, "
+         "which its network interfaces lack (500)", _interface_has_no_dns_name, _interface_dns_name),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
          lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
                                          "get_download_url_for_layer"), _ecr_layer_downloads),
 )
+
+
+_APPLIED: set[str] = set()
+
+
+def apply(*names: str) -> None:
+    """Apply the named shims once in this process (tests with moto in process need a few of them)."""
+    for shim in SHIMS:
+        if shim.name in names and shim.name not in _APPLIED:
+            if not shim.still_needed():
+                raise ShimNoLongerNeeded(f"moto no longer has the gap of shim {shim.name}: remove the shim")
+            shim.apply()
+            _APPLIED.add(shim.name)
 
 
 def apply_all() -> list[str]:
@@ -555,9 +620,13 @@ def apply_all() -> list[str]:
                                  f"{moto.__version__}: re-measure each in tests/rehearsal/moto_shims.py")
     applied = []
     for shim in SHIMS:
+        if shim.name in _APPLIED:
+            applied.append(f"{shim.name}: {shim.reason}")
+            continue
         if not shim.still_needed():
             raise ShimNoLongerNeeded(f"moto {moto.__version__} no longer has the gap of shim {shim.name} "
                                      f"({shim.reason}): remove the shim")
         shim.apply()
+        _APPLIED.add(shim.name)
         applied.append(f"{shim.name}: {shim.reason}")
     return applied
