@@ -24,9 +24,7 @@ from constructs import Construct
 
 from modules.iam import Statement, assume_role_policy, policy_document
 from modules.task_identity import ECS_TASKS
-from serving.contract import PROBE_CONTAINER, ProbeVariable
-
-PROBE_ENTRY_POINT = ("python", "-m", "serving.probe")
+from serving.contract import PROBE_CONTAINER, PROBE_PROGRAM, ProbeVariable
 
 
 @dataclass(frozen=True)
@@ -101,7 +99,7 @@ class SmokeProbe(Construct):
         container = {
             "name": PROBE_CONTAINER,
             "image": props.image,
-            "entryPoint": list(PROBE_ENTRY_POINT),
+            "entryPoint": list(PROBE_PROGRAM),
             "cpu": 0,
             "essential": True,
             "readonlyRootFilesystem": True,

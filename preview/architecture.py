@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from preview.synthesized import Address, Resource, Synthesized
+from serving.contract import PROBE_PROGRAM
 
 
 @dataclass(frozen=True)
@@ -178,6 +179,10 @@ def _endpoint(synth: Synthesized, arch: Architecture, stack: str, endpoint: str)
             continue  # a service's own task definition: drawn as the service
         container = _container(task)
         node = arch.add(task, "task", f"task {container.get('name')}", group)
+        if container.get("entryPoint") == list(PROBE_PROGRAM):
+            # The smoke test's probe calls the endpoint the way a client in the VPC does: through its rule.
+            for rule in synth.resources("aws_lb_listener_rule", stack):
+                arch.link(node, str(rule.address), "smoke test")
         _mounts(synth, arch, node, task)
         for bucket in synth.refs(task, task.get("container_definitions")):
             if bucket.type == "aws_s3_bucket":

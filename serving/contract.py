@@ -77,6 +77,9 @@ class ServerVariable:
     API_KEYS_SECRET = "SERVING_API_KEYS_SECRET"  # noqa: S105 - a variable name, not a secret
 
 
+PROBE_VARIABLE_PREFIX = "PROBE_"
+
+
 class ProbeVariable:
     """Variables of the smoke probe task (`python -m serving.probe`), which the endpoint stack defines for an endpoint
     behind an internal load balancer and the pipeline's Smoke step starts inside the VPC."""
@@ -97,6 +100,7 @@ class ProbeVariable:
 
 
 PROBE_CONTAINER = "probe"
+PROBE_PROGRAM = ("python", "-m", "serving.probe")
 PROBE_RESULT_PREFIX = "probe result: "
 """The probe's last log line: this prefix, then JSON (`{"passed": bool, ...}`), which Smoke reads from its log."""
 

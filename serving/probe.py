@@ -12,10 +12,12 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
-from serving.contract import PROBE_RESULT_PREFIX, ProbeVariable
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from serving.contract import PROBE_RESULT_PREFIX, PROBE_VARIABLE_PREFIX, ProbeVariable
 from serving.endpoint_check import (
     CheckFailed,
     CredentialsError,
@@ -23,43 +25,60 @@ from serving.endpoint_check import (
     check_endpoint,
     stored_credentials_headers,
 )
+from serving.settings import refuse_unknown_variables
 
 
-class ProbeMisconfigured(Exception):
-    """A variable is missing or malformed: the task definition, not the endpoint, is wrong."""
+class ProbeSettings(BaseSettings):
+    """The probe's settings, from `PROBE_*` variables (the endpoint stack sets them; serving/contract.py)."""
+
+    model_config = SettingsConfigDict(env_prefix=PROBE_VARIABLE_PREFIX, extra="forbid", frozen=True)
+
+    endpoint: str
+    root: str
+    """The endpoint's base URL, route prefix included."""
+    auth: Literal["none", "api_key", "jwt"]
+    host: str | None = None
+    """The Host header to send (the endpoint's host rule); None: the URL's own."""
+    image_tag: str | None = None
+    """The commit deployed: the image that must answer."""
+    credentials: SecretStr | None = None
+    """The smoke credentials secret's value (through ECS `secrets`)."""
+    attempts: int = Field(default=30, ge=1)
+    wait_seconds: float = Field(default=10.0, ge=0)
 
 
-def target_from(environ: Mapping[str, str]) -> EndpointTarget:
-    missing = [name for name in (ProbeVariable.ENDPOINT, ProbeVariable.ROOT, ProbeVariable.AUTH)
-               if not environ.get(name)]
-    if missing:
-        raise ProbeMisconfigured(f"{', '.join(missing)} not set (the endpoint stack's probe task definition sets "
-                                 "them)")
-    auth = environ[ProbeVariable.AUTH]
+def target_of(settings: ProbeSettings) -> EndpointTarget:
     headers: dict[str, str] = {}
-    if auth != "none":
+    if settings.auth != "none":
         try:
-            stored = json.loads(environ.get(ProbeVariable.CREDENTIALS) or "{}")
+            stored = json.loads(settings.credentials.get_secret_value() if settings.credentials else "{}")
         except json.JSONDecodeError:
-            raise ProbeMisconfigured(f"{ProbeVariable.CREDENTIALS} does not hold JSON: store the smoke "
-                                     "credentials again") from None
+            raise CredentialsError(f"{ProbeVariable.CREDENTIALS} does not hold JSON: store the smoke credentials "
+                                   "again") from None
         headers = stored_credentials_headers(stored if isinstance(stored, dict) else {})
         if not headers:
             raise CredentialsError(f"no smoke credentials in {ProbeVariable.CREDENTIALS} for an endpoint with "
-                                   f"auth.type {auth}: the deploy step issues API keys; a JWT endpoint's client is "
-                                   "stored with `python -m pipeline.keys smoke-client`")
-    return EndpointTarget(environ[ProbeVariable.ENDPOINT], environ[ProbeVariable.ROOT].rstrip("/"),
-                          environ.get(ProbeVariable.HOST) or None, headers, keyed=auth != "none")
+                                   f"auth.type {settings.auth}: the deploy step issues API keys; a JWT endpoint's "
+                                   "client is stored with `python -m pipeline.keys smoke-client`")
+    return EndpointTarget(settings.endpoint, settings.root.rstrip("/"), settings.host, headers,
+                          keyed=settings.auth != "none")
 
 
-def run(environ: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
-    """(exit code, result)."""
+def run() -> tuple[int, dict[str, Any]]:
+    """(exit code, result), from the process's variables."""
     try:
-        target = target_from(environ)
-        answered = check_endpoint(target, say, attempts=int(environ.get(ProbeVariable.ATTEMPTS, "30")),
-                                  wait_seconds=float(environ.get(ProbeVariable.WAIT_SECONDS, "10")),
-                                  expected_image_tag=environ.get(ProbeVariable.IMAGE_TAG) or None)
-    except (ProbeMisconfigured, CredentialsError, ValueError) as exc:
+        refuse_unknown_variables(ProbeSettings, os.environ)
+        settings = ProbeSettings()
+        target = target_of(settings)
+    except ValidationError as exc:
+        problems = "; ".join(f"{PROBE_VARIABLE_PREFIX}{'_'.join(map(str, error['loc'])).upper()}: {error['msg']}"
+                             for error in exc.errors())
+        return 2, {"passed": False, "error": f"{problems} (the endpoint stack's probe task definition sets them)"}
+    except (CredentialsError, ValueError) as exc:
+        return 2, {"passed": False, "error": str(exc)}
+    try:
+        answered = check_endpoint(target, say, settings.attempts, settings.wait_seconds, settings.image_tag)
+    except CredentialsError as exc:
         return 2, {"passed": False, "error": str(exc)}
     except CheckFailed as exc:
         return 1, {"passed": False, "error": str(exc)}
@@ -71,7 +90,7 @@ def say(line: str) -> None:
 
 
 def main() -> int:
-    code, result = run(os.environ)
+    code, result = run()
     say(PROBE_RESULT_PREFIX + json.dumps(result, sort_keys=True))
     return code
 

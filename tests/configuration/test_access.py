@@ -112,8 +112,12 @@ def test_a_production_endpoint_open_to_the_internet_without_auth_is_an_error_wit
         parse_config(with_changes(environments=environments(prod={"production": True, **way_out})), "t")
 
 
-def test_the_shipped_configuration_authenticates_staging_and_opens_prod_only_on_purpose(default_config):
+def test_the_shipped_configuration_authenticates_every_endpoint_and_keeps_prod_internal(default_config):
+    """No domain, so no HTTPS: prod's keys stay inside the VPC; staging's cross the internet (a synth warning)."""
     for name in ("a", "b"):
-        assert default_config.endpoint_for("staging", name).auth.type == "api_key"
-        prod = default_config.endpoint_for("prod", name).auth
-        assert prod.type == "none" and prod.allow_anonymous
+        for environment in ("staging", "prod"):
+            auth = default_config.endpoint_for(environment, name).auth
+            assert auth.type == "api_key" and not auth.allow_anonymous
+        assert default_config.endpoint_for("staging", name).exposure == "public"
+        assert default_config.endpoint_for("prod", name).exposure == "internal"
+    assert default_config.environments["prod"].load_balancers == ["internal"]

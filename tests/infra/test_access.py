@@ -198,15 +198,19 @@ def test_an_internal_endpoint_has_a_smoke_probe_task_that_calls_it_from_inside_t
 
 
 def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(default_synth):
-    """The shipped configuration: staging's endpoints have API keys, prod's are open on purpose."""
+    """The shipped configuration: every endpoint has API keys; prod's sit behind the internal load balancer."""
     stack = default_synth.stack("mlops-staging-endpoint-a")
     _, secret_policy = only(stack, "aws_secretsmanager_secret_policy")
     (deny,) = policy(secret_policy)["Statement"]
     (reader,) = deny["Condition"]["StringNotEquals"]["aws:PrincipalArn"]
     assert reader.endswith(":role/mlops-delivery/mlops-smoke-staging-build")
-    assert resources(default_synth.stack("mlops-prod-endpoint-a"), "aws_secretsmanager_secret") == {}
-    # ... and that role may read the smoke keys of staging's endpoints, decrypting through Secrets Manager only;
-    # prod's smoke role reads none.
+    _, prod_policy = only(default_synth.stack("mlops-prod-endpoint-a"), "aws_secretsmanager_secret_policy")
+    smoke_reader, probe_reader = policy(prod_policy)["Statement"][0]["Condition"]["StringNotEquals"][
+        "aws:PrincipalArn"]
+    assert smoke_reader.endswith(":role/mlops-delivery/mlops-smoke-prod-build")
+    assert probe_reader.endswith(":role/mlops-prod-a-smoke-probe")
+    # ... and that role may read the smoke keys of its environment's endpoints, decrypting through Secrets Manager
+    # only; prod's also runs the probes of its internal endpoints.
     pipeline = default_synth.stack("mlops-pipeline")
     _, role = by_path_suffix(pipeline, "aws_iam_role", "smoke-staging/role")
     assert role["name"] == "mlops-smoke-staging-build"
@@ -221,4 +225,20 @@ def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(defau
         "mlops/staging/a/smoke-key-*", "mlops/staging/b/smoke-key-*"]
     assert statements["DecryptSmokeKeys"]["Condition"] == {"StringEquals": {
         "kms:ViaService": "secretsmanager.eu-west-1.amazonaws.com"}}
-    assert "ReadSmokeKeys" not in smoke_statements("prod")
+    assert "RunSmokeProbes" not in statements  # staging's endpoints are public: Smoke calls them
+    prod = smoke_statements("prod")
+    account = "${data.aws_caller_identity.account.account_id}"
+    ecs = f"arn:${{data.aws_partition.partition.partition}}:ecs:eu-west-1:{account}"
+    assert prod["RunSmokeProbes"] == {
+        "Sid": "RunSmokeProbes", "Effect": "Allow", "Action": "ecs:RunTask",
+        "Resource": [f"{ecs}:task-definition/mlops-prod-a-smoke-probe:*",
+                     f"{ecs}:task-definition/mlops-prod-b-smoke-probe:*"],
+        "Condition": {"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/mlops-prod"}}}
+    assert [arn.rsplit("/", 1)[1] for arn in prod["PassSmokeProbeRoles"]["Resource"]] == [
+        "mlops-prod-a-smoke-probe", "mlops-prod-b-smoke-probe"]
+    assert prod["PassSmokeProbeRoles"]["Condition"] == {"StringEquals": {
+        "iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert prod["WatchSmokeProbes"]["Resource"] == f"{ecs}:task/mlops-prod/*"
+    assert prod["FindProbedServices"]["Resource"] == [f"{ecs}:service/mlops-prod/a", f"{ecs}:service/mlops-prod/b"]
+    assert [arn.split(":log-group:")[1] for arn in prod["ReadSmokeProbeLogs"]["Resource"]] == [
+        "/ecs/mlops-prod-a/smoke-probe:log-stream:*", "/ecs/mlops-prod-b/smoke-probe:log-stream:*"]

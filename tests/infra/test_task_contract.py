@@ -17,15 +17,20 @@ from serving.contract import (
     EXPORT_CONTAINER,
     EXPORT_ENTRY_POINT,
     EXPORT_VARIABLE_PREFIX,
+    PROBE_CONTAINER,
+    PROBE_PROGRAM,
+    PROBE_VARIABLE_PREFIX,
     SERVER_PROGRAM,
     SERVER_VARIABLE_PREFIX,
     SYNC_ENTRY_POINT,
     SYNC_VARIABLE_PREFIX,
     ExportVariable,
+    ProbeVariable,
     ServerVariable,
     SyncVariable,
     variables_of,
 )
+from serving.probe import ProbeSettings
 from serving.settings import ServingSettings, required_variable_names, variable_names
 from serving.sync import SyncSettings
 from tests.infra.synth import resources
@@ -33,12 +38,13 @@ from tests.support.container_image import ImageConfig, effective_command, effect
 
 # The program each container exists to run.
 PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT),
-                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT)}
+                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT), PROBE_CONTAINER: list(PROBE_PROGRAM)}
 # What each program reads its settings with, and the prefix of the variables it owns.
 SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[type[BaseSettings], str]] = {
     SERVER_PROGRAM: (ServingSettings, SERVER_VARIABLE_PREFIX),
     SYNC_ENTRY_POINT: (SyncSettings, SYNC_VARIABLE_PREFIX),
     EXPORT_ENTRY_POINT: (ExportSettings, EXPORT_VARIABLE_PREFIX),
+    PROBE_PROGRAM: (ProbeSettings, PROBE_VARIABLE_PREFIX),
 }
 
 
@@ -115,7 +121,7 @@ def test_a_misspelled_or_missing_variable_is_caught():
 
 
 @pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings),
-                                             (ExportVariable, ExportSettings)])
+                                             (ExportVariable, ExportSettings), (ProbeVariable, ProbeSettings)])
 def test_the_contract_names_only_variables_the_program_reads(names, settings):
     assert set(variables_of(names).values()) <= variable_names(settings)
     # and the attribute says which setting: SERVING_MODELS_DIR is ServerVariable.MODELS_DIR

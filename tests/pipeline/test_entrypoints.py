@@ -89,7 +89,7 @@ def test_deploy_refuses_an_unknown_environment(config):
         deploy(config, "qa", dry(), "0a1b2c3")
 
 
-def test_smoke_dry_run_prints_the_calls(config):
+def test_smoke_dry_run_prints_the_calls(config, capsys):
     commands = dry()
     smoke(config, "staging", "http://alb.example", commands)
     assert commands.printed == [line for name in ("a", "b") for line in (
@@ -98,9 +98,14 @@ def test_smoke_dry_run_prints_the_calls(config):
         f"would call: POST http://alb.example/{name}/v2/models/{name}/infer with the smoke test's credentials",
         f"would call: GET http://alb.example/{name}/status with the smoke test's credentials",
         f"would check that POST http://alb.example/{name}/v2/models/{name}/infer without credentials is refused (401)")]
-    commands = dry()
-    smoke(config, "prod", "http://alb.example", commands)  # open on purpose in prod: no key, no refusal to check
-    assert commands.printed[1] == "would call: GET http://alb.example/a/v2/models/a" and len(commands.printed) == 8
+    # prod's endpoints are internal: the dry run of the step itself says which probe task it would run.
+    from pipeline.smoke import main as smoke_main
+
+    assert smoke_main(["--env", "prod", "--dry-run"]) == 0
+    assert capsys.readouterr().out.splitlines()[-2:] == [
+        f"would run task mlops-prod-{name}-smoke-probe in cluster mlops-prod (the subnets of service {name}, security "
+        f"group mlops-prod-{name}-smoke-probe) and read its log /ecs/mlops-prod-{name}/smoke-probe: endpoint {name} "
+        "is behind the internal load balancer" for name in ("a", "b")]
 
 
 def test_smoke_passes_against_a_running_server_and_fails_against_none(tmp_path):

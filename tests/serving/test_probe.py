@@ -83,8 +83,10 @@ def test_an_endpoint_without_auth_is_called_without_credentials(servers):
 def test_a_misconfigured_probe_exits_2_naming_the_variable(servers):
     keyed, _ = servers
     code, lines = probe(None)
-    assert code == 2 and result(lines) == {"passed": False, "error": "PROBE_ROOT not set (the endpoint stack's "
-                                                                     "probe task definition sets them)"}
+    assert code == 2 and result(lines) == {"passed": False, "error": "PROBE_ROOT: Field required (the endpoint "
+                                                                     "stack's probe task definition sets them)"}
+    code, lines = probe(keyed, PROBE_ROOTS="http://x")  # a misspelled variable is named, never ignored
+    assert code == 2 and "PROBE_ROOTS" in result(lines)["error"]
     code, lines = probe(keyed)  # keyed, but ECS handed it no credentials
     assert code == 2 and result(lines)["error"].startswith("no smoke credentials in PROBE_CREDENTIALS for an "
                                                            "endpoint with auth.type api_key")
