@@ -43,7 +43,7 @@ from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
 from tests.rehearsal.leftovers import LISTED, holdings
-from tests.rehearsal.load_balancer import LoadBalancers
+from tests.rehearsal.load_balancer import LoadBalancers, proxy_for
 from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
 from tests.rehearsal.tasks import Launcher, build_packages
@@ -52,6 +52,10 @@ from tests.rehearsal.workspace import REGION, Workspace
 from tests.support.paths import PROJECT_ROOT
 
 PYTHON = ".venv/bin/python"
+TASK_CLIENT = "task-"
+"""A load balancer client that is a running task: `task-<ECS task id>` (tests/rehearsal/load_balancer.py)."""
+VPC_CLIENT = "vpc-client-"
+"""The rehearsal's own client host in a VPC, for internal endpoints: `vpc-client-<its security group id>`."""
 HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |^error:|Error:|exists already|"
                         r"is there already|ready, image|deployment of image|pipeline .* is deployed|kept on purpose|"
                         r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration|smoke test key|"
@@ -118,7 +122,7 @@ class Rehearsal:
         self.balancers: LoadBalancers | None = None
         self.identities: Identities | None = None
         self.flows = FlowLedger()
-        self._client_flows: dict[tuple[str, int], str] = {}
+        self._client_flows: dict[tuple[str, int, str], str] = {}
         self.client_keys: dict[tuple[str, str], str] = {}
         """(environment, endpoint) -> the API key the rehearsal calls an `api_key` endpoint with."""
 
@@ -182,6 +186,7 @@ class Rehearsal:
         self.agent.start()
         self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets, self.client_flow)
         self.balancers.start()
+        self.agent.balancer_proxy = lambda task_id: proxy_for(self.balancers.url, f"{TASK_CLIENT}{task_id}")
         proxy = {"http_proxy": self.balancers.url, "HTTP_PROXY": self.balancers.url,
                  "no_proxy": "127.0.0.1,localhost", "NO_PROXY": "127.0.0.1,localhost"}
         self.ws.env.update(proxy)
@@ -189,24 +194,63 @@ class Rehearsal:
         return (f"repository copy {self.ws.repo}, emulated account {self.ws.endpoint}, Terraform with AWS provider "
                 f"{self.ws.provider_version} from the mirror, load balancers at {self.balancers.url}")
 
-    def client_flow(self, balancer: dict[str, Any], port: int) -> None:
-        """An internet client's connection to the load balancer's listener, decided once per load balancer and port
-        against the applied network (every node: DNS answers with each zone's address)."""
-        key = (balancer["LoadBalancerArn"], port)
+    def client_flow(self, balancer: dict[str, Any], port: int, client: str | None = None) -> None:
+        """A client's connection to the load balancer's listener, decided against the applied network, to every node
+        (DNS answers with each zone's address): an internet client's (`client` None) once per load balancer and
+        port; a task's (`client` its ECS task id) from its network interface; the rehearsal's client host in a VPC
+        (`client` `vpc-client-<security group id>`) from an interface in the balancer's subnet with that group."""
+        key = (balancer["LoadBalancerArn"], port, client or "")
         if key not in self._client_flows:
             network = AppliedNetwork.read(self.client("ec2"))
-            client = Interface("an internet client", INTERNET_CLIENT)
+            source = self._client_interface(network, balancer, client)
             self._client_flows[key] = ""
             for zone in balancer["AvailabilityZones"]:
                 node = network.interface_in(f"load balancer {balancer['LoadBalancerName']} ({zone['ZoneName']})",
                                             zone["SubnetId"], balancer.get("SecurityGroups", []),
                                             public=balancer.get("Scheme") == "internet-facing")
                 try:
-                    self.flows.connect(network, "client -> load balancer", client, node, port)
+                    self.flows.connect(network, "client -> load balancer" if client is None
+                                       else f"{source.name} -> load balancer", source, node, port)
                 except FlowRefused as refused:
                     self._client_flows[key] = str(refused)
+            if client is not None and client.startswith(TASK_CLIENT):
+                result = self._client_flows.pop(key)  # a task's interface is its own: decided for each task
+                if result:
+                    raise FlowRefused(result)
+                return
         if self._client_flows[key]:
             raise FlowRefused(self._client_flows[key])
+
+    def _client_interface(self, network: AppliedNetwork, balancer: dict[str, Any], client: str | None) -> Interface:
+        if client is None:
+            return Interface("an internet client", INTERNET_CLIENT)
+        if client.startswith(TASK_CLIENT):
+            interface = self.agent.task_interface(client[len(TASK_CLIENT):])
+            if interface is None:
+                raise FlowRefused(f"{client}: no running task has that id")
+            return interface
+        group = client.removeprefix(VPC_CLIENT)
+        (name,) = [g["GroupName"] for g in network.security_groups if g["GroupId"] == group]
+        subnet = balancer["AvailabilityZones"][0]["SubnetId"]
+        return network.interface_in(f"a client host in the VPC (security group {name})", subnet, [group])
+
+    def opener_for(self, config: Any, environment: str, endpoint: str) -> tuple[str, Any]:
+        """(the endpoint's base URL, an opener) to call it as a client would: from the internet through the
+        internet-facing load balancer, or from a host in the VPC through the internal one."""
+        from configuration.resolved import resolve_endpoint
+        from pipeline.smoke import load_balancer_url
+
+        exposure = config.endpoint_for(environment, endpoint).exposure or "public"
+        base = load_balancer_url(config, environment, self.client("elbv2"), exposure)
+        proxy = self.balancers.url
+        if exposure == "internal":
+            # A host in the VPC with the endpoint's smoke probe group, the one group the stacks let reach it.
+            probe = resolve_endpoint(config, environment, endpoint).smoke_probe_name
+            (group,) = self.client("ec2").describe_security_groups(Filters=[
+                {"Name": "group-name", "Values": [probe]}])["SecurityGroups"]
+            proxy = proxy_for(proxy, f"{VPC_CLIENT}{group['GroupId']}")
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
+        return f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}", opener
 
     def authorize_connection(self) -> str:
         arn = self.client("codepipeline").get_pipeline(name=f"{self.config.project}-delivery")["pipeline"][
@@ -234,12 +278,9 @@ class Rehearsal:
                credentials: dict[str, str] | None = None) -> dict[str, Any]:
         """A prediction through the load balancer, with the client's key where the endpoint has API keys (or the
         `credentials` given: `{}` for none)."""
-        from configuration.resolved import resolve_endpoint
-        from pipeline.smoke import example_request, load_balancer_url
+        from pipeline.smoke import example_request
 
-        base = load_balancer_url(config, environment, self.client("elbv2"))
-        root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
+        root, opener = self.opener_for(config, environment, endpoint)
         credentials = self.credentials(environment, endpoint) if credentials is None else credentials
         metadata = json.loads(opener.open(urllib.request.Request(f"{root}/v2/models/{endpoint}",
                                                                  headers=credentials), timeout=10).read())
@@ -310,12 +351,7 @@ class Rehearsal:
 
     def endpoint_get(self, config: Any, environment: str, endpoint: str, path: str) -> dict[str, Any]:
         """GET <endpoint's route>/<path> through the load balancer, as a client would."""
-        from configuration.resolved import resolve_endpoint
-        from pipeline.smoke import load_balancer_url
-
-        base = load_balancer_url(config, environment, self.client("elbv2"))
-        root = f"{base}{resolve_endpoint(config, environment, endpoint).route_prefix}"
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": self.balancers.url}))
+        root, opener = self.opener_for(config, environment, endpoint)
         request = urllib.request.Request(f"{root}{path}", headers=self.credentials(environment, endpoint))
         return json.loads(opener.open(request, timeout=10).read())
 

@@ -89,6 +89,12 @@ class EcsAgent:
         self.say = say
         self.services: dict[tuple[str, str], ServiceState] = {}
         self.one_off: list[LocalTask] = []
+        self.client_tasks: dict[str, LocalTask] = {}
+        """Tasks a client started with RunTask (the Smoke step's probe), by task ARN, until reported stopped."""
+        self.seen_client_tasks: set[str] = set()
+        self.balancer_proxy: Callable[[str], str] | None = None
+        """Task id -> the load balancers' stand-in as that task's HTTP proxy (tests/rehearsal/load_balancer.py):
+        the task resolves and reaches a load balancer's name from its own network interface."""
         self.fired_schedules: set[str] = set()
         self.failures: list[str] = []
         self.lock = threading.Lock()
@@ -113,7 +119,7 @@ class EcsAgent:
             for state in self.services.values():
                 for task in state.tasks:
                     task.stop(timeout=10)
-            for task in self.one_off:
+            for task in [*self.one_off, *self.client_tasks.values()]:
                 task.stop(timeout=10)
 
     def _run(self) -> None:
@@ -131,6 +137,7 @@ class EcsAgent:
         self._events()
         self._schedules()
         self._one_off()
+        self._client_tasks()
 
     def _task_definition(self, arn: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
         definition = self.client("ecs").describe_task_definition(taskDefinition=arn)["taskDefinition"]
@@ -143,7 +150,8 @@ class EcsAgent:
                     access_points[point["AccessPointId"]] = point
         return definition, access_points
 
-    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str) -> tuple[Image, dict[str, str]]:
+    def _as_ecs_agent(self, definition: dict[str, Any], cluster_arn: str,
+                      task_id: str | None = None) -> tuple[Image, dict[str, str], dict[str, Any]]:
         """What the ECS agent does with the execution role before a container starts: authenticate to the registry,
         pull the image the task definition names (manifest, config, layers), create the task's log stream, and
         read each of the container's `secrets` into its variable (a task whose secret cannot be read never starts:
@@ -163,9 +171,13 @@ class EcsAgent:
             except LookupError as missing:
                 raise AccessDenied(str(missing)) from None
             options = container.get("logConfiguration", {}).get("options", {})
+            awslogs: dict[str, Any] = {}
             if "awslogs-group" in options:
                 logs = self.role_client("logs", credentials)
-                stream = f"{options.get('awslogs-stream-prefix', 'ecs')}/{container['name']}/{time.time_ns()}"
+                # awslogs names a task's stream <prefix>/<container>/<task id>.
+                prefix = options.get("awslogs-stream-prefix", "ecs")
+                stream = f"{prefix}/{container['name']}/{task_id or time.time_ns()}"
+                awslogs = {"group": options["awslogs-group"], "stream": stream, "credentials": credentials}
                 logs.create_log_stream(logGroupName=options["awslogs-group"], logStreamName=stream)
                 logs.put_log_events(logGroupName=options["awslogs-group"], logStreamName=stream, logEvents=[
                     {"timestamp": int(time.time() * 1000), "message": "task starting (rehearsal)"}])
@@ -176,7 +188,7 @@ class EcsAgent:
                     secrets[secret["name"]] = manager.get_secret_value(SecretId=secret["valueFrom"])["SecretString"]
         except self._client_errors() as error:
             raise AccessDenied(f"execution role {role.rsplit('/', 1)[-1]}: {error}") from None
-        return pulled, secrets
+        return pulled, secrets, awslogs
 
     @staticmethod
     def _client_errors() -> tuple[type[Exception], ...]:
@@ -241,16 +253,23 @@ class EcsAgent:
             self.flows.connect(network, "task -> EFS mount target", interface, target, 2049)
         return interface
 
-    def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None) -> LocalTask:
+    def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None,
+                   task_id: str | None = None) -> LocalTask:
+        """`task_id`: the ECS task's id, for a task ECS already holds (RunTask by a client)."""
         definition, access_points = self._task_definition(arn)
         interface = self._place(definition, awsvpc, purpose)
-        image, secrets = self._as_ecs_agent(definition, cluster_arn)
+        image, secrets, awslogs = self._as_ecs_agent(definition, cluster_arn, task_id)
         credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
                        if definition.get("taskRoleArn") else None)
         self._mount_checks(definition, access_points, credentials)
-        task = self.launcher.start(definition, access_points, purpose, credentials, image, overrides=secrets)
+        # Not the container's environment: how its HTTP calls find the load balancers' stand-in (DNS, in AWS).
+        network = ({"http_proxy": self.balancer_proxy(task_id), "no_proxy": "127.0.0.1,localhost"}
+                   if task_id is not None and self.balancer_proxy is not None else {})
+        task = self.launcher.start(definition, access_points, purpose, credentials, image,
+                                   overrides={**secrets, **network})
         task.extra["task_definition"] = arn
         task.extra["interface"] = interface
+        task.extra["awslogs"] = awslogs
         self.say(f"task {task.task_id} started ({purpose}) on {task.address} from "
                  f"{image.reference.rsplit('/', 1)[-1]}: {' '.join(task.command)}")
         return task
@@ -594,6 +613,77 @@ class EcsAgent:
             if code != 0:
                 self.failures.append(f"task {task.task_id} ({task.purpose}) exited with {code}:\n{task.log_tail()}")
                 self.say(task.log_tail())
+
+    # --- RunTask by a client --------------------------------------------------------------------------------------
+    def _client_tasks(self) -> None:
+        """A task a client started with RunTask (ECS holds it, RUNNING) is started as ECS starts one: placed in its
+        subnet with its security groups, its image pulled, its secrets read and its log stream made as its
+        execution role. While it runs ECS shows it RUNNING; when its container exits, its output reaches its log
+        stream (as awslogs sends it) and ECS shows it STOPPED with the exit code. StopTask stops it. A task that
+        cannot start is STOPPED with the reason, as ECS reports it (the client decides what that means)."""
+        ecs = self.client("ecs")
+        for cluster in ecs.list_clusters()["clusterArns"]:
+            new = [arn for arn in ecs.list_tasks(cluster=cluster, desiredStatus="RUNNING")["taskArns"]
+                   if arn not in self.seen_client_tasks]
+            for described in ecs.describe_tasks(cluster=cluster, tasks=new)["tasks"] if new else []:
+                self.seen_client_tasks.add(described["taskArn"])
+                self._start_client_task(cluster, described)
+        for arn, task in list(self.client_tasks.items()):
+            if task.alive():
+                (described,) = ecs.describe_tasks(cluster=task.extra["cluster"], tasks=[arn])["tasks"] or [{}]
+                if described.get("desiredStatus") != "STOPPED":
+                    continue
+                task.stop(timeout=30)  # StopTask: SIGTERM, then SIGKILL after the stop timeout
+            self.client_tasks.pop(arn)
+            self._ship_log(task)
+            code = task.process.returncode
+            self.say(f"task {task.task_id} ({task.purpose}) exited with {code} after "
+                     f"{time.monotonic() - task.started_at:.0f} s")
+            self._report_task(arn, "STOPPED", exit_code=code, reason="Essential container in task exited")
+
+    def _start_client_task(self, cluster: str, described: dict[str, Any]) -> None:
+        arn = described["taskArn"]
+        task_id = arn.rsplit("/", 1)[-1]
+        purpose = f"task {task_id} started by {described.get('startedBy') or 'a client'}"
+        details = {detail["name"]: detail["value"] for attachment in described.get("attachments", [])
+                   for detail in attachment.get("details", [])}
+        awsvpc = None
+        if "networkInterfaceId" in details:
+            (eni,) = self.client("ec2").describe_network_interfaces(
+                NetworkInterfaceIds=[details["networkInterfaceId"]])["NetworkInterfaces"]
+            awsvpc = {"subnets": [eni["SubnetId"]], "securityGroups": [group["GroupId"] for group in eni["Groups"]]}
+        try:
+            task = self.start_task(described["taskDefinitionArn"], purpose, cluster, awsvpc, task_id=task_id)
+        except (AccessDenied, FlowRefused) as denied:
+            self.say(f"{purpose}: did not start: {denied}")
+            self._report_task(arn, "STOPPED", reason=f"ResourceInitializationError: {denied}")
+            return
+        task.extra["cluster"] = cluster
+        self.client_tasks[arn] = task
+
+    def _ship_log(self, task: LocalTask) -> None:
+        """The container's output into its log stream, as the awslogs driver sends it (as the execution role)."""
+        awslogs = task.extra.get("awslogs") or {}
+        lines = [line for line in task.log_path.read_text(errors="replace").splitlines() if line]
+        if not awslogs or not lines:
+            return
+        now = int(time.time() * 1000)
+        self.role_client("logs", awslogs["credentials"]).put_log_events(
+            logGroupName=awslogs["group"], logStreamName=awslogs["stream"],
+            logEvents=[{"timestamp": now, "message": line} for line in lines[-5000:]])
+
+    def _report_task(self, arn: str, status: str, exit_code: int | None = None, reason: str = "") -> None:
+        report = {"taskArn": arn, "lastStatus": status, "exitCode": exit_code, "stoppedReason": reason}
+        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - the emulated account on 127.0.0.1
+            f"{self.endpoint}/_rehearsal/ecs-task", data=json.dumps(report).encode(), method="POST"),
+            timeout=5).read()
+
+    def task_interface(self, task_id: str) -> Interface | None:
+        """The network interface of a running task a client started, by its ECS task id."""
+        for arn, task in list(self.client_tasks.items()):
+            if arn.rsplit("/", 1)[-1] == task_id:
+                return task.extra["interface"]
+        return None
 
     def wait_one_off(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

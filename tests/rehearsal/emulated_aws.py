@@ -6,6 +6,8 @@
 - `/_rehearsal/ecr-blobs/<digest>`: layer downloads (see the ecr-layer-downloads shim);
 - `/_rehearsal/ecs-service`: the rehearsal's ECS agent reports a service's deployments and task counts, which is
   what ECS (and Terraform's wait for steady state, and the deploy step) then sees;
+- `/_rehearsal/ecs-task`: the agent reports a task a client started with RunTask (running, or stopped with its exit
+  code); moto is told never to move a task's status on its own;
 - `/_rehearsal/assume`: a service (CodeBuild, ECS, EventBridge, Scheduler) assumes a role, if its trust policy lets it;
 - `/_rehearsal/authorize`: checks AWS makes inside a service on a role's behalf (an EFS mount, a rule's RunTask);
 - `/_rehearsal/authorization`: the decisions so far, per principal; `/_rehearsal/policies`: every role's policies.
@@ -170,6 +172,50 @@ def set_service(report: dict[str, Any]) -> dict[str, Any]:
     return {"error": f"no service {service} in cluster {cluster}"}
 
 
+def set_task(report: dict[str, Any]) -> dict[str, Any]:
+    """What ECS shows of a task a client started with RunTask, as the rehearsal's ECS agent runs it: RUNNING while
+    its container runs; STOPPED with the container's exit code (or, when it never started, the reason)."""
+    from moto.ecs.models import ecs_backends
+
+    for region_backends in ecs_backends.values():
+        for backend in region_backends.values():
+            for tasks in backend.tasks.values():
+                task = tasks.get(report["taskArn"])
+                if task is None:
+                    continue
+                task.status = report["lastStatus"]
+                if report["lastStatus"] == "STOPPED":
+                    task.desired_status = "STOPPED"
+                    task.stopped_reason = report.get("stoppedReason", "")
+                    task.containers[0].exitCode = report.get("exitCode")
+                    task.containers[0].last_status = "STOPPED"
+                    _release_interfaces(task)
+                return {"task": report["taskArn"]}
+    return {"error": f"no task {report['taskArn']}"}
+
+
+def _release_interfaces(task: Any) -> None:
+    """ECS deletes a stopped task's network interface (otherwise its subnet and security group could not be
+    deleted)."""
+    from moto.ec2.models import ec2_backends
+
+    backend = ec2_backends[task._account_id][task.region_name]
+    for attachment in task.attachments:
+        for detail in attachment.get("details", []):
+            if detail["name"] == "networkInterfaceId" and detail["value"] in backend.enis:
+                backend.delete_network_interface(detail["value"])
+        attachment["status"] = "DELETED"
+
+
+def keep_tasks_as_the_agent_reports_them() -> None:
+    """moto moves a task one status further on every DescribeTasks (RUNNING to STOPPED in four calls), whatever
+    its container does; ECS stops a task when its essential container exits. moto's state manager is told to
+    never move a task on its own: the rehearsal's ECS agent reports its status (set_task)."""
+    from moto.moto_api import state_manager
+
+    state_manager.set_transition(model_name="ecs::task", transition={"progression": "manual", "times": 2**62})
+
+
 def _call_name(environ: dict[str, Any]) -> str:
     """`service Action` of a request, for the call log (the body is read and put back for query-protocol calls)."""
     match = SERVICE_OF_REQUEST.search(environ.get("HTTP_AUTHORIZATION", ""))
@@ -309,6 +355,10 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
             body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
             with BACKEND_LOCK:
                 return _json(start_response, set_service(body))
+        if path == "/_rehearsal/ecs-task":
+            body = json.loads(environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0)))
+            with BACKEND_LOCK:
+                return _json(start_response, set_task(body))
         if path == "/_rehearsal/ready":
             return _json(start_response, {"ready": True})
         if path in ("/_rehearsal/assume", "/_rehearsal/authorize", "/_rehearsal/authorization", "/_rehearsal/policies"):
@@ -343,6 +393,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     for line in moto_shims.apply_all():
         print(f"shim {line}", flush=True)
+    keep_tasks_as_the_agent_reports_them()
     moto_shims.PUBLIC_URL.append(f"http://127.0.0.1:{args.port}")
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # the call log above says more
     server = make_server("127.0.0.1", args.port, make_app(), threaded=True)

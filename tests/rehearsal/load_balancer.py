@@ -8,7 +8,9 @@ weights to each group's healthy tasks (round robin; when every registered target
 the load balancer fails open); the listener's default action (a fixed response) otherwise. A client's connection is
 first decided against the applied network (tests/rehearsal/network.py): an internet client reaches an
 internet-facing load balancer only through its security groups, network ACLs and its subnets' route to an internet
-gateway; a refused connection is answered 504 and recorded.
+gateway, and never an internal one; a client inside a VPC names itself as the proxy's user (`http://<client>:-@...`:
+a task by its ECS task id, or the rehearsal's client host in a VPC) and connects from its own network interface. A
+refused connection is answered 504 and recorded.
 """
 
 from __future__ import annotations
@@ -44,10 +46,30 @@ def _matches(rule: dict[str, Any], host: str, path: str) -> bool:
     return True
 
 
+def client_named(proxy_authorization: str | None) -> str | None:
+    """The client a request comes from, by the user of its proxy credentials (None: an internet client)."""
+    import base64
+    import binascii
+
+    if not proxy_authorization or not proxy_authorization.lower().startswith("basic "):
+        return None
+    try:
+        return base64.b64decode(proxy_authorization.split(" ", 1)[1]).decode().split(":", 1)[0] or None
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def proxy_for(proxy_url: str, client: str) -> str:
+    """The stand-in's address as `client`'s HTTP proxy."""
+    scheme, _, address = proxy_url.partition("://")
+    return f"{scheme}://{client}:-@{address}"
+
+
 class LoadBalancers:
     def __init__(self, elbv2: Callable[[], Any], healthy_targets: Callable[[str], list[str]],
-                 client_flow: Callable[[dict[str, Any], int], None]):
-        """`client_flow(load balancer, port)` raises FlowRefused when a client could not connect."""
+                 client_flow: Callable[[dict[str, Any], int, str | None], None]):
+        """`client_flow(load balancer, port, client)` raises FlowRefused when the client (None: on the internet)
+        could not connect."""
         self.elbv2 = elbv2
         self.healthy_targets = healthy_targets
         self.client_flow = client_flow
@@ -81,14 +103,15 @@ class LoadBalancers:
             current[chosen] -= total
             return chosen
 
-    def route(self, host: str, port: int, path: str) -> tuple[str | None, dict[str, Any] | None]:
+    def route(self, host: str, port: int, path: str,
+              client: str | None = None) -> tuple[str | None, dict[str, Any] | None]:
         """(target address, None) for a forward, or (None, fixed response) for the default or a missing target."""
         elbv2 = self.elbv2()
         balancers = [b for b in elbv2.describe_load_balancers()["LoadBalancers"] if b["DNSName"] == host]
         if not balancers:
             return None, {"StatusCode": "502", "MessageBody": f"no load balancer named {host}"}
         try:
-            self.client_flow(balancers[0], port)
+            self.client_flow(balancers[0], port, client)
         except FlowRefused as refused:
             return None, {"StatusCode": "504", "MessageBody": f"connection refused by the network: {refused}"}
         listeners = [listener for listener in
@@ -128,7 +151,8 @@ class LoadBalancers:
                 host = (url.hostname or self.headers.get("Host", "").split(":")[0]).lower()
                 path = url.path or "/"
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                target, fixed = balancers.route(host, url.port or 80, path)
+                target, fixed = balancers.route(host, url.port or 80, path,
+                                                client_named(self.headers.get("Proxy-Authorization")))
                 if fixed is not None:
                     self._answer(int(fixed["StatusCode"]), (fixed.get("MessageBody") or "").encode(),
                                  fixed.get("ContentType", "text/plain"))

@@ -179,3 +179,43 @@ def test_the_agent_s_target_health_follows_the_interval_and_both_thresholds():
         assert agent._target_health(state, task, now=90) is True
     finally:
         server.shutdown()
+
+
+def test_a_task_a_client_runs_stays_running_until_the_agent_reports_it_stopped(emulator):
+    """ECS: a task runs until its essential container exits, then shows STOPPED with the container's exit code, and
+    its network interface is deleted. moto would move it to STOPPED by itself after four DescribeTasks calls and
+    crash on a Fargate task definition sized by the task alone (two shims)."""
+    import json
+    import urllib.request
+
+    import boto3
+
+    url, _ = emulator
+    session = {"region_name": "eu-west-1", "endpoint_url": url, "aws_access_key_id": "testing",
+               "aws_secret_access_key": "x"}
+    ec2, ecs = boto3.client("ec2", **session), boto3.client("ecs", **session)
+    vpc = ec2.create_vpc(CidrBlock="10.30.0.0/16")["Vpc"]["VpcId"]
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.30.1.0/24")["Subnet"]["SubnetId"]
+    group = ec2.create_security_group(GroupName="probe", Description="p", VpcId=vpc)["GroupId"]
+    ecs.create_cluster(clusterName="runs")
+    ecs.register_task_definition(family="probe", networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
+                                 cpu="256", memory="512", containerDefinitions=[{"name": "probe", "image": "i"}])
+    (task,) = ecs.run_task(cluster="runs", taskDefinition="probe", launchType="FARGATE", networkConfiguration={
+        "awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [group]}})["tasks"]
+    arn = task["taskArn"]
+    for _ in range(6):
+        (described,) = ecs.describe_tasks(cluster="runs", tasks=[arn])["tasks"]
+        assert described["lastStatus"] == "RUNNING"
+    (interface,) = [d["value"] for d in described["attachments"][0]["details"] if d["name"] == "networkInterfaceId"]
+    assert ec2.describe_network_interfaces(NetworkInterfaceIds=[interface])["NetworkInterfaces"][0]["Groups"][0][
+        "GroupId"] == group
+    report = {"taskArn": arn, "lastStatus": "STOPPED", "exitCode": 3,
+              "stoppedReason": "Essential container in task exited"}
+    urllib.request.urlopen(urllib.request.Request(f"{url}/_rehearsal/ecs-task", data=json.dumps(report).encode(),
+                                                  method="POST"), timeout=10).read()
+    (described,) = ecs.describe_tasks(cluster="runs", tasks=[arn])["tasks"]
+    assert (described["lastStatus"], described["desiredStatus"], described["containers"][0]["exitCode"],
+            described["stoppedReason"]) == ("STOPPED", "STOPPED", 3, "Essential container in task exited")
+    assert not [i for i in ec2.describe_network_interfaces()["NetworkInterfaces"] if i["NetworkInterfaceId"] ==
+                interface]
+    ec2.delete_security_group(GroupId=group)  # nothing holds it any more

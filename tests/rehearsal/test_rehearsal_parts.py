@@ -195,3 +195,36 @@ def test_a_lock_write_repeated_after_a_lost_answer_is_answered_as_written_and_on
         assert _repeated_lock_write(repeated) and repeated["wsgi.input"].read().startswith(b'{"TableName"')
         assert not _repeated_lock_write(request({**held, "Info": {"S": '{"ID":"2"}'}}))
         assert not _repeated_lock_write(request({**held, "LockID": {"S": "state/y/terraform.tfstate"}}))
+
+
+def test_a_client_in_a_vpc_names_itself_to_the_load_balancers_stand_in_and_an_internet_client_does_not():
+    """The probe task calls through the stand-in with its task id as the proxy's user, so the connection is decided
+    from its own network interface; a call without proxy credentials comes from the internet."""
+    import urllib.error
+    import urllib.request
+
+    from tests.rehearsal.load_balancer import LoadBalancers, proxy_for
+    from tests.rehearsal.network import FlowRefused
+
+    class Elbv2:
+        def describe_load_balancers(self):
+            return {"LoadBalancers": [{"DNSName": "internal-lb.example", "LoadBalancerArn": "arn:lb"}]}
+
+    seen = []
+
+    def client_flow(balancer, port, client):
+        seen.append(client)
+        raise FlowRefused(f"{client or 'an internet client'} -> {balancer['DNSName']}:{port}: refused")
+
+    balancers = LoadBalancers(Elbv2, lambda group: [], client_flow)
+    balancers.start()
+    try:
+        for proxy, expected in ((balancers.url, None), (proxy_for(balancers.url, "task-0f1e"), "task-0f1e")):
+            opener = urllib.request.build_opener(urllib.request.ProxyHandler({"http": proxy}))
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                opener.open("http://internal-lb.example/a/v2/health/ready", timeout=5)
+            assert refused.value.code == 504 and seen[-1] == expected
+            assert f"{expected or 'an internet client'} -> internal-lb.example:80: refused" in refused.value.read(
+                ).decode()
+    finally:
+        balancers.stop()
