@@ -31,7 +31,7 @@ CDKTF := node_modules/.bin/cdktf
 
 PORT ?= 8080
 
-.PHONY: help install synth test lint serve doctor diagram bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
+.PHONY: help install synth test lint serve doctor diagram cost bench-synth bench-serving bootstrap destroy destroy-all rehearse clean
 
 help:
 	@echo "make synth        install what is missing, then synthesize every stack into cdktf.out/"
@@ -100,6 +100,12 @@ destroy-all: install
 # From an empty account to teardown (three pushes through the pipeline), against moto's server with the real
 # Terraform CLI and the machine's AWS provider mirror, every call authorized as its role, every flow checked against
 # the applied network; ECS tasks run as local processes (tests/rehearsal, docs/rehearsal.md). About 20 minutes.
+# Monthly cost per environment and of the pipeline, from the synthesized stacks and the dated price snapshot.
+# Any NAME=value on the command line passes through: FORMAT=json, BASE=<config file or git ref>, PRICES=live, and
+# assumptions such as REQUESTS_PER_MONTH=5000000 (docs/cost.md).
+cost: synth
+	.venv/bin/python -m preview.cost_report $(MAKEOVERRIDES)
+
 rehearse: install
 	.venv/bin/python -m tests.rehearsal
 

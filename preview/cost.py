@@ -75,13 +75,16 @@ class Pricer:
         self.book, self.region = book, region
 
     def line(self, dimension: str, what: str, quantity: float, unit: str, driven_by: str = "stacks",
-             note: str = "") -> Line:
+             note: str = "", subject: str | None = None) -> Line:
+        """`subject`: what the line is about without its counts (`what` says them), so that two estimates' lines
+        about the same thing are compared."""
+        key = f"{dimension}: {subject or what}"
         price = self.book.price(self.region, dimension)
         if price is None:
-            return Line(f"{dimension}: {what}", what, dimension, quantity, unit, None, driven_by,
+            return Line(key, what, dimension, quantity, unit, None, driven_by,
                         f"not priced (no price for {dimension} in {self.region} in the snapshot of "
                         f"{self.book.snapshot_date})")
-        return Line(f"{dimension}: {what}", what, dimension, quantity, unit, price.usd_per_unit, driven_by, note)
+        return Line(key, what, dimension, quantity, unit, price.usd_per_unit, driven_by, note)
 
 
 # --- reading the stacks ------------------------------------------------------------------------------------------
@@ -187,13 +190,13 @@ class Estimate:
 
 def estimate(synth: Synthesized, project: str, environments: Iterable[str], book: PriceBook,
              assumptions: Assumptions) -> Estimate:
-    region = _region(synth)
+    region = region_of(synth)
     pricer = Pricer(book, region)
     bills = {name: _environment_bill(synth, project, name, pricer, assumptions) for name in environments}
     return Estimate(bills, _pipeline_bill(synth, project, pricer, assumptions), region, book, assumptions)
 
 
-def _region(synth: Synthesized) -> str:
+def region_of(synth: Synthesized) -> str:
     regions = {provider.get("region") for document in synth.stacks.values()
                for provider in document.get("provider", {}).get("aws", [])
                if not provider.get("alias") and provider.get("region")}
@@ -235,9 +238,10 @@ def _services(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
                 continue
             what = f"{name}: {share:g} task(s) x {vcpu:g} vCPU, {label}"
             lines.append(pricer.line(f"fargate{kind}{arch}_vcpu_hour", what, share * vcpu * HOURS_PER_MONTH,
-                                     "vCPU-hour"))
+                                     "vCPU-hour", subject=f"{name}, {label}"))
             what = f"{name}: {share:g} task(s) x {gb:g} GB, {label}"
-            lines.append(pricer.line(f"fargate{kind}{arch}_gb_hour", what, share * gb * HOURS_PER_MONTH, "GB-hour"))
+            lines.append(pricer.line(f"fargate{kind}{arch}_gb_hour", what, share * gb * HOURS_PER_MONTH, "GB-hour",
+                                     subject=f"{name}, {label}"))
     return lines
 
 
@@ -259,9 +263,9 @@ def _scheduled_tasks(synth: Synthesized, stack: str, pricer: Pricer, assumptions
         hours = runs * max(assumptions.task_run_minutes, 1) / 60 * int(ecs.get("task_count") or 1)
         arch = "_arm" if arm else ""
         lines.append(pricer.line(f"fargate{arch}_vcpu_hour", f"{what}: {runs:.0f} runs", hours * vcpu, "vCPU-hour",
-                                 "assumptions"))
+                                 "assumptions", subject=what))
         lines.append(pricer.line(f"fargate{arch}_gb_hour", f"{what}: {runs:.0f} runs", hours * gb, "GB-hour",
-                                 "assumptions"))
+                                 "assumptions", subject=what))
     return lines
 
 
@@ -284,7 +288,8 @@ def _fixed_items(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
     if alarms or tracking:
         what = f"alarms ({short}): {alarms} defined" + (f", {2 * tracking} of {tracking} target-tracking "
                                                        "policies" if tracking else "")
-        lines.append(pricer.line("cw_alarm_standard_month", what, alarms + 2 * tracking, "alarm-metric-month"))
+        lines.append(pricer.line("cw_alarm_standard_month", what, alarms + 2 * tracking, "alarm-metric-month",
+                                 subject=f"alarms ({short})"))
     dashboards = _count(synth, [stack], "aws_cloudwatch_dashboard")
     if dashboards:
         lines.append(pricer.line("cw_dashboard_month", f"dashboards ({short})", dashboards, "dashboard-month",
@@ -323,7 +328,7 @@ def _load_balancers(synth: Synthesized, stacks: list[str], pricer: Pricer, assum
                       per_second * max(rules - FREE_RULE_EVALUATIONS, 0) / 1000)
             lines.append(pricer.line(
                 "alb_lcu_hour", f"load balancer {name}: {requests:,.0f} requests to {rules} endpoint(s)",
-                lcu * HOURS_PER_MONTH, "LCU-hour", "assumptions",
+                lcu * HOURS_PER_MONTH, "LCU-hour", "assumptions", subject=f"load balancer {name}",
                 note=f"{lcu:.4f} LCU on average (the largest of new connections, processed bytes, rule evaluations)"))
     return lines
 
@@ -333,7 +338,8 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
     lines = []
     nats = _count(synth, stacks, "aws_nat_gateway")
     if nats:
-        lines.append(pricer.line("nat_hour", f"{nats} NAT gateway(s)", nats * HOURS_PER_MONTH, "NAT gateway-hour"))
+        lines.append(pricer.line("nat_hour", f"{nats} NAT gateway(s)", nats * HOURS_PER_MONTH, "NAT gateway-hour",
+                                 subject="NAT gateways"))
     addresses = _count(synth, stacks, "aws_eip")
     for stack in stacks:
         for balancer in synth.resources("aws_lb", stack):
@@ -341,7 +347,8 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
                 addresses += len(balancer.get("subnets") or [])
     if addresses:
         lines.append(pricer.line("public_ipv4_hour", f"{addresses} public IPv4 address(es): NAT gateways', "
-                                 "internet-facing load balancer nodes'", addresses * HOURS_PER_MONTH, "address-hour"))
+                                 "internet-facing load balancer nodes'", addresses * HOURS_PER_MONTH, "address-hour",
+                                 subject="public IPv4 addresses"))
     endpoints_by_type: dict[str, int] = {}
     for stack in stacks:
         for endpoint in synth.resources("aws_vpc_endpoint", stack):
@@ -351,7 +358,7 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
     if endpoints_by_type.get("Interface"):
         count = endpoints_by_type["Interface"]
         lines.append(pricer.line("vpce_interface_hour", f"VPC interface endpoints: {count} zone attachment(s)",
-                                 count * HOURS_PER_MONTH, "endpoint-zone-hour"))
+                                 count * HOURS_PER_MONTH, "endpoint-zone-hour", subject="VPC interface endpoints"))
     gateway_s3 = "Gateway" in endpoints_by_type
     interface_ecr = endpoints_by_type.get("Interface", 0) > 0
     tasks = sum(int(service.get("desired_count") or 0) for stack in stacks
@@ -362,7 +369,7 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
         lines.append(pricer.line(
             "nat_gb", f"NAT data: image pulls ({assumptions.deploys_per_month:g} deploys x {tasks} tasks x "
             f"{assumptions.image_gb:g} GB)" + (", captures exported to S3" if captured else ""), pulls + captured,
-            "GB processed", "assumptions"))
+            "GB processed", "assumptions", subject="NAT data"))
     return lines
 
 
@@ -392,19 +399,20 @@ def _storage_and_logs(synth: Synthesized, stacks: list[str], endpoints: list[str
         if systems:
             gb = systems * kept * assumptions.model_mb / 1000
             lines.append(pricer.line("efs_standard_gb_month", f"EFS of {endpoint}: {kept} model version(s) of "
-                                     f"{assumptions.model_mb:g} MB", gb, "GB-month", "assumptions"))
+                                     f"{assumptions.model_mb:g} MB", gb, "GB-month", "assumptions",
+                                     subject=f"EFS of {endpoint}"))
             if _count(synth, [stack], "aws_efs_backup_policy"):
                 lines.append(pricer.line("backup_efs_warm_gb_month", f"EFS backups of {endpoint}", gb, "GB-month",
                                          "assumptions"))
     logged_gb = len(endpoints) * assumptions.requests_per_month * assumptions.log_bytes_per_request / 1e9
     if endpoints:
         lines.append(pricer.line("logs_ingest_gb", f"container logs of {len(endpoints)} endpoint(s)", logged_gb,
-                                 "GB ingested", "assumptions"))
+                                 "GB ingested", "assumptions", subject="container logs"))
         retention = max((int(group.get("retention_in_days") or 0) for stack in endpoints
                          for group in synth.resources("aws_cloudwatch_log_group", stack)), default=30)
         lines.append(pricer.line("logs_storage_gb_month", f"container logs kept {retention} days",
                                  logged_gb * min(retention, 3650) / DAYS_PER_MONTH, "GB-month", "assumptions",
-                                 note="once the retention period has filled"))
+                                 note="once the retention period has filled", subject="container logs kept"))
     if _count(synth, stacks, "aws_flow_log"):
         lines.append(pricer.line("logs_vended_gb", "VPC flow logs", assumptions.flow_log_gb_per_month,
                                  "GB ingested", "assumptions"))
@@ -416,7 +424,7 @@ def _storage_and_logs(synth: Synthesized, stacks: list[str], endpoints: list[str
                   for rule in synth.resources("aws_cloudwatch_event_rule", stack)
                   if "capture-export" in str(rule.get("name")))
     if exports:
-        lines.append(pricer.line("s3_put_request", "capture files exported (one per hour per endpoint)", exports,
+        lines.append(pricer.line("s3_put_request", "capture files exported (one per export run)", exports,
                                  "request", "assumptions"))
     if endpoints:
         lines.append(pricer.line("s3_standard_gb_month", "model bucket: one version per endpoint",
@@ -425,7 +433,7 @@ def _storage_and_logs(synth: Synthesized, stacks: list[str], endpoints: list[str
     if repositories:
         lines.append(pricer.line("ecr_gb_month", f"serving images kept ({_images_kept(synth, stacks)} per "
                                  "repository)", repositories * _images_kept(synth, stacks) * assumptions.image_gb,
-                                 "GB-month", "assumptions"))
+                                 "GB-month", "assumptions", subject="serving images kept"))
     public = [balancer for stack in stacks for balancer in synth.resources("aws_lb", stack)
               if not balancer.get("internal")]
     if public and endpoints:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from configuration import ConfigError, load_config
-from preview.cost import Bill, Estimate, Line, estimate
+from preview.cost import Bill, Estimate, Line, estimate, region_of
 from preview.cost_assumptions import AssumptionError, Assumptions
 from preview.prices import SNAPSHOT, PriceBook, PricesError
 from preview.synthesized import SynthesisMissing, Synthesized
@@ -142,17 +142,17 @@ def run(arguments: dict[str, str], out: Any = sys.stdout, today: date | None = N
     output_format = options.get("FORMAT", "table")
     if output_format not in ("table", "json"):
         raise CostError(f"FORMAT={output_format}: choose table (the default) or json")
+    synth_dir = Path(options.get("SYNTH_DIR", PROJECT_ROOT / "cdktf.out"))
     if options.get("PRICES") == "live":
         from preview.price_refresh import refresh
 
-        print(refresh(SNAPSHOT), file=sys.stderr)
+        print(refresh(SNAPSHOT, region_of(Synthesized.read(synth_dir))), file=sys.stderr)
     elif options.get("PRICES"):
         raise CostError(f"PRICES={options['PRICES']}: the only choice is live (refresh the snapshot from AWS)")
     book = PriceBook.read()
     warning = book.staleness_warning(today or date.today())
     if warning:
         print(warning, file=sys.stderr)
-    synth_dir = Path(options.get("SYNTH_DIR", PROJECT_ROOT / "cdktf.out"))
     result = _estimate_of(synth_dir, None, book, assumptions)
     if "BASE" in options:
         with tempfile.TemporaryDirectory(prefix="mlops-cost-base-") as work:

@@ -30,8 +30,9 @@ ALLOWED: dict[str, set[str]] = {
     "modules": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", CONTRACT},
     "stacks": {"cdktf", "constructs", "cdktf_cdktf_provider_aws", "configuration", "modules", CONTRACT},
     "pipeline": {"configuration", "boto3", "botocore", "onnx", "yaml", CONTRACT, ENDPOINT_CHECK},
-    # Read from the synthesized JSON, never from the stacks' code; `make diagram` draws with `diagrams`.
-    "preview": {"diagrams", "configuration", CONTRACT},
+    # Read from the synthesized JSON, never from the stacks' code; `make diagram` draws with `diagrams`;
+    # `make cost PRICES=live` reads the AWS Price List Query API.
+    "preview": {"diagrams", "configuration", "boto3", "botocore", CONTRACT},
     "serving": {"fastapi", "starlette", "uvicorn", "pydantic", "pydantic_settings", "numpy", "onnxruntime",
                 "orjson", "httptools", "boto3", "botocore", "skl2onnx", "sklearn"},
 }
