@@ -236,10 +236,10 @@ def _services(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
         for share, kind, label in ((regular, "", "on-demand"), (spot, "_spot", "Spot")):
             if share <= 0:
                 continue
-            what = f"{name}: {share:g} task(s) x {vcpu:g} vCPU, {label}"
+            what = f"{name}: {share:g} x {vcpu:g} vCPU, {label}"
             lines.append(pricer.line(f"fargate{kind}{arch}_vcpu_hour", what, share * vcpu * HOURS_PER_MONTH,
                                      "vCPU-hour", subject=f"{name}, {label}"))
-            what = f"{name}: {share:g} task(s) x {gb:g} GB, {label}"
+            what = f"{name}: {share:g} x {gb:g} GB, {label}"
             lines.append(pricer.line(f"fargate{kind}{arch}_gb_hour", what, share * gb * HOURS_PER_MONTH, "GB-hour",
                                      subject=f"{name}, {label}"))
     return lines
@@ -255,16 +255,17 @@ def _scheduled_tasks(synth: Synthesized, stack: str, pricer: Pricer, assumptions
             continue  # an event-driven run (a model promoted): counted with deploys, not here
         runs = runs_per_month(rule.get("schedule_expression"))
         vcpu, gb, arm = _task_size(task)
-        what = f"task {task.get('family')}, {rule.get('schedule_expression')}"
+        what = f"task {task.get('family')} {rule.get('schedule_expression')}"
         if runs is None:
+            expression = rule.get("schedule_expression")
             lines.append(Line(f"fargate_vcpu_hour: {what}", what, "fargate_vcpu_hour", 0, "vCPU-hour", None,
-                              "assumptions", f"not priced (cannot count the runs of {what.split(', ', 1)[1]})"))
+                              "assumptions", f"not priced (cannot count the runs of {expression})"))
             continue
         hours = runs * max(assumptions.task_run_minutes, 1) / 60 * int(ecs.get("task_count") or 1)
         arch = "_arm" if arm else ""
-        lines.append(pricer.line(f"fargate{arch}_vcpu_hour", f"{what}: {runs:.0f} runs", hours * vcpu, "vCPU-hour",
+        lines.append(pricer.line(f"fargate{arch}_vcpu_hour", f"{what}, {runs:.0f} runs", hours * vcpu, "vCPU-hour",
                                  "assumptions", subject=what))
-        lines.append(pricer.line(f"fargate{arch}_gb_hour", f"{what}: {runs:.0f} runs", hours * gb, "GB-hour",
+        lines.append(pricer.line(f"fargate{arch}_gb_hour", f"{what}, {runs:.0f} runs", hours * gb, "GB-hour",
                                  "assumptions", subject=what))
     return lines
 
@@ -286,8 +287,8 @@ def _fixed_items(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
     tracking = sum(1 for policy in synth.resources("aws_appautoscaling_policy", stack)
                    if policy.get("policy_type") == "TargetTrackingScaling")
     if alarms or tracking:
-        what = f"alarms ({short}): {alarms} defined" + (f", {2 * tracking} of {tracking} target-tracking "
-                                                       "policies" if tracking else "")
+        what = f"alarms ({short}): {alarms}" + (f" + {2 * tracking} of {tracking} target-tracking policies"
+                                               if tracking else "")
         lines.append(pricer.line("cw_alarm_standard_month", what, alarms + 2 * tracking, "alarm-metric-month",
                                  subject=f"alarms ({short})"))
     dashboards = _count(synth, [stack], "aws_cloudwatch_dashboard")
@@ -346,9 +347,8 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
             if not balancer.get("internal") and (balancer.get("load_balancer_type") or "application") == "application":
                 addresses += len(balancer.get("subnets") or [])
     if addresses:
-        lines.append(pricer.line("public_ipv4_hour", f"{addresses} public IPv4 address(es): NAT gateways', "
-                                 "internet-facing load balancer nodes'", addresses * HOURS_PER_MONTH, "address-hour",
-                                 subject="public IPv4 addresses"))
+        lines.append(pricer.line("public_ipv4_hour", f"{addresses} public IPv4 addresses (NAT, load balancer nodes)",
+                                 addresses * HOURS_PER_MONTH, "address-hour", subject="public IPv4 addresses"))
     endpoints_by_type: dict[str, int] = {}
     for stack in stacks:
         for endpoint in synth.resources("aws_vpc_endpoint", stack):
@@ -368,7 +368,7 @@ def _network(synth: Synthesized, stacks: list[str], pricer: Pricer, assumptions:
     if nats and (pulls or captured):
         lines.append(pricer.line(
             "nat_gb", f"NAT data: image pulls ({assumptions.deploys_per_month:g} deploys x {tasks} tasks x "
-            f"{assumptions.image_gb:g} GB)" + (", captures exported to S3" if captured else ""), pulls + captured,
+            f"{assumptions.image_gb:g} GB)" + (", captures" if captured else ""), pulls + captured,
             "GB processed", "assumptions", subject="NAT data"))
     return lines
 

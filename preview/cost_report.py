@@ -50,17 +50,25 @@ def table(result: Estimate) -> list[str]:
     return lines
 
 
+WHAT_WIDTH = 64
+
+
 def _bill_table(bill: Bill) -> list[str]:
-    out = ["", f"{bill.name}:", f"  {'what':<86} {'per month':>14} {'unit':<20} {'unit USD':>11} {'USD':>10}"]
+    out = ["", f"{bill.name}:", f"  {'what':<{WHAT_WIDTH}} {'per month':>12} {'unit':<18} {'unit USD':>9} {'USD':>8}"]
     for line in sorted(bill.lines, key=lambda item: -(item.monthly_usd or 0)):
-        unit_usd = "-" if line.unit_usd is None else f"{line.unit_usd:.6g}"
-        out.append(f"  {line.what[:86]:<86} {line.quantity:>14,.2f} {line.unit[:20]:<20} {unit_usd:>11} "
-                   f"{_money(line.monthly_usd):>10}" + (f"  {line.note}" if line.note and line.unit_usd is None
-                                                        else ""))
+        unit_usd = "-" if line.unit_usd is None else f"{line.unit_usd:.4g}"
+        out.append(f"  {_clip(line.what):<{WHAT_WIDTH}} {line.quantity:>12,.2f} {line.unit[:18]:<18} {unit_usd:>9} "
+                   f"{'-' if line.monthly_usd is None else f'{line.monthly_usd:,.2f}':>8}")
+        if line.unit_usd is None:
+            out.append(f"    {line.note}")
     missing = len(bill.not_priced)
-    out.append(f"  {'total ' + bill.name:<86} {'':>14} {'':<20} {'':>11} {bill.monthly_usd:>10,.2f}"
+    out.append(f"  {'total ' + bill.name:<{WHAT_WIDTH}} {'':>12} {'':<18} {'':>9} {bill.monthly_usd:>8,.2f}"
                + (f"  + {missing} line(s) not priced" if missing else ""))
     return out
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= WHAT_WIDTH else text[:WHAT_WIDTH - 1] + "~"
 
 
 def difference(base: Estimate, result: Estimate) -> list[str]:

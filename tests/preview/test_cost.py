@@ -206,7 +206,7 @@ def test_base_shows_what_a_change_costs_per_line_and_per_environment(default):
     prod_line = next(line for line in text.splitlines() if line.startswith("prod: "))
     assert prod_line.startswith(f"prod: {-(nat + fargate) - 20 * 0.6 * 0.048:+,.2f}")
     assert f"{-nat:+10,.2f}  1 NAT gateway(s): 1,460.00 -> 730.00 NAT gateway-hour" in text
-    assert f"{-365 * 0.04048:+10,.2f}  service a of endpoint a: 1 task(s) x 0.5 vCPU, on-demand: 730.00 -> 365.00 " \
+    assert f"{-365 * 0.04048:+10,.2f}  service a of endpoint a: 1 x 0.5 vCPU, on-demand: 730.00 -> 365.00 " \
            "vCPU-hour" in text
 
 
