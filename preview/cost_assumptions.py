@@ -34,10 +34,13 @@ class Assumptions:
     deploys_per_month: float = 20
     """Pipeline runs (one push each): CodeBuild and CodePipeline minutes, image pulls by new tasks."""
     test_minutes: float = 6
+    """CodeBuild minutes of the Test step per run."""
     build_minutes: float = 8
+    """CodeBuild minutes of the Build step (the serving image) per run."""
     deploy_minutes: float = 12
+    """CodeBuild minutes of one environment's Deploy step per run."""
     smoke_minutes: float = 3
-    """CodeBuild minutes of each step per run."""
+    """CodeBuild minutes of one environment's Smoke step per run."""
     task_run_minutes: float = 1
     """One run of a scheduled task (model sync, capture export); Fargate bills at least one minute."""
     flow_log_gb_per_month: float = 1

@@ -28,6 +28,8 @@ from preview.synthesized import SynthesisMissing, Synthesized
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 OPTIONS = ("FORMAT", "BASE", "PRICES", "SYNTH_DIR")
+PASSED_THROUGH = ("MLOPS_CONFIG", "IMAGE_TAG")
+"""make's command-line variables that are not the estimate's: they reach it through the environment."""
 
 
 class CostError(Exception):
@@ -181,7 +183,8 @@ def parse(argv: list[str]) -> dict[str, str]:
         name, separator, value = item.partition("=")
         if not separator or not name:
             raise CostError(f"{item!r}: give NAME=value (e.g. REQUESTS_PER_MONTH=5000000, FORMAT=json, BASE=main)")
-        arguments[name.upper()] = value
+        if name.upper() not in PASSED_THROUGH:
+            arguments[name.upper()] = value
     return arguments
 
 
