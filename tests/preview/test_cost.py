@@ -301,3 +301,29 @@ def test_base_synthesizes_another_configuration_with_the_current_code(default, t
     assert "staging: +0.00" in text
     with pytest.raises(CostError, match="BASE=no-such-ref: neither a configuration file nor a git ref"):
         synthesize_base("no-such-ref", tmp_path)
+
+
+def test_private_link_vpc_endpoints_schedules_and_storage_lines_match_the_stacks(options, default):
+    synth, result = options
+    bill = result.environments["qa"]
+    stacks = env_stacks(synth, "acme-ml-qa-")
+    (network,) = lines(bill, "nlb_hour")  # PrivateLink's network load balancer: none priced in the snapshot
+    assert network.quantity == HOURS_PER_MONTH and network.unit_usd is None
+    interface_zones = sum(len(endpoint.get("subnet_ids") or []) for stack in stacks
+                          for endpoint in synth.resources("aws_vpc_endpoint", stack)
+                          if endpoint.get("vpc_endpoint_type") == "Interface")
+    assert interface_zones and lines(bill, "vpce_interface_hour")[0].quantity == interface_zones * HOURS_PER_MONTH
+    # with the S3 gateway and ECR interface endpoints, neither image pulls nor captures cross NAT
+    assert not lines(bill, "nat_gb")
+    synth, result = default
+    bill = result.environments["staging"]
+    stacks = env_stacks(synth, "mlops-staging-")
+    scheduled = [rule for stack in stacks for rule in synth.resources("aws_cloudwatch_event_rule", stack)
+                 if rule.get("schedule_expression")]
+    vcpu_runs = [line for line in lines(bill, "fargate_vcpu_hour") if line.driven_by == "assumptions"]
+    assert len(vcpu_runs) == len(scheduled) == 4
+    assert all(line.quantity == pytest.approx(730 / 60 * 0.25) for line in vcpu_runs)  # 730 one-minute runs
+    assert len(lines(bill, "efs_standard_gb_month")) == count(synth, stacks, "aws_efs_file_system") == 2
+    assert lines(bill, "ecr_gb_month")[0].quantity == pytest.approx(30 * 0.6)  # the lifecycle policy keeps 30
+    (retention,) = lines(bill, "logs_storage_gb_month")
+    assert retention.what == "container logs kept 30 days"
