@@ -546,9 +546,15 @@ def _interface_has_no_dns_name() -> bool:
 def _interface_dns_name() -> None:
     from moto.ec2.models.elastic_network_interfaces import NetworkInterface
 
-    # The name EC2 gives an interface's private address in a region other than us-east-1.
-    NetworkInterface.private_dns_name = property(  # type: ignore[attr-defined]
-        lambda self: f"ip-{self.private_ip_address.replace('.', '-')}.{self.ec2_backend.region_name}.compute.internal")
+    def get(self: Any) -> str:
+        # What moto sets in a VPC with DNS hostnames, else the name EC2 gives the address in any region but us-east-1.
+        return self.__dict__.get("_private_dns_name") or (
+            f"ip-{str(self.private_ip_address).replace('.', '-')}.{self.ec2_backend.region_name}.compute.internal")
+
+    def set_(self: Any, value: str) -> None:
+        self.__dict__["_private_dns_name"] = value
+
+    NetworkInterface.private_dns_name = property(get, set_)  # type: ignore[attr-defined]
 
 
 SHIMS: tuple[Shim, ...] = (
@@ -590,8 +596,9 @@ SHIMS: tuple[Shim, ...] = (
     Shim("ecs-run-task-task-level-memory", "moto's RunTask adds up each container's memory and fails (500) on a "
          "Fargate task definition that sizes only the task, as the smoke probe's does",
          _run_task_needs_container_memory, _task_level_memory),
-    Shim("ecs-run-task-interface-name", "moto's RunTask of an awsvpc task reads the interface's private DNS name, "
-         "which its network interfaces lack (500)", _interface_has_no_dns_name, _interface_dns_name),
+    Shim("ecs-run-task-interface-name", "moto gives a network interface a private DNS name only in a VPC with DNS "
+         "hostnames (EC2 gives every interface one), and its RunTask of an awsvpc task reads it (500)",
+         _interface_has_no_dns_name, _interface_dns_name),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
          lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
                                          "get_download_url_for_layer"), _ecr_layer_downloads),
