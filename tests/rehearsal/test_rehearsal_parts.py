@@ -228,3 +228,24 @@ def test_a_client_in_a_vpc_names_itself_to_the_load_balancers_stand_in_and_an_in
                 ).decode()
     finally:
         balancers.stop()
+
+
+def test_the_interface_name_shim_gives_every_interface_a_name_and_keeps_moto_s_own(monkeypatch):
+    """EC2 names every interface's private address; moto only in a VPC with DNS hostnames, where it sets the name
+    itself (a NAT gateway's interface): the shim must take that assignment, not refuse it."""
+    import boto3
+    from moto import mock_aws
+
+    moto_shims.apply("ecs-run-task-interface-name")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "x")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "x")
+    with mock_aws():
+        ec2 = boto3.client("ec2", region_name="eu-west-1")
+        for hostnames in (True, False):
+            vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
+            ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": hostnames})
+            subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.1.0/24")["Subnet"]["SubnetId"]
+            address = ec2.allocate_address(Domain="vpc")["AllocationId"]
+            assert ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address)["NatGateway"]["NatGatewayId"]
+            interface = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
+            assert interface["PrivateDnsName"].startswith("ip-10-0-1-")
