@@ -88,7 +88,12 @@ def _start(ecs: Any, ec2: Any, task: ProbeTask) -> str:
     if len(groups) != 1:
         raise StepFailed(f"{len(groups)} security groups named {task.security_group_name} (expected 1): is the "
                          "endpoint stack deployed with its probe?")
-    answer = ecs.run_task(cluster=task.cluster, taskDefinition=task.family, count=1, launchType="FARGATE",
+    # The revision deployed last, by its full ARN: what the smoke role may run is `<family>:<revision>`.
+    try:
+        definition = ecs.describe_task_definition(taskDefinition=task.family)["taskDefinition"]["taskDefinitionArn"]
+    except ecs.exceptions.ClientException:
+        raise StepFailed(f"no task definition {task.family}: is the endpoint stack deployed with its probe?") from None
+    answer = ecs.run_task(cluster=task.cluster, taskDefinition=definition, count=1, launchType="FARGATE",
                           startedBy=STARTED_BY, networkConfiguration={"awsvpcConfiguration": {
                               "subnets": subnets, "securityGroups": [groups[0]["GroupId"]],
                               "assignPublicIp": "DISABLED"}})

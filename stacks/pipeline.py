@@ -261,6 +261,8 @@ def _smoke_probe_statements(config: MlopsConfig, environment: str, endpoints: li
     cluster = resolve_environment(config, environment).cluster_name
     ecs = f"{arn}:ecs:{config.region}:{account}"
     return [
+        # DescribeTaskDefinition has no resource scope: the probe's latest revision, which Smoke runs by its ARN.
+        {"Sid": "FindSmokeProbeRevisions", "Effect": "Allow", "Action": "ecs:DescribeTaskDefinition", "Resource": "*"},
         {"Sid": "RunSmokeProbes", "Effect": "Allow", "Action": "ecs:RunTask",
          "Resource": [f"{ecs}:task-definition/{endpoint.smoke_probe_name}:*" for endpoint in endpoints],
          "Condition": {"ArnEquals": {"ecs:cluster": f"{ecs}:cluster/{cluster}"}}},

@@ -238,6 +238,7 @@ def test_in_the_pipeline_s_own_account_the_smoke_step_s_role_is_the_reader(defau
         "mlops-prod-a-smoke-probe", "mlops-prod-b-smoke-probe"]
     assert prod["PassSmokeProbeRoles"]["Condition"] == {"StringEquals": {
         "iam:PassedToService": "ecs-tasks.amazonaws.com"}}
+    assert prod["FindSmokeProbeRevisions"]["Action"] == "ecs:DescribeTaskDefinition"
     assert prod["WatchSmokeProbes"]["Resource"] == f"{ecs}:task/mlops-prod/*"
     assert prod["FindProbedServices"]["Resource"] == [f"{ecs}:service/mlops-prod/a", f"{ecs}:service/mlops-prod/b"]
     assert [arn.split(":log-group:")[1] for arn in prod["ReadSmokeProbeLogs"]["Resource"]] == [

@@ -90,7 +90,8 @@ def account(monkeypatch):
         ecs = boto3.client("ecs", region_name=REGION)
         ecs.create_cluster(clusterName="mlops-prod")
         network = {"awsvpcConfiguration": {"subnets": subnets, "securityGroups": [service_group["GroupId"]]}}
-        for family, container in (("mlops-prod-a", "server"), ("mlops-prod-a-smoke-probe", "probe")):
+        for family, container in (("mlops-prod-a", "server"), ("mlops-prod-a-smoke-probe", "probe"),
+                                  ("mlops-prod-a-smoke-probe", "probe")):
             ecs.register_task_definition(family=family, networkMode="awsvpc", requiresCompatibilities=["FARGATE"],
                                          cpu="256", memory="512",
                                          containerDefinitions=[{"name": container, "image": "serving:0a1b2c3"}])
@@ -110,7 +111,9 @@ def test_the_probe_runs_in_the_service_s_subnets_with_its_own_group_and_its_log_
     smoke(config, "prod", {}, commands, probe=probe_in_vpc(agent.session(), config, "prod", commands,
                                                            poll_seconds=0))
     (run,) = agent.runs
-    assert run["cluster"] == "mlops-prod" and run["taskDefinition"] == "mlops-prod-a-smoke-probe"
+    # the latest revision (a deploy registered a second), by its full ARN: what the smoke role may run (`<family>:*`)
+    assert run["cluster"] == "mlops-prod"
+    assert run["taskDefinition"].endswith(":task-definition/mlops-prod-a-smoke-probe:2")
     assert run["launchType"] == "FARGATE" and run["startedBy"] == "pipeline.smoke"
     assert run["networkConfiguration"] == {"awsvpcConfiguration": {
         "subnets": account["subnets"], "securityGroups": [account["probe_group"]], "assignPublicIp": "DISABLED"}}
