@@ -273,6 +273,11 @@ def _resource(call: Call, account: Account, prefix: str, action: str) -> str | N
             return _task_definition_arn(call, account, p["taskDefinition"])
         if name == "DescribeTaskDefinition" and "taskDefinition" in p:
             return _task_definition_arn(call, account, p["taskDefinition"])
+        # DescribeTasks and StopTask are authorized on the task (`task/<cluster>/<id>`), as the reference says.
+        task = p.get("task") or (p.get("tasks") or [None])[0]
+        if name in ("DescribeTasks", "StopTask") and task:
+            return task if task.startswith("arn:") and "/" in task.split(":task/", 1)[-1] else _arn(
+                call, account, "ecs", f"task/{cluster}/{task.rsplit('/', 1)[-1]}")
         if "cluster" in p and name in ("DescribeClusters", "ListServices", "ListTasks", "DeleteCluster"):
             return _arn(call, account, "ecs", f"cluster/{cluster}")
         return "*"

@@ -249,3 +249,21 @@ def test_the_interface_name_shim_gives_every_interface_a_name_and_keeps_moto_s_o
             assert ec2.create_nat_gateway(SubnetId=subnet, AllocationId=address)["NatGateway"]["NatGatewayId"]
             interface = ec2.create_network_interface(SubnetId=subnet)["NetworkInterface"]
             assert interface["PrivateDnsName"].startswith("ip-10-0-1-")
+
+
+@pytest.mark.parametrize("params", [
+    {"cluster": "mlops-prod", "tasks": ["arn:aws:ecs:eu-west-1:123456789012:task/mlops-prod/0f1e"]},
+    {"cluster": "mlops-prod", "tasks": ["0f1e"]},
+    {"cluster": "arn:aws:ecs:eu-west-1:123456789012:cluster/mlops-prod", "task": "0f1e"},
+])
+def test_describing_or_stopping_a_task_is_authorized_on_the_task(params):
+    """ECS authorizes DescribeTasks and StopTask on the task's ARN (`task/<cluster>/<id>`), not on `*`: a role
+    scoped to its cluster's tasks may watch its probe, and no other."""
+    from types import SimpleNamespace
+
+    from tests.rehearsal.iam_requests import Call, _resource
+
+    account = SimpleNamespace(account="123456789012")
+    for action in ("DescribeTasks", "StopTask"):
+        assert _resource(Call("ecs", "eu-west-1", action, params), account, "ecs", f"ecs:{action}") == (
+            "arn:aws:ecs:eu-west-1:123456789012:task/mlops-prod/0f1e")
