@@ -92,6 +92,8 @@ class EcsAgent:
         self.client_tasks: dict[str, LocalTask] = {}
         """Tasks a client started with RunTask (the Smoke step's probe), by task ARN, until reported stopped."""
         self.seen_client_tasks: set[str] = set()
+        self.client_interfaces: dict[str, Interface] = {}
+        """ECS task id -> network interface of a task a client started, from before its container starts."""
         self.balancer_proxy: Callable[[str], str] | None = None
         """Task id -> the load balancers' stand-in as that task's HTTP proxy (tests/rehearsal/load_balancer.py):
         the task resolves and reaches a load balancer's name from its own network interface."""
@@ -258,6 +260,8 @@ class EcsAgent:
         """`task_id`: the ECS task's id, for a task ECS already holds (RunTask by a client)."""
         definition, access_points = self._task_definition(arn)
         interface = self._place(definition, awsvpc, purpose)
+        if task_id is not None:
+            self.client_interfaces[task_id] = interface  # its first request may come before start_task returns
         image, secrets, awslogs = self._as_ecs_agent(definition, cluster_arn, task_id)
         credentials = (self.identities.assume(definition["taskRoleArn"], "ecs-tasks.amazonaws.com", cluster_arn)
                        if definition.get("taskRoleArn") else None)
@@ -635,6 +639,7 @@ class EcsAgent:
                     continue
                 task.stop(timeout=30)  # StopTask: SIGTERM, then SIGKILL after the stop timeout
             self.client_tasks.pop(arn)
+            self.client_interfaces.pop(arn.rsplit("/", 1)[-1], None)
             self._ship_log(task)
             code = task.process.returncode
             self.say(f"task {task.task_id} ({task.purpose}) exited with {code} after "
@@ -680,10 +685,7 @@ class EcsAgent:
 
     def task_interface(self, task_id: str) -> Interface | None:
         """The network interface of a running task a client started, by its ECS task id."""
-        for arn, task in list(self.client_tasks.items()):
-            if arn.rsplit("/", 1)[-1] == task_id:
-                return task.extra["interface"]
-        return None
+        return self.client_interfaces.get(task_id)
 
     def wait_one_off(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
