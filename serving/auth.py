@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -140,12 +141,16 @@ def open_paths(health_path: str, prefix: str) -> set[str]:
 
 
 class KeySetRefresher:
-    """Reads the key set from its Secrets Manager secret every `interval` seconds (with the task role)."""
+    """Reads the key set from its Secrets Manager secret every `interval` seconds (with the task role), until the
+    server is shutting down: a draining server serves its last requests with the set in hand, and makes no call that
+    a stack being destroyed (its role's policy already gone) would refuse."""
 
-    def __init__(self, keys: ApiKeys, secret_id: str, interval: float, client: Any = None):
+    def __init__(self, keys: ApiKeys, secret_id: str, interval: float, client: Any = None,
+                 stopping: Callable[[], bool] = lambda: False):
         self.keys = keys
         self.secret_id = secret_id
         self.interval = interval
+        self.stopping = stopping
         self._client = client
         self._failing = False
 
@@ -169,7 +174,7 @@ class KeySetRefresher:
         return True
 
     async def run(self) -> None:
-        while True:
+        while not self.stopping():
             await asyncio.to_thread(self.refresh_once)
             await asyncio.sleep(self.interval)
 

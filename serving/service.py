@@ -90,5 +90,6 @@ def assemble(settings: ServingSettings) -> ModelService:
     if settings.requires_api_key:
         api_keys = ApiKeys(read_key_set(settings.api_keys) if settings.api_keys else {})
         if settings.api_keys_secret:
-            refresher = KeySetRefresher(api_keys, settings.api_keys_secret, settings.api_keys_refresh_seconds)
+            refresher = KeySetRefresher(api_keys, settings.api_keys_secret, settings.api_keys_refresh_seconds,
+                                        stopping=lambda: plane.shutting_down)
     return ModelService(settings, manager, capture, metrics, plane, api_keys, refresher)

@@ -286,9 +286,11 @@ class EcsAgent:
             if not names:
                 continue
             for service in ecs.describe_services(cluster=cluster, services=names)["services"]:
+                key = (cluster, service["serviceName"])
+                if service.get("status") == "DRAINING" and key not in self.services:
+                    self._report_inactive(ServiceState(cluster, service["serviceName"]))  # it ran no task here
                 if service.get("status") != "ACTIVE":
                     continue
-                key = (cluster, service["serviceName"])
                 seen.add(key)
                 with self.lock:
                     state = self.services.setdefault(key, ServiceState(cluster, service["serviceName"]))
@@ -297,8 +299,13 @@ class EcsAgent:
             for key in [key for key in self.services if key not in seen]:
                 state = self.services.pop(key)
                 for task in state.tasks:
-                    task.stop()
-                self.say(f"service {state.name} deleted: its {len(state.tasks)} task(s) stopped")
+                    if task.alive():
+                        task.process.terminate()  # SIGTERM: the tasks are STOPPING
+                # ECS: a deleted service is INACTIVE once its tasks are stopping (they still drain).
+                self._report_inactive(state)
+                threading.Thread(target=lambda tasks=state.tasks: [task.stop() for task in tasks],
+                                 name=f"stop-{state.name}", daemon=True).start()
+                self.say(f"service {state.name} deleted: its {len(state.tasks)} task(s) stopping")
 
     def _settings(self, state: ServiceState, service: dict[str, Any]) -> None:
         """The service's deployment settings and its target group's health check, read once."""
@@ -382,6 +389,12 @@ class EcsAgent:
             self.say(f"task {task.task_id} of service {state.name} stopped (exit {code})")
 
         threading.Thread(target=stop, name=f"drain-{task.task_id}", daemon=True).start()
+
+    def _report_inactive(self, state: ServiceState) -> None:
+        urllib.request.urlopen(urllib.request.Request(  # noqa: S310 - the emulated account on 127.0.0.1
+            f"{self.endpoint}/_rehearsal/ecs-service", data=json.dumps(
+                {"cluster": state.cluster, "service": state.name, "status": "INACTIVE"}).encode(), method="POST"),
+            timeout=5).read()
 
     def _report(self, state: ServiceState) -> None:
         """What ECS shows: the deployments, the counts, and the service's task definition (a rollback moves it)."""

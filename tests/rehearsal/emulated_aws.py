@@ -152,7 +152,8 @@ class CodeStar:
 
 def set_service(report: dict[str, Any]) -> dict[str, Any]:
     """What ECS shows of a service, as the rehearsal's ECS agent runs it (tests/rehearsal/ecs_deployments.py): its
-    deployments, running and pending counts, and its task definition (which a rollback moves back)."""
+    deployments, running and pending counts, and its task definition (which a rollback moves back); or, for a
+    deleted (DRAINING) service whose tasks are all stopping, `{"status": "INACTIVE"}`."""
     from moto.ecs.models import ecs_backends
 
     cluster, service = report["cluster"], report["service"]
@@ -160,6 +161,10 @@ def set_service(report: dict[str, Any]) -> dict[str, Any]:
         for backend in region_backends.values():
             for key, candidate in backend.services.items():
                 if key.split(":")[-1] == service and cluster in (candidate.cluster_name, candidate.cluster_arn):
+                    if "status" in report:  # a deleted service whose tasks are all stopping: INACTIVE
+                        candidate.status = report["status"]
+                        candidate.running_count = candidate.pending_count = 0
+                        return {"service": service}
                     candidate.running_count = report["running"]
                     candidate.pending_count = report["pending"]
                     candidate.deployments = [{**deployment, "launchType": candidate.launch_type,

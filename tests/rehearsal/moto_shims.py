@@ -557,6 +557,30 @@ def _interface_dns_name() -> None:
     NetworkInterface.private_dns_name = property(get, set_)  # type: ignore[attr-defined]
 
 
+# --- ECS: a deleted service drains ------------------------------------------------------------------------------
+def _deleted_service_inactive_at_once() -> bool:
+    import inspect
+
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    return 'service.status = "INACTIVE"' in inspect.getsource(EC2ContainerServiceBackend.delete_service)
+
+
+def _deleted_service_drains() -> None:
+    from moto.ecs.models import EC2ContainerServiceBackend
+
+    original = EC2ContainerServiceBackend.delete_service
+
+    def delete_service(self: Any, cluster_name: str, service_name: str, force: bool) -> Any:
+        # ECS (DeleteService): DRAINING while its tasks run; INACTIVE once they are all stopping or stopped, which
+        # the rehearsal's ECS agent reports (emulated_aws.set_service_status).
+        service = original(self, cluster_name, service_name, force)
+        service.status = "DRAINING"
+        return service
+
+    EC2ContainerServiceBackend.delete_service = delete_service
+
+
 SHIMS: tuple[Shim, ...] = (
     Shim("iam-bool-conditions", "moto ignores the `Bool` operator and denies when any condition is unmet, so "
          "TLS-only bucket policies deny every call",
@@ -599,6 +623,9 @@ SHIMS: tuple[Shim, ...] = (
     Shim("ecs-run-task-interface-name", "moto gives a network interface a private DNS name only in a VPC with DNS "
          "hostnames (EC2 gives every interface one), and its RunTask of an awsvpc task reads it (500)",
          _interface_has_no_dns_name, _interface_dns_name),
+    Shim("ecs-delete-service-draining", "moto's DeleteService makes the service INACTIVE at once; ECS keeps it "
+         "DRAINING until its tasks are stopping, and Terraform waits for INACTIVE before deleting the roles' policies",
+         _deleted_service_inactive_at_once, _deleted_service_drains),
     Shim("ecr-layer-downloads", "moto keeps no layer bytes and has no GetDownloadUrlForLayer",
          lambda: _raises_not_implemented(__import__("moto.ecr.responses", fromlist=["x"]).ECRResponse,
                                          "get_download_url_for_layer"), _ecr_layer_downloads),

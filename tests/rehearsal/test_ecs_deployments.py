@@ -219,3 +219,26 @@ def test_a_task_a_client_runs_stays_running_until_the_agent_reports_it_stopped(e
     assert not [i for i in ec2.describe_network_interfaces()["NetworkInterfaces"] if i["NetworkInterfaceId"] ==
                 interface]
     ec2.delete_security_group(GroupId=group)  # nothing holds it any more
+
+
+def test_a_deleted_service_drains_until_the_agent_reports_its_tasks_stopping(emulator):
+    """ECS (DeleteService): DRAINING while tasks run, INACTIVE once they are all stopping; Terraform deletes the
+    roles' policies only after INACTIVE. moto makes it INACTIVE at once (a shim)."""
+    import json
+    import urllib.request
+
+    import boto3
+
+    url, _ = emulator
+    ecs = boto3.client("ecs", region_name="eu-west-1", endpoint_url=url, aws_access_key_id="testing",
+                       aws_secret_access_key="x")
+    ecs.create_cluster(clusterName="drains")
+    definition = ecs.register_task_definition(family="d", containerDefinitions=[
+        {"name": "x", "image": "i", "memory": 128}])["taskDefinition"]["taskDefinitionArn"]
+    ecs.create_service(cluster="drains", serviceName="s", taskDefinition=definition, desiredCount=1)
+    ecs.delete_service(cluster="drains", service="s", force=True)
+    assert ecs.describe_services(cluster="drains", services=["s"])["services"][0]["status"] == "DRAINING"
+    report = {"cluster": "drains", "service": "s", "status": "INACTIVE"}
+    urllib.request.urlopen(urllib.request.Request(f"{url}/_rehearsal/ecs-service", data=json.dumps(report).encode(),
+                                                  method="POST"), timeout=10).read()
+    assert ecs.describe_services(cluster="drains", services=["s"])["services"][0]["status"] == "INACTIVE"

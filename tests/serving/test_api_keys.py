@@ -141,3 +141,25 @@ def test_make_serve_key_set_helper_refuses_a_key_of_another_format(capsys):
     assert auth.main(["keyset", key]) == 0
     document = json.loads(capsys.readouterr().out)
     assert key not in json.dumps(document) and document["keys"][0]["last4"] == key[-4:]
+
+
+def test_the_key_set_is_not_read_again_once_the_server_is_shutting_down():
+    """A draining server keeps the set in hand: when a stack is destroyed, ECS stops its tasks and Terraform deletes
+    the task role's policy while they drain; a refresh then would be a call the account refuses."""
+    import asyncio
+
+    from serving.auth import ApiKeys, KeySetRefresher
+
+    calls = []
+    draining = {"now": False}
+
+    class Secrets:
+        def get_secret_value(self, SecretId):  # noqa: N803 - boto3's spelling
+            calls.append(SecretId)
+            draining["now"] = len(calls) == 2  # SIGTERM arrives between the second and third refresh
+            return {"SecretString": key_set(new_api_key())}
+
+    refresher = KeySetRefresher(ApiKeys({}), "mlops/staging/a/api-keys", 0.01, Secrets(),
+                                stopping=lambda: draining["now"])
+    asyncio.run(asyncio.wait_for(refresher.run(), timeout=5))  # returns: it stops by itself
+    assert calls == ["mlops/staging/a/api-keys"] * 2
