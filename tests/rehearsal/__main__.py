@@ -209,8 +209,9 @@ class Rehearsal:
                                             zone["SubnetId"], balancer.get("SecurityGroups", []),
                                             public=balancer.get("Scheme") == "internet-facing")
                 try:
-                    self.flows.connect(network, "client -> load balancer" if client is None
-                                       else f"{source.name} -> load balancer", source, node, port)
+                    kind = ("client -> load balancer" if client is None else "task -> load balancer"
+                            if client.startswith(TASK_CLIENT) else "host in the VPC -> load balancer")
+                    self.flows.connect(network, kind, source, node, port)
                 except FlowRefused as refused:
                     self._client_flows[key] = str(refused)
             if client is not None and client.startswith(TASK_CLIENT):
