@@ -197,8 +197,9 @@ class Rehearsal:
     def client_flow(self, balancer: dict[str, Any], port: int, client: str | None = None) -> None:
         """A client's connection to the load balancer's listener, decided against the applied network, to every node
         (DNS answers with each zone's address): an internet client's (`client` None) once per load balancer and
-        port; a task's (`client` its ECS task id) from its network interface; the rehearsal's client host in a VPC
-        (`client` `vpc-client-<security group id>`) from an interface in the balancer's subnet with that group."""
+        port; a task's (`client` `task-<ECS task id>`) from its network interface, on each request; the rehearsal's
+        client host in a VPC (`client` `vpc-client-<security group id>`) from an interface in the balancer's subnet
+        with that group."""
         key = (balancer["LoadBalancerArn"], port, client or "")
         if key not in self._client_flows:
             network = AppliedNetwork.read(self.client("ec2"))
@@ -215,7 +216,7 @@ class Rehearsal:
                 except FlowRefused as refused:
                     self._client_flows[key] = str(refused)
             if client is not None and client.startswith(TASK_CLIENT):
-                result = self._client_flows.pop(key)  # a task's interface is its own: decided for each task
+                result = self._client_flows.pop(key)  # a task's interface is its own: decided on each request
                 if result:
                     raise FlowRefused(result)
                 return
