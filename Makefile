@@ -38,6 +38,7 @@ help:
 	@echo "make test         install what is missing, then run the whole test suite (pytest + checkov)"
 	@echo "make lint         ruff over the code"
 	@echo "make diagram      one picture per environment (docs/diagrams/<env>.svg and .png) from the synthesized stacks"
+	@echo "make cost         monthly USD per environment and of the pipeline (FORMAT=json, BASE=<file or git ref>, PRICES=live)"
 	@echo "make doctor       what is ready for the next step (tools, AWS identity, bootstrap, pipeline, environments)"
 	@echo "make serve        the model server on the example model at http://127.0.0.1:$(PORT) (PORT=..., API_KEY=...)"
 	@echo "make bench-synth  wall time and peak memory of a full synth beside the floor"
