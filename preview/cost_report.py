@@ -111,16 +111,8 @@ def _line_change(before: Line | None, after: Line | None) -> tuple[float, str] |
 
 
 def _estimate_of(synth_dir: Path, config_path: str | None, book: PriceBook, assumptions: Assumptions) -> Estimate:
-    previous = os.environ.get("MLOPS_CONFIG")
-    try:
-        if config_path is not None:
-            os.environ["MLOPS_CONFIG"] = config_path
-        config = load_config()
-    finally:
-        if previous is None:
-            os.environ.pop("MLOPS_CONFIG", None)
-        else:
-            os.environ["MLOPS_CONFIG"] = previous
+    """`config_path` None: the configuration `make synth` used (`$MLOPS_CONFIG`, else config/mlops.yaml)."""
+    config = load_config(config_path)
     return estimate(Synthesized.read(synth_dir), config.project, list(config.environments), book, assumptions)
 
 

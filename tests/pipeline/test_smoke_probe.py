@@ -6,7 +6,6 @@ container's exit code and log) is played by `Agent` below, through moto's backen
 from __future__ import annotations
 
 import io
-import json
 import time
 
 import boto3
@@ -163,4 +162,3 @@ def test_dry_run_says_which_task_it_would_run(config):
         "would run task mlops-prod-a-smoke-probe in cluster mlops-prod (the subnets of service a, security group "
         "mlops-prod-a-smoke-probe) and read its log /ecs/mlops-prod-a/smoke-probe: endpoint a is behind the "
         "internal load balancer"]
-    json.dumps(commands.printed)

@@ -164,7 +164,7 @@ def test_units_are_read_before_multiplying():
     assert us_east.usd_per_unit == pytest.approx(0.625 / 1e6)
 
 
-def test_json_has_the_documented_shape(default, tmp_path):
+def test_json_has_the_documented_shape(default):
     _, result = default
     document = json.loads(json.dumps(result.as_dict()))
     assert set(document) == {"environments", "pipeline", "prices", "assumptions"}
