@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from serving import __version__
-from serving.auth import RequireApiKey, open_paths
+from serving.auth import RequireApiKey, open_paths, refuse
 from serving.binary import HEADER_LENGTH, OCTET_STREAM, Answer, header_length
 from serving.contract import LIVENESS_PATH, READINESS_PATH
 from serving.dataplane import DataPlane
@@ -142,7 +142,8 @@ class InferenceFastPath:
         if route is None:
             await self.app(scope, receive, send)
             return
-        if self.guard is not None and not await self.guard.admitted(scope, send):
+        if self.guard is not None and (refusal := self.guard.refusal(scope["headers"])) is not None:
+            await refuse(send, refusal)
             return
         try:
             body = await read_body(scope["headers"], receive, self.limit)

@@ -114,9 +114,11 @@ def test_a_key_set_replaced_in_the_secret_takes_effect_under_load_without_a_fail
     assert "Bearer" not in output and "Bearer" not in captured and "x-api-key" not in captured
 
 
-def test_the_comparison_costs_one_digest_comparison_whatever_is_presented(monkeypatch):
-    """Constant time: unknown ids, wrong keys and valid keys each make exactly one comparison of full-length digests
-    with hmac.compare_digest (never `==`, which stops at the first differing character)."""
+def test_every_check_is_one_constant_time_comparison_and_a_proven_key_is_forgotten_with_its_set(monkeypatch):
+    """Constant time: unknown ids, wrong keys and a valid key each make exactly one comparison of full-length digests
+    with hmac.compare_digest (never `==`, which stops at the first differing character); once proven, a key is
+    compared with itself (one comparison, no digest), also when a wrong secret names its id; a replaced set starts
+    again from digests, and a key revoked by the replacement is refused."""
     valid = new_api_key()
     keys = auth.ApiKeys(read_key_set(key_set(valid)))
     compared: list[tuple[int, int]] = []
@@ -129,9 +131,19 @@ def test_the_comparison_costs_one_digest_comparison_whatever_is_presented(monkey
     monkeypatch.setattr(auth.hmac, "compare_digest", compare_digest)
     unknown_id = new_api_key()
     wrong_secret = valid[:-4] + ("aaaa" if valid[-4:] != "aaaa" else "bbbb")
-    assert [keys.check(key) for key in (unknown_id, wrong_secret, "garbage", valid)] == [
+    assert [keys.check(key.encode()) for key in (unknown_id, wrong_secret, "garbage", valid)] == [
         None, None, None, valid.split("_")[1]]
     assert compared == [(32, 32)] * 4  # SHA-256 digests, as bytes
+
+    compared.clear()
+    assert [keys.check(key.encode()) for key in (valid, wrong_secret)] == [valid.split("_")[1], None]
+    assert compared == [(len(valid), len(valid))] * 2  # the proven key, no digest
+
+    compared.clear()
+    keys.replace(read_key_set(key_set(valid)))
+    assert keys.check(valid.encode()) == valid.split("_")[1] and compared == [(32, 32)]
+    keys.replace(read_key_set(key_set(new_api_key())))
+    assert keys.check(valid.encode()) is None
 
 
 def test_make_serve_key_set_helper_refuses_a_key_of_another_format(capsys):
