@@ -53,7 +53,7 @@ $(PIPENV):
 	.tools/bin/pip install --quiet --disable-pip-version-check "pipenv==$(PIPENV_VERSION)"
 
 $(VENV_STAMP): Pipfile.lock | $(PIPENV)
-	$(PIPENV) sync --categories="packages dev-packages serving"
+	$(PIPENV) sync --categories="packages dev-packages serving monitor"
 	rm -f .venv/.synced-*
 	touch $@
 
