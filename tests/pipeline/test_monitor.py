@@ -1,0 +1,235 @@
+"""The model monitor on the bundled example model: a baseline of its data set, and captures made by a real server
+process from rows of that data set (as they are, with one feature shifted, as binary tensors, with ground truth),
+reported by `python -m pipeline.monitor` as a user runs it."""
+
+from __future__ import annotations
+
+import csv
+import http.client
+import json
+import re
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pipeline.monitor.__main__ import main
+from tests.support.paths import PROJECT_ROOT
+from tests.support.serving_process import Server
+
+MODELS = PROJECT_ROOT / "serving/example/models"
+SHIFTED = "mean radius"
+ROWS = 400
+
+
+@pytest.fixture(scope="module")
+def data_set() -> tuple[list[str], np.ndarray, np.ndarray]:
+    from sklearn.datasets import load_breast_cancer
+
+    data = load_breast_cancer()
+    return list(data.feature_names), data.data, data.target
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("monitor")
+
+
+@pytest.fixture(scope="module")
+def data_csv(folder: Path, data_set) -> Path:
+    names, features, target = data_set
+    path = folder / "breast_cancer.csv"
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*names, "target"])
+        writer.writerows([*map(repr, map(float, row)), int(label)] for row, label in zip(features, target, strict=True))
+    return path
+
+
+@pytest.fixture(scope="module")
+def baseline_file(folder: Path, data_csv: Path) -> Path:
+    out = folder / "baseline.json"
+    assert main(["baseline", "--data", str(data_csv), "--model", str(MODELS / "1"), "--out", str(out),
+                 "--drop", "target"]) == 0
+    return out
+
+
+def sample(data_set, seed: int, rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
+    _, features, target = data_set
+    chosen = np.random.default_rng(seed).integers(0, len(features), rows)
+    return features[chosen].astype(np.float32), target[chosen]
+
+
+def post(server: Server, path: str, body: bytes, headers: dict[str, str]) -> dict:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        connection.request("POST", path, body=body, headers=headers)
+        response = connection.getresponse()
+        payload = response.read()
+        assert response.status == 200, payload
+        length = response.getheader("Inference-Header-Content-Length")
+        return json.loads(payload[:int(length)] if length else payload)
+    finally:
+        connection.close()
+
+
+def capture(folder: Path, rows: np.ndarray, binary: bool = False) -> tuple[Path, dict[str, tuple[int, float]]]:
+    """Captures of a real server answering `rows` (alternately /predict and V2 requests with an id, or all as
+    binary tensors); returns the capture folder and, per id, the label and the probability of class 1 answered."""
+    capture_dir = folder / "captures"
+    server = Server(MODELS, capture_dir)
+    answered: dict[str, tuple[int, float]] = {}
+    try:
+        server.wait_ready()
+        for index, row in enumerate(rows):
+            request_id = f"req-{index}"
+            if binary:
+                header = json.dumps({"id": request_id, "inputs": [{"name": "input", "shape": [1, 30],
+                                     "datatype": "FP32", "parameters": {"binary_data_size": row.nbytes}}]}).encode()
+                answer = post(server, "/v2/models/example/infer", header + row.tobytes(),
+                              {"Content-Type": "application/octet-stream",
+                               "Inference-Header-Content-Length": str(len(header))})
+            elif index % 2:
+                answer = post(server, "/predict", json.dumps({"instances": [row.tolist()]}).encode(),
+                              {"Content-Type": "application/json"})
+            else:
+                body = {"id": request_id, "inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP32",
+                                                      "data": row.tolist()}]}
+                answer = post(server, "/v2/models/example/infer", json.dumps(body).encode(),
+                              {"Content-Type": "application/json"})
+            if "outputs" in answer:
+                outputs = {output["name"]: output["data"] for output in answer["outputs"]}
+                answered[request_id] = (outputs["label"][0], outputs["probabilities"][1])
+    finally:
+        server.stop()
+    return capture_dir, answered
+
+
+def report(capsys, *args: str) -> dict:
+    capsys.readouterr()
+    assert main(["report", *args, "--format", "json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture(scope="module")
+def plain(folder: Path, data_set) -> tuple[Path, dict[str, tuple[int, float]]]:
+    return capture(folder / "plain", sample(data_set, seed=1)[0])
+
+
+def test_the_baseline_holds_each_feature_named_by_the_header_and_the_model_s_predictions(baseline_file, data_set):
+    names, features, _ = data_set
+    baseline = json.loads(baseline_file.read_text())
+    assert [feature["name"] for feature in baseline["features"]] == names
+    radius = baseline["features"][0]
+    assert radius["kind"] == "numeric" and radius["count"] == 569 and radius["missing"] == 0
+    # Fewer rows than quantiles: every value, at the precision of the model's FP32 input.
+    assert radius["quantiles"] == sorted(features[:, 0].astype(np.float32).astype(np.float64).tolist())
+    label = next(column for column in baseline["predictions"] if column["name"] == "label")
+    assert label["kind"] == "categorical" and sum(label["frequencies"].values()) == 569
+    assert {column["name"] for column in baseline["predictions"]} == {"label", "probabilities[0]",
+                                                                      "probabilities[1]"}
+    assert baseline["model"]["sha256"] == json.loads((MODELS / "1/metadata.json").read_text())["sha256"]
+
+
+def test_rows_of_the_data_set_itself_drift_nowhere(plain, baseline_file, capsys):
+    capture_dir, _ = plain
+    document = report(capsys, "--captures", str(capture_dir), "--baseline", str(baseline_file))
+    assert document["status"] == "ok" and document["records"] == ROWS and document["rows"] == ROWS
+    assert document["drifted_features"] == [] and len(document["features"]) == 30
+    assert all(result["method"] == "ks" and not result["drift"] for result in document["features"].values())
+    assert not document["prediction_drift"] and document["model_versions"][0]["version"] == "1"
+
+
+def test_a_shifted_feature_is_flagged_and_the_others_are_not(folder, data_set, baseline_file, capsys):
+    names = data_set[0]
+    rows, _ = sample(data_set, seed=2)
+    rows[:, names.index(SHIFTED)] *= 1.25
+    capture_dir, _ = capture(folder / "shifted", rows)
+    page = folder / "shifted/report.html"
+    document = report(capsys, "--captures", str(capture_dir), "--baseline", str(baseline_file), "--html", str(page))
+    assert document["drifted_features"] == [SHIFTED]
+    assert next(iter(document["features"])) == SHIFTED  # drifted first
+    assert document["features"][SHIFTED]["p_value"] < document["features"][SHIFTED]["threshold"]
+
+    html = page.read_text()
+    first = html.index('<section class="column')
+    assert html[first:].startswith(f'<section class="column drifted" id="feature-1" data-name="{SHIFTED}">')
+    assert "<svg" in html[first:html.index("</section>", first)]  # its plot beside its numbers
+    drifted_predictions = sum(result["drift"] for result in document["prediction"].values())
+    assert html.count('class="column drifted"') == 1 + drifted_predictions
+    # Self-contained: nothing to fetch (the only URLs are SVG's namespace names, which no browser loads).
+    assert "<script" not in html and "<link" not in html and "@import" not in html
+    assert {url for url in re.findall(r'(?:href|src)="([^"#][^"]*)"', html)} == set()
+
+
+def test_binary_tensor_captures_are_decoded_as_their_json_twins(folder, data_set, plain, baseline_file, capsys):
+    rows, _ = sample(data_set, seed=1)
+    binary_dir, _ = capture(folder / "binary", rows, binary=True)
+    as_binary = report(capsys, "--captures", str(binary_dir), "--baseline", str(baseline_file))
+    as_json = report(capsys, "--captures", str(plain[0]), "--baseline", str(baseline_file))
+    assert as_binary["records"] == ROWS and as_binary["skipped"] == {}
+    for name, result in as_json["features"].items():
+        assert as_binary["features"][name]["statistic"] == pytest.approx(result["statistic"]), name
+
+
+def test_ground_truth_is_joined_by_inference_id(folder, data_set, plain, baseline_file, capsys):
+    """Labels of every V2 request (one request in four flipped, so that the scores are not all 1), scored against the
+    answers the server gave, counted here by hand."""
+    capture_dir, answered = plain
+    _, truth = sample(data_set, seed=1)
+    labels = {f"req-{index}": int(label) ^ (index % 8 == 0) for index, label in enumerate(truth)}
+    ground_truth = folder / "ground-truth/example/2026/12/05/10"
+    ground_truth.mkdir(parents=True)
+    (ground_truth / "labels.jsonl").write_text("".join(
+        json.dumps({"inferenceId": request_id, "groundTruth": labels[request_id]}) + "\n" for request_id in answered))
+    document = report(capsys, "--captures", str(capture_dir), "--baseline", str(baseline_file),
+                      "--ground-truth", str(folder / "ground-truth"))
+    quality = document["quality"]
+    pairs = [(labels[request_id], label) for request_id, (label, _) in answered.items()]
+    true_positive = sum(actual == predicted == 1 for actual, predicted in pairs)
+    precision = true_positive / sum(predicted == 1 for _, predicted in pairs)
+    recall = true_positive / sum(actual == 1 for actual, _ in pairs)
+    positives = [answered[request_id][1] for request_id in answered if labels[request_id] == 1]
+    negatives = [answered[request_id][1] for request_id in answered if labels[request_id] == 0]
+    auc = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives) / (len(positives) * len(negatives))
+    assert quality["joined"] == len(answered) == ROWS // 2 and quality["unjoined"] == ROWS // 2  # /predict: no id
+    assert quality["problem"] == "classification"
+    accuracy = sum(actual == predicted for actual, predicted in pairs) / len(pairs)
+    assert quality["accuracy"] == pytest.approx(accuracy) and accuracy < 1
+    assert quality["precision"] == pytest.approx(precision) and quality["recall"] == pytest.approx(recall)
+    assert quality["f1"] == pytest.approx(2 * precision * recall / (precision + recall))
+    assert quality["auc"] == pytest.approx(auc)  # the V2 answers carry the probabilities
+
+
+def test_a_window_without_captures_reports_no_data(folder, baseline_file, capsys):
+    empty = folder / "empty"
+    empty.mkdir()
+    document = report(capsys, "--captures", str(empty), "--baseline", str(baseline_file))
+    assert document["status"] == "no data" and document["records"] == 0 and document["notes"]
+
+
+def test_a_version_without_a_baseline_is_described_by_completeness_and_ranges(plain, capsys):
+    document = report(capsys, "--captures", str(plain[0]))
+    assert document["status"] == "no baseline" and document["baseline"] is None
+    described = document["features"]["input[0]"]
+    assert described["drift"] is None and described["missing"] == 0 and described["min"] <= described["max"]
+    assert any("no baseline" in note for note in document["notes"])
+
+
+def test_malformed_capture_lines_are_skipped_and_counted(folder, plain, baseline_file, capsys):
+    copy = folder / "malformed"
+    shutil.copytree(plain[0], copy)
+    first = next(path for path in sorted(copy.rglob("*.jsonl")))
+    with first.open("ab") as handle:
+        handle.write(b"not json at all\n{\"captureData\": 1}\n")
+    document = report(capsys, "--captures", str(copy), "--baseline", str(baseline_file))
+    assert document["records"] == ROWS and document["skipped"] == {"not a capture record": 2}
+
+
+def test_bad_input_is_one_line_naming_the_fix(folder, data_csv, capsys):
+    assert main(["baseline", "--data", str(data_csv), "--model", str(MODELS / "1"), "--out",
+                 str(folder / "x.json")]) == 2
+    assert "drop label or id columns with --drop COLUMN" in capsys.readouterr().err
+    assert main(["report", "--captures", str(folder / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
