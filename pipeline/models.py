@@ -31,6 +31,7 @@ from pipeline.commands import run_operator_command
 from pipeline.onnx_signature import NotAModel
 from pipeline.onnx_signature import signature_of as read_signature
 from serving.contract import (
+    BASELINE_FILE,
     METADATA_FILE,
     MODEL_FILE,
     is_version_name,
@@ -87,12 +88,28 @@ def next_version(existing: list[str]) -> str:
     return str(max(numbers, default=0) + 1)
 
 
+def _baseline_for(path: Path, model_sha256: str) -> bytes:
+    """The baseline file's bytes, once it is known to be a baseline of this very model file."""
+    try:
+        document = json.loads(path.read_text())
+        baseline_sha256 = document["model"]["sha256"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CommandError(f"--baseline {path}: not a baseline ({type(exc).__name__}); make one with "
+                           "`python -m pipeline.monitor baseline --data FILE --model MODEL --out FILE`") from exc
+    if baseline_sha256 != model_sha256:
+        raise CommandError(f"--baseline {path} was computed for another model file (sha256 {baseline_sha256[:12]}..., "
+                           f"this one is {model_sha256[:12]}...); compute it again with --model on this file")
+    return path.read_bytes()
+
+
 def promote(s3: Any, target: Target, model_file: Path, version: str | None = None, name: str | None = None,
-            predict_output: str | None = None, force: bool = False, dry_run: bool = False) -> dict[str, Any]:
+            predict_output: str | None = None, force: bool = False, dry_run: bool = False,
+            baseline: Path | None = None) -> dict[str, Any]:
     if not model_file.is_file():
         raise CommandError(f"model file {model_file} does not exist")
     signature = signature_of(model_file)
     content = model_file.read_bytes()
+    baseline_content = _baseline_for(baseline, hashlib.sha256(content).hexdigest()) if baseline else None
     store = read_remote_store(s3, target.bucket, target.prefix)
     versions, live = store.versions, store.live
     version = version or next_version(list(versions))
@@ -118,14 +135,19 @@ def promote(s3: Any, target: Target, model_file: Path, version: str | None = Non
     }
     model_key = version_object_key(target.prefix, version, MODEL_FILE)
     metadata_key = version_object_key(target.prefix, version, METADATA_FILE)
+    baseline_key = version_object_key(target.prefix, version, BASELINE_FILE)
     plan = [f"put s3://{target.bucket}/{model_key} ({len(content)} bytes)",
             f"put s3://{target.bucket}/{metadata_key}",
+            *([f"put s3://{target.bucket}/{baseline_key}"] if baseline_content else []),
             f"put s3://{target.bucket}/{live_object_key(target.prefix)} = {version} (was {live or 'none'})"]
     if not dry_run:
-        # The version is complete before LIVE names it; LIVE's change starts the sync.
+        # The version is complete (its baseline too) before LIVE names it; LIVE's change starts the sync.
         s3.put_object(Bucket=target.bucket, Key=model_key, Body=content, ChecksumAlgorithm="SHA256")
         s3.put_object(Bucket=target.bucket, Key=metadata_key,
                       Body=json.dumps(metadata, indent=2, sort_keys=True).encode(), ContentType="application/json")
+        if baseline_content:
+            s3.put_object(Bucket=target.bucket, Key=baseline_key, Body=baseline_content,
+                          ContentType="application/json")
         _set_live(s3, target, version)
     return {"version": version, "previous_live": live, "metadata": metadata, "plan": plan, "dry_run": dry_run}
 
@@ -180,6 +202,8 @@ def _parser() -> argparse.ArgumentParser:
             sub.add_argument("--name", help="model name in the metadata (default: the endpoint)")
             sub.add_argument("--predict-output", help="output /predict returns (default: the first)")
             sub.add_argument("--force", action="store_true", help="promote even if the signature changes")
+            sub.add_argument("--baseline", type=Path, help="the version's monitoring baseline (python -m "
+                             "pipeline.monitor baseline), stored beside it")
         if command == "rollback":
             sub.add_argument("--to", help="version to make live (default: the one before the live one)")
     return parser
@@ -262,7 +286,7 @@ def run(argv: list[str], s3: Any = None, config: MlopsConfig | None = None) -> d
         s3 = environment_session(config, args.env).client("s3")  # the model bucket is in the environment's account
     if args.command == "promote":
         return promote(s3, target, args.model_file, args.version, args.name, args.predict_output, args.force,
-                       args.dry_run)
+                       args.dry_run, args.baseline)
     if args.command == "rollback":
         return rollback(s3, target, args.to, args.dry_run)
     return list_versions(s3, target)

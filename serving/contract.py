@@ -138,6 +138,9 @@ def variables_of(namespace: type) -> dict[str, str]:
 
 MODEL_FILE = "model.onnx"
 METADATA_FILE = "metadata.json"
+BASELINE_FILE = "baseline.json"
+"""A version's monitoring baseline (python -m pipeline.monitor baseline), beside its files in the model bucket; the
+model sync leaves it there (servers do not need it), the monitor reads it."""
 LIVE_POINTER = "LIVE"
 
 

@@ -24,8 +24,6 @@ from pipeline.monitor.model import NUMERIC_DATATYPES, Signature, Tensor, predict
 
 FORMAT = 1
 QUANTILES = 1001
-BASELINE_FILE = "baseline.json"
-"""Beside a model version's files in the model bucket (`promote --baseline`)."""
 NUMERIC, CATEGORICAL = "numeric", "categorical"
 
 

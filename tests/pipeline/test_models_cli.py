@@ -35,6 +35,20 @@ def test_promote_uploads_model_and_metadata_then_moves_live(s3):
     assert promote(s3)["version"] == "2"
 
 
+def test_promote_stores_the_version_s_baseline_beside_it_and_refuses_one_of_another_model(s3, tmp_path: Path):
+    baseline = tmp_path / "baseline.json"
+    baseline.write_text(json.dumps({"format": 1, "model": {"sha256": hashlib.sha256(
+        EXAMPLE_MODEL.read_bytes()).hexdigest()}, "features": [], "predictions": []}))
+    result = promote(s3, "--baseline", str(baseline))
+    assert "put s3://" + BUCKET + "/a/1/baseline.json" in result["plan"]
+    assert s3.get_object(Bucket=BUCKET, Key="a/1/baseline.json")["Body"].read() == baseline.read_bytes()
+
+    baseline.write_text(json.dumps({"format": 1, "model": {"sha256": "0" * 64}}))
+    with pytest.raises(CommandError, match="computed for another model file"):
+        promote(s3, "--baseline", str(baseline))
+    assert s3.get_object(Bucket=BUCKET, Key="a/LIVE")["Body"].read() == b"1\n"  # nothing of version 2 was written
+
+
 def test_list_shows_versions_and_the_live_one(s3):
     promote(s3)
     promote(s3, "--version", "7")
