@@ -124,6 +124,34 @@ class ExportVariable:
     ENDPOINT = "EXPORT_ENDPOINT"
 
 
+MONITOR_VARIABLE_PREFIX = "MONITOR_"
+MONITOR_CONTAINER = "monitor"
+MONITOR_PROGRAM = ("python", "-m", "pipeline.monitor", "run")
+"""The scheduled monitor task's command, in the monitor's own image (pipeline/monitor/Dockerfile)."""
+MONITORING_PREFIX = "monitoring/"
+"""Where the monitor writes its reports in the capture bucket: `monitoring/<endpoint>/<variant>/yyyy/mm/dd/hh/`."""
+GROUND_TRUTH_PREFIX = "ground-truth/"
+"""Where labels are uploaded in the capture bucket: `ground-truth/<endpoint>/yyyy/mm/dd/hh/*.jsonl`."""
+MONITOR_METRICS = ("RecordsAnalysed", "NoData", "FeaturesDrifted", "ShareOfFeaturesDrifted", "PredictionDrift",
+                   "DriftScore", "Accuracy", "Precision", "Recall", "F1", "AUC", "MAE", "RMSE")
+"""What the monitor publishes (in its namespace; Environment, Endpoint, Variant and, for DriftScore, Feature) and
+the endpoint stack's alarms read."""
+
+
+class MonitorVariable:
+    """Variables the scheduled monitor task sets (fields of `pipeline.monitor.task.MonitorSettings`)."""
+
+    ENDPOINT = "MONITOR_ENDPOINT"
+    ENVIRONMENT = "MONITOR_ENVIRONMENT"
+    CAPTURE_BUCKET = "MONITOR_CAPTURE_BUCKET"
+    CAPTURE_PREFIX = "MONITOR_CAPTURE_PREFIX"
+    MODEL_BUCKET = "MONITOR_MODEL_BUCKET"
+    MODEL_PREFIX = "MONITOR_MODEL_PREFIX"
+    VARIANTS = "MONITOR_VARIANTS"
+    WINDOW_HOURS = "MONITOR_WINDOW_HOURS"
+    NAMESPACE = "MONITOR_NAMESPACE"
+
+
 def variables_of(namespace: type) -> dict[str, str]:
     """Attribute -> variable name of a ServerVariable/SyncVariable-like class."""
     return {key: value for key, value in vars(namespace).items() if key.isupper()}

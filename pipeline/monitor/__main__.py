@@ -117,7 +117,15 @@ def parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("text", "json"), default="text")
     report.add_argument("--html", help="write the HTML report to this file")
     report.set_defaults(run=report_command)
+    scheduled = commands.add_parser("run", help="the scheduled task: settings from MONITOR_* variables")
+    scheduled.set_defaults(run=lambda _: _scheduled())
     return top
+
+
+def _scheduled() -> int:
+    from pipeline.monitor.task import main as task_main
+
+    return task_main()
 
 
 def main(argv: list[str] | None = None) -> int:

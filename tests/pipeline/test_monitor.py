@@ -9,6 +9,7 @@ import http.client
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -233,3 +234,52 @@ def test_bad_input_is_one_line_naming_the_fix(folder, data_csv, capsys):
     assert "drop label or id columns with --drop COLUMN" in capsys.readouterr().err
     assert main(["report", "--captures", str(folder / "nowhere")]) == 2
     assert "no such folder" in capsys.readouterr().err
+
+
+def test_the_scheduled_task_reports_each_variant_to_s3_and_publishes_metrics(plain, baseline_file, monkeypatch):
+    """`python -m pipeline.monitor run` against moto: the window's exported captures, the version's baseline from the
+    model bucket, a report per variant (the one without captures: "no data"), metrics read back from CloudWatch."""
+    import boto3
+    from moto import mock_aws
+
+    from pipeline.monitor.task import MonitorSettings, run
+
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_DEFAULT_REGION": "eu-west-1"}.items():
+        monkeypatch.setenv(name, value)
+    capture_dir, _ = plain
+    with mock_aws():
+        s3, cloudwatch = boto3.client("s3"), boto3.client("cloudwatch")
+        for bucket in ("captures", "models"):
+            s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        hours = set()
+        for path in capture_dir.rglob("*.jsonl"):  # as the export task lays them out
+            relative = path.relative_to(capture_dir).as_posix()
+            hours.add(datetime.strptime("/".join(relative.split("/")[2:6]), "%Y/%m/%d/%H").replace(tzinfo=UTC))
+            s3.put_object(Bucket="captures", Key=f"captures/{relative}", Body=path.read_bytes())
+        s3.put_object(Bucket="models", Key="example/1/baseline.json", Body=baseline_file.read_bytes())
+        settings = MonitorSettings(endpoint="example", environment="staging", capture_bucket="captures",
+                                   capture_prefix="captures/", model_bucket="models", model_prefix="example/",
+                                   variants="main,challenger", window_hours=len(hours) + 1)
+        results = run(settings, s3, cloudwatch, max(hours) + timedelta(hours=1, minutes=20))
+
+        assert [(result.variant, result.status, result.records) for result in results] == [
+            ("main", "ok", ROWS), ("challenger", "no data", 0)]
+        report_json = json.loads(s3.get_object(Bucket="captures", Key=results[0].report_key)["Body"].read())
+        assert report_json["drifted_features"] == [] and report_json["model_version"] == "1"
+        assert results[0].report_key.startswith("monitoring/example/main/")
+        html = s3.get_object(Bucket="captures", Key=results[0].report_key.replace(".json", ".html"))
+        assert html["ContentType"].startswith("text/html") and b"<svg" in html["Body"].read()
+
+        def published(name: str, variant: str) -> float:
+            points = cloudwatch.get_metric_statistics(
+                Namespace="EcsMlops/Monitor", MetricName=name, StartTime=datetime.now(UTC) - timedelta(hours=1),
+                EndTime=datetime.now(UTC) + timedelta(hours=1), Period=3600, Statistics=["Maximum"],
+                Dimensions=[{"Name": "Environment", "Value": "staging"}, {"Name": "Endpoint", "Value": "example"},
+                            {"Name": "Variant", "Value": variant}])["Datapoints"]
+            return points[0]["Maximum"]
+
+        assert published("RecordsAnalysed", "main") == ROWS and published("NoData", "main") == 0
+        assert published("NoData", "challenger") == 1 and published("FeaturesDrifted", "main") == 0
+        scores = cloudwatch.list_metrics(Namespace="EcsMlops/Monitor", MetricName="DriftScore")["Metrics"]
+        assert len(scores) == 30
