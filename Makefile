@@ -121,5 +121,9 @@ serve: $(VENV_STAMP)
 serving/requirements.txt: Pipfile.lock | $(PIPENV)
 	$(PIPENV) requirements --categories serving --hash | grep -v '^-i ' > $@
 
+# The monitor image's requirements, from the lock file's `monitor` category.
+pipeline/monitor/requirements.txt: Pipfile.lock | $(PIPENV)
+	$(PIPENV) requirements --categories monitor --hash | grep -v '^-i ' > $@
+
 clean:
 	rm -rf cdktf.out .pytest_cache .serve

@@ -155,6 +155,48 @@ class AuthConfig(StrictModel):
         return self
 
 
+class QualityAlarmConfig(StrictModel):
+    """Alarm when a quality metric, scored against the uploaded ground truth, passes this value in a window."""
+
+    metric: Literal["accuracy", "precision", "recall", "f1", "auc", "mae", "rmse"]
+    """Classification metrics alarm below `value`; the regression errors `mae` and `rmse` above it."""
+    value: float
+
+
+class MonitoringConfig(StrictModel):
+    """Data drift and model quality from the exported captures (python -m pipeline.monitor; docs/monitoring.md)."""
+
+    enabled: bool = False
+    """Run the monitor task on `schedule`, with its alarms. Store a baseline with each version (`promote
+    --baseline`): a version without one is checked for completeness and value ranges only."""
+    schedule: str = "cron(20 * * * ? *)"
+    """When the monitor runs: after the capture export (`capture_export_schedule`, five past each hour)."""
+    window_hours: int = Field(default=1, ge=1, le=24)
+    """Each run reads the last this many full hours of captures; also the alarms' period."""
+    drift_alarm_windows: int = Field(default=3, ge=1, le=24)
+    """Alarm when a feature drifted in this many consecutive windows."""
+    no_data_alarm_windows: int = Field(default=2, ge=1, le=24)
+    """Alarm when this many consecutive windows held no captures (or the monitor did not run)."""
+    quality_alarm: QualityAlarmConfig | None = None
+    """Optional: alarm on a quality metric, e.g. `{metric: accuracy, value: 0.9}`."""
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, value: str) -> str:
+        if not re.match(r"^(cron|rate)\(.+\)$", value):
+            raise ValueError("must be an EventBridge schedule: rate(1 hour) or cron(20 * * * ? *)")
+        return value
+
+    @model_validator(mode="after")
+    def _alarm_span(self) -> MonitoringConfig:
+        # CloudWatch evaluates at most 7 days of hourly-or-longer periods.
+        for name in ("drift_alarm_windows", "no_data_alarm_windows"):
+            if getattr(self, name) * self.window_hours > 168:
+                raise ValueError(f"{name} x window_hours is {getattr(self, name) * self.window_hours} hours; "
+                                 "CloudWatch alarms look back at most 168 hours (7 days)")
+        return self
+
+
 class EndpointConfig(StrictModel):
     """One ML endpoint: an ECS service behind the shared load balancer."""
 
@@ -237,6 +279,8 @@ class EndpointConfig(StrictModel):
     until then."""
     auth: AuthConfig = Field(default_factory=AuthConfig)
     """Who may call the endpoint: `auth.type` `none` (default), `api_key` or `jwt`; see AuthConfig."""
+    monitoring: MonitoringConfig = Field(default_factory=MonitoringConfig)
+    """Drift and quality monitoring of the captured traffic; off unless `enabled`."""
     exposure: Literal["public", "internal"] | None = None
     """Which of the environment's load balancers routes to the endpoint: `public` (the internet-facing one) or
     `internal` (in the private subnets: clients in the VPC, peered VPCs, VPN or Direct Connect). When omitted, the

@@ -334,6 +334,17 @@ def advisories(config: MlopsConfig) -> list[str]:
     return lines
 
 
+def check_monitoring_has_captures(config: MlopsConfig) -> Iterator[Problem]:
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.monitoring.enabled and endpoint.capture_sample_percent == 0:
+                where = _env_note(config, env_name, [name], "monitoring", "capture_sample_percent")
+                yield Problem(_field_path(config, env_name, name, "monitoring"), "enabled: true",
+                              "has nothing to read: capture_sample_percent is 0; capture a share of the requests "
+                              f"or turn monitoring off{where}")
+
+
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_fargate_sizes,
     check_task_bounds,
@@ -352,6 +363,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_private_link,
     check_auth_transport,
     check_no_anonymous_production,
+    check_monitoring_has_captures,
 )
 
 

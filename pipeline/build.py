@@ -1,4 +1,5 @@
-"""Build the serving image once and push it to the pipeline's build repository, tagged with the commit:
+"""Build the serving image (and the model monitor's, where an endpoint is monitored) once and push it to the
+pipeline's build repository, tagged with the commit:
 `python -m pipeline.build [--dry-run]`.
 
 The build repository belongs to the pipeline stack, so it exists before the first run. Environments receive the
@@ -17,33 +18,51 @@ from configuration import MlopsConfig, load_config
 from configuration.naming import build_repository_name
 from pipeline.commands import Commands, image_tag, run_step
 from pipeline.images import tag_exists
+from serving.contract import monitor_image_tag
 
 DOCKERFILE = "serving/Dockerfile"
+MONITOR_DOCKERFILE = "pipeline/monitor/Dockerfile"
 
 
 def registry_of(account: str, region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com"
 
 
-def build(config: MlopsConfig, commands: Commands, tag: str, account: str, ecr: Any = None) -> str | None:
-    """Returns the image reference pushed (or that would be), None when the tag is there already."""
+def monitoring_used(config: MlopsConfig) -> bool:
+    """Whether any endpoint in any environment runs the model monitor (its image is built and copied only then)."""
+    return any(config.endpoint_for(environment, name).monitoring.enabled
+               for environment in config.environments for name in config.endpoints)
+
+
+def build(config: MlopsConfig, commands: Commands, tag: str, account: str, ecr: Any = None) -> list[str]:
+    """The server's image, and the monitor's where an endpoint is monitored (`<tag>-monitor`, the same repository).
+    Returns the references pushed (or that would be); a tag there already is not built again."""
     registry = registry_of(account, config.region)
     repository = build_repository_name(config.project)
-    reference = f"{registry}/{repository}:{tag}"
-    if ecr is not None and tag_exists(ecr, repository, tag):
-        commands.say(f"{reference} exists already (tags are immutable): not built again")
-        return None
-    local = f"model-server:{tag}"
-    commands.run(["docker", "build", "--pull", "-f", DOCKERFILE, "-t", local, "."])
+    images = [(DOCKERFILE, "model-server", tag)]
+    if monitoring_used(config):
+        images.append((MONITOR_DOCKERFILE, "model-monitor", monitor_image_tag(tag)))
+    wanted = []
+    for dockerfile, local_name, each_tag in images:
+        reference = f"{registry}/{repository}:{each_tag}"
+        if ecr is not None and tag_exists(ecr, repository, each_tag):
+            commands.say(f"{reference} exists already (tags are immutable): not built again")
+        else:
+            wanted.append((dockerfile, f"{local_name}:{each_tag}", reference))
+    if not wanted:
+        return []
+    for dockerfile, local, _ in wanted:
+        commands.run(["docker", "build", "--pull", "-f", dockerfile, "-t", local, "."])
     password = b""
     if ecr is not None:
         token = ecr.get_authorization_token()["authorizationData"][0]["authorizationToken"]
         password = base64.b64decode(token).decode().split(":", 1)[1].encode()
     commands.run(["docker", "login", "--username", "AWS", "--password-stdin", registry], stdin=password,
                  secret_stdin=True)
-    commands.run(["docker", "tag", local, reference])
-    commands.run(["docker", "push", reference])
-    return reference
+    for _, local, reference in wanted:
+        commands.run(["docker", "tag", local, reference])
+        commands.run(["docker", "push", reference])
+    return [reference for _, _, reference in wanted]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,7 +35,7 @@ from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run
 from pipeline.images import Fetch, copy_image, fetch_url
 from pipeline.rollouts import wait_for_rollouts
 from pipeline.stacks_state import orphan_endpoints
-from serving.contract import SERVER_CONTAINER, read_remote_store
+from serving.contract import SERVER_CONTAINER, monitor_image_tag, read_remote_store
 
 CDKTF = str(PROJECT_ROOT / "node_modules" / ".bin" / "cdktf")
 AUTOMATION_ENV = {"CI": "1", "TF_IN_AUTOMATION": "1", "CHECKPOINT_DISABLE": "1",
@@ -145,13 +145,17 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
     commands.run(_deploy_command(environment, [platform], "platform"), env=env)
 
     source, target = build_repository_name(config.project), serving_repository_name(config.project, environment)
+    tags = [tag, *([monitor_image_tag(tag)] if any(config.endpoint_for(environment, name).monitoring.enabled
+                                                   for name in config.endpoints) else [])]
     if clients is None:
-        commands.say(f"would copy image {source}:{tag} to {target}")
+        for each_tag in tags:
+            commands.say(f"would copy image {source}:{each_tag} to {target}")
         commands.say(f"would promote each endpoint's initial_model where {config.model_bucket_name(environment)} "
                      "has no live model")
     else:
-        copy_image(clients.pipeline_ecr, source, clients.environment_ecr, target, tag, fetch=clients.fetch_layer,
-                   say=commands.say)
+        for each_tag in tags:  # the server's image, and the monitor's where this environment monitors an endpoint
+            copy_image(clients.pipeline_ecr, source, clients.environment_ecr, target, each_tag,
+                       fetch=clients.fetch_layer, say=commands.say)
         promote_initial_models(config, environment, clients, commands)
         missing_pins = missing_pinned_versions(config, environment, clients.environment_s3)
         if missing_pins:

@@ -128,6 +128,14 @@ MONITOR_VARIABLE_PREFIX = "MONITOR_"
 MONITOR_CONTAINER = "monitor"
 MONITOR_PROGRAM = ("python", "-m", "pipeline.monitor", "run")
 """The scheduled monitor task's command, in the monitor's own image (pipeline/monitor/Dockerfile)."""
+MONITOR_IMAGE_SUFFIX = "-monitor"
+
+
+def monitor_image_tag(image_tag: str) -> str:
+    """The monitor's image of a commit: the server's tag and this suffix, in the same repositories."""
+    return f"{image_tag}{MONITOR_IMAGE_SUFFIX}"
+
+
 MONITORING_PREFIX = "monitoring/"
 """Where the monitor writes its reports in the capture bucket: `monitoring/<endpoint>/<variant>/yyyy/mm/dd/hh/`."""
 GROUND_TRUTH_PREFIX = "ground-truth/"

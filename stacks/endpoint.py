@@ -36,23 +36,30 @@ from modules.endpoint_routing import (
     WeightedTargetGroup,
 )
 from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
+from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
 from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
 from modules.smoke_probe import SmokeProbe, SmokeProbeProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
-from serving.contract import DATA_MOUNT, DEFAULT_VARIANT, MODELS_MOUNT, ProbeVariable, ServerVariable
+from serving.contract import (
+    DATA_MOUNT,
+    DEFAULT_VARIANT,
+    MODELS_MOUNT,
+    ProbeVariable,
+    ServerVariable,
+    monitor_image_tag,
+)
 from stacks.common import add_aws_provider, policy_arn, role_arn, use_remote_state
 from stacks.platform import PlatformStack
 
 
 class EndpointStack(TerraformStack):
-    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `shadow_discovery` (None
-    without a shadow), `api_keys` (None with `auth.type: none`), `smoke_probe` (behind an internal load balancer,
-    else None), and per variant (`main` without
-    variants) `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first
-    variant's."""
+    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `model_monitor` (None unless
+    `monitoring.enabled`), `shadow_discovery` (None without a shadow), `api_keys` (None with `auth.type: none`),
+    `smoke_probe` (behind an internal load balancer, else None), and per variant (`main` without variants)
+    `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first variant's."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
@@ -123,6 +130,28 @@ class EndpointStack(TerraformStack):
             events_role_name=aws_name(name_prefix, "export-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "capture-export", max_length=EVENT_RULE_NAME_MAX),
             permissions_boundary_arn=boundary), self.identity, self.storage)
+        monitoring_settings = settings.monitoring
+        self.model_monitor = ModelMonitor(self, "model-monitor", ModelMonitorProps(
+            name_prefix=name_prefix, endpoint=endpoint, environment=environment, region=config.region,
+            account_id=account, vpc_id=network.vpc_id, subnet_ids=network.private_subnet_ids,
+            cluster_arn=platform.cluster.arn, image=f"{platform.repository.url}:{monitor_image_tag(image_tag)}",
+            execution_role_id=self.identity.execution_role.id, execution_role_arn=self.identity.execution_role.arn,
+            capture_bucket_name=platform.capture_bucket.name, capture_bucket_arn=platform.capture_bucket.arn,
+            capture_prefix="", model_bucket_name=platform.model_bucket.name,
+            model_bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
+            topic_arn=platform.alarm_topic.arn,
+            variants=tuple(variant.name for variant in resolved.variants) or (DEFAULT_VARIANT,),
+            role_name=aws_name(name_prefix, "monitor", max_length=IAM_NAME_MAX),
+            events_role_name=aws_name(name_prefix, "monitor-events", max_length=IAM_NAME_MAX),
+            schedule_rule_name=aws_name(name_prefix, "monitor", max_length=EVENT_RULE_NAME_MAX),
+            schedule=monitoring_settings.schedule, window_hours=monitoring_settings.window_hours,
+            drift_alarm_windows=monitoring_settings.drift_alarm_windows,
+            no_data_alarm_windows=monitoring_settings.no_data_alarm_windows,
+            quality_alarm=QualityAlarm(monitoring_settings.quality_alarm.metric,
+                                       monitoring_settings.quality_alarm.value)
+            if monitoring_settings.quality_alarm else None,
+            log_retention_days=settings.log_retention_days, permissions_boundary_arn=boundary,
+        )) if monitoring_settings.enabled else None
         self.api_keys: ApiKeys | None = None
         probed = settings.exposure == "internal"
         probe_role_name = resolved.smoke_probe_role_name

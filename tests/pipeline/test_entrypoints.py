@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from configuration import load_config
+from configuration.model import MonitoringConfig
 from pipeline.build import build
 from pipeline.commands import Commands, StepFailed
 from pipeline.smoke import load_balancer_url, smoke
@@ -40,9 +41,22 @@ def test_build_pushes_only_to_the_pipelines_build_repository(config):
         f"would run: docker tag model-server:0a1b2c3 {reference}",
         f"would run: docker push {reference}",
     ]
-    assert pushed == reference
+    assert pushed == [reference]
     # No environment's repository is touched before that environment's deploy (and approval).
     assert not any("/staging/" in line or "/prod/" in line for line in commands.printed)
+
+
+def test_build_makes_the_monitor_image_too_where_an_endpoint_is_monitored(config):
+    endpoint = config.endpoints["a"].model_copy(update={"monitoring": MonitoringConfig(enabled=True)})
+    monitored = config.model_copy(update={"endpoints": {**config.endpoints, "a": endpoint}})
+    commands = dry()
+    pushed = build(monitored, commands, "0a1b2c3", "123456789012")
+    registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server"
+    assert pushed == [f"{registry}:0a1b2c3", f"{registry}:0a1b2c3-monitor"]
+    assert "would run: docker build --pull -f pipeline/monitor/Dockerfile -t model-monitor:0a1b2c3-monitor ." in \
+        commands.printed
+    assert commands.printed[-2:] == [f"would run: docker tag model-monitor:0a1b2c3-monitor {registry}:0a1b2c3-monitor",
+                                     f"would run: docker push {registry}:0a1b2c3-monitor"]
 
 
 def test_build_skips_a_tag_that_exists(config, monkeypatch):
@@ -57,7 +71,7 @@ def test_build_skips_a_tag_that_exists(config, monkeypatch):
                                     '"layers": []}')
         commands = dry()
         pushed = build(config, commands, "0a1b2c3", "123456789012", ecr)
-    assert pushed is None
+    assert pushed == []
     assert commands.printed == ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:0a1b2c3 exists "
                                 "already (tags are immutable): not built again"]
 
