@@ -158,9 +158,9 @@ class ModelMonitor(Construct):
              "Resource": [f"{props.capture_bucket_arn}/{captures}*", f"{props.capture_bucket_arn}/{ground_truth}*"]},
             {"Sid": "WriteReports", "Effect": "Allow", "Action": "s3:PutObject",
              "Resource": f"{props.capture_bucket_arn}/{reports}*"},
-            # Listing lets a version without a baseline read as "no such key", not as a refusal.
+            # The task lists a version's baseline before reading it: a version without one reads as absent.
             {"Sid": "ListBaselines", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": props.model_bucket_arn,
-             "Condition": {"StringLike": {"s3:prefix": f"{props.endpoint}/*"}}},
+             "Condition": {"StringLike": {"s3:prefix": f"{props.endpoint}/*/{BASELINE_FILE}"}}},
             {"Sid": "ReadBaselines", "Effect": "Allow", "Action": "s3:GetObject",
              "Resource": f"{props.model_bucket_arn}/{props.endpoint}/*/{BASELINE_FILE}"},
             {"Sid": "UsePlatformKey", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],

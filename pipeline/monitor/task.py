@@ -73,11 +73,13 @@ class Baselines:
     def __call__(self, version: str) -> Baseline | None:
         if version not in self._read:
             key = version_object_key(self.prefix, version, BASELINE_FILE)
-            try:
-                text = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
-            except self.s3.exceptions.NoSuchKey:
+            # Listed first: a missing object then reads as absent, never as a refusal (a GetObject of a missing key
+            # is answered 403 to a role whose ListBucket is limited to a prefix).
+            listed = self.s3.list_objects_v2(Bucket=self.bucket, Prefix=key).get("Contents", [])
+            if not any(item["Key"] == key for item in listed):
                 self._read[version] = None
             else:
+                text = self.s3.get_object(Bucket=self.bucket, Key=key)["Body"].read().decode()
                 self._read[version] = read_baseline(text, f"s3://{self.bucket}/{key}")
         return self._read[version]
 

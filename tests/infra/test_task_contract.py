@@ -12,11 +12,16 @@ from pydantic_settings import BaseSettings
 
 from modules.endpoint_service import CONTAINER_NAME
 from modules.model_sync import SYNC_CONTAINER
+from pipeline.build import MONITOR_DOCKERFILE
+from pipeline.monitor.task import MonitorSettings
 from serving.capture_export import ExportSettings
 from serving.contract import (
     EXPORT_CONTAINER,
     EXPORT_ENTRY_POINT,
     EXPORT_VARIABLE_PREFIX,
+    MONITOR_CONTAINER,
+    MONITOR_PROGRAM,
+    MONITOR_VARIABLE_PREFIX,
     PROBE_CONTAINER,
     PROBE_PROGRAM,
     PROBE_VARIABLE_PREFIX,
@@ -25,6 +30,7 @@ from serving.contract import (
     SYNC_ENTRY_POINT,
     SYNC_VARIABLE_PREFIX,
     ExportVariable,
+    MonitorVariable,
     ProbeVariable,
     ServerVariable,
     SyncVariable,
@@ -34,17 +40,21 @@ from serving.probe import ProbeSettings
 from serving.settings import ServingSettings, required_variable_names, variable_names
 from serving.sync import SyncSettings
 from tests.infra.synth import resources
+from tests.support.paths import PROJECT_ROOT
+from tests.test_layering import imports_of
 from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
 
 # The program each container exists to run.
 PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT),
-                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT), PROBE_CONTAINER: list(PROBE_PROGRAM)}
+                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT), PROBE_CONTAINER: list(PROBE_PROGRAM),
+                        MONITOR_CONTAINER: list(MONITOR_PROGRAM)}
 # What each program reads its settings with, and the prefix of the variables it owns.
 SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[type[BaseSettings], str]] = {
     SERVER_PROGRAM: (ServingSettings, SERVER_VARIABLE_PREFIX),
     SYNC_ENTRY_POINT: (SyncSettings, SYNC_VARIABLE_PREFIX),
     EXPORT_ENTRY_POINT: (ExportSettings, EXPORT_VARIABLE_PREFIX),
     PROBE_PROGRAM: (ProbeSettings, PROBE_VARIABLE_PREFIX),
+    MONITOR_PROGRAM: (MonitorSettings, MONITOR_VARIABLE_PREFIX),
 }
 
 
@@ -55,15 +65,21 @@ def containers(synthesized):
                 yield f"{stack_name}/{task_id}/{container['name']}", container
 
 
+def image_of(container: dict) -> ImageConfig:
+    """The image a container runs: the monitor's own, or the server's."""
+    return read_dockerfile(PROJECT_ROOT / MONITOR_DOCKERFILE) if container["name"] == MONITOR_CONTAINER \
+        else read_dockerfile()
+
+
 @pytest.mark.parametrize("synth_fixture", ["default_synth", "options_synth"])
 def test_every_container_runs_its_own_program(synth_fixture, request):
-    image = read_dockerfile()
     seen = set()
     for where, container in containers(request.getfixturevalue(synth_fixture)):
         assert container["name"] in PROGRAM_OF_CONTAINER, f"{where}: no known program for this container"
-        assert effective_command(image, container) == PROGRAM_OF_CONTAINER[container["name"]], where
+        assert effective_command(image_of(container), container) == PROGRAM_OF_CONTAINER[container["name"]], where
         seen.add(container["name"])
-    assert seen == set(PROGRAM_OF_CONTAINER)
+    # The shipped configuration monitors no endpoint yet; the all-options one does.
+    assert seen == set(PROGRAM_OF_CONTAINER) - ({MONITOR_CONTAINER} if synth_fixture == "default_synth" else set())
 
 
 def test_docker_rules_entry_point_replaces_the_image_cmd_and_command_appends_to_the_entry_point():
@@ -88,6 +104,20 @@ def test_the_serving_image_is_read_from_its_final_stage():
         "SERVING_PORT"] == "9000"
 
 
+def test_the_monitor_image_runs_the_monitor_and_copies_what_it_imports():
+    image = read_dockerfile(PROJECT_ROOT / MONITOR_DOCKERFILE)
+    assert image.entrypoint == ("python", "-m", "pipeline.monitor") and image.cmd == ("run",)
+    assert image.user == "1000:1000" and image.env["MPLCONFIGDIR"].startswith("/tmp/")
+    assert set(image.copies) == {("pipeline/__init__.py", "/app/pipeline/__init__.py"),
+                                 ("pipeline/monitor/", "/app/pipeline/monitor/"),
+                                 ("serving/__init__.py", "/app/serving/__init__.py"),
+                                 ("serving/contract.py", "/app/serving/contract.py")}
+    ours = {"pipeline", "serving", "configuration", "modules", "stacks", "preview", "tests"}
+    imported = {module for path in (PROJECT_ROOT / "pipeline/monitor").glob("*.py") for module in imports_of(path)
+                if module.split(".")[0] in ours}
+    assert {module for module in imported if not module.startswith("pipeline.monitor")} == {"serving.contract"}
+
+
 def variable_problems(image: ImageConfig, container: dict, where: str) -> list[str]:
     """Variables of the program's prefix that it does not read, and required settings left unset."""
     program = tuple(effective_command(image, container))
@@ -103,9 +133,8 @@ def variable_problems(image: ImageConfig, container: dict, where: str) -> list[s
 
 @pytest.mark.parametrize("synth_fixture", ["default_synth", "options_synth"])
 def test_every_variable_a_task_sets_is_read_by_its_program_and_every_required_one_is_set(synth_fixture, request):
-    image = read_dockerfile()
     problems = [problem for where, container in containers(request.getfixturevalue(synth_fixture))
-                for problem in variable_problems(image, container, where)]
+                for problem in variable_problems(image_of(container), container, where)]
     assert not problems, "\n".join(problems)
 
 
@@ -121,7 +150,8 @@ def test_a_misspelled_or_missing_variable_is_caught():
 
 
 @pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings),
-                                             (ExportVariable, ExportSettings), (ProbeVariable, ProbeSettings)])
+                                             (ExportVariable, ExportSettings), (ProbeVariable, ProbeSettings),
+                                             (MonitorVariable, MonitorSettings)])
 def test_the_contract_names_only_variables_the_program_reads(names, settings):
     assert set(variables_of(names).values()) <= variable_names(settings)
     # and the attribute says which setting: SERVING_MODELS_DIR is ServerVariable.MODELS_DIR
