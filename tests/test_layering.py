@@ -47,7 +47,8 @@ EXCEPTIONS: dict[str, set[str]] = {
 FOLDER_EXCEPTIONS: dict[str, set[str]] = {
     # The model monitor runs from its own image (Pipfile's `monitor` category): its statistics, report and model
     # libraries are its own, and no delivery step imports it.
-    "pipeline/monitor/": {"numpy", "scipy", "sklearn", "matplotlib", "jinja2", "pyarrow", "onnxruntime"},
+    "pipeline/monitor/": {"numpy", "scipy", "sklearn", "matplotlib", "jinja2", "pyarrow", "onnxruntime", "pydantic",
+                          "pydantic_settings"},
 }
 
 

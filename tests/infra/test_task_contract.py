@@ -40,9 +40,9 @@ from serving.probe import ProbeSettings
 from serving.settings import ServingSettings, required_variable_names, variable_names
 from serving.sync import SyncSettings
 from tests.infra.synth import resources
+from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
 from tests.support.paths import PROJECT_ROOT
 from tests.test_layering import imports_of
-from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
 
 # The program each container exists to run.
 PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT),

@@ -104,7 +104,8 @@ def test_each_variant_alarms_on_drift_no_data_and_quality_to_the_topic(stack):
     assert drift["dimensions"] == {"Environment": "dev", "Endpoint": "a", "Variant": "main"}
     assert drift["treat_missing_data"] == "notBreaching" and drift["alarm_actions"] == [TOPIC]
     no_data = alarms["p-dev-a-challenger-no-data"]
-    assert no_data["metric_name"] == "NoData" and no_data["treat_missing_data"] == "breaching"  # the monitor did not run
+    # No metric at all: the monitor did not run, as bad as no captures.
+    assert no_data["metric_name"] == "NoData" and no_data["treat_missing_data"] == "breaching"
     quality = alarms["p-dev-a-main-quality"]
     assert (quality["metric_name"], quality["comparison_operator"], quality["threshold"]) == (
         "Accuracy", "LessThanThreshold", 0.9)

@@ -50,7 +50,7 @@ def test_create_prints_the_key_once_and_stores_only_its_digest(secrets, config):
     assert key.startswith("ek_") and created["name"] == "fraud-team" and created["last4"] == key[-4:]
     document = secrets.get_secret_value(SecretId="mlops/staging/a/api-keys")["SecretString"]
     assert key not in document and key.split("_", 2)[2] not in document
-    assert ApiKeys(stored(secrets)).check(key) == created["id"]  # the server accepts it
+    assert ApiKeys(stored(secrets)).check(key.encode()) == created["id"]  # the server accepts it
     listed = keys.run(["list", "--env", "staging", "--endpoint", "a"], secrets, config)
     assert created["id"] in listed and "fraud-team" in listed and key[-4:] in listed and key not in listed
 
@@ -62,7 +62,7 @@ def test_revoke_removes_one_key_and_keeps_the_others(secrets, config):
     text = keys.run(["revoke", "--env", "staging", "--endpoint", "a", first["id"]], secrets, config)
     assert text.startswith(f"revoked key {first['id']}")
     current = ApiKeys(stored(secrets))
-    assert current.check(first["key"]) is None and current.check(second["key"]) == second["id"]
+    assert current.check(first["key"].encode()) is None and current.check(second["key"].encode()) == second["id"]
     with pytest.raises(keys.KeysError, match=f"no key {first['id']!r} in mlops/staging/a/api-keys"):
         keys.run(["revoke", "--env", "staging", "--endpoint", "a", first["id"]], secrets, config)
 
@@ -84,14 +84,14 @@ def test_a_change_another_operator_made_meanwhile_is_kept(secrets, config):
     secrets.put_secret_value = put_after_another_operator
     mine, _ = keys.create_key(secrets, where, "mine")
     current = ApiKeys(stored(secrets))
-    assert current.check(mine) is not None and current.check(theirs[0]) is not None
+    assert current.check(mine.encode()) is not None and current.check(theirs[0].encode()) is not None
 
 
 def test_the_smoke_key_is_issued_once_kept_and_reissued_after_a_revoke(secrets, config):
     where = keys.key_set_secret(config, "staging", "a")
     assert keys.ensure_smoke_key(secrets, where) == "issued"
     smoke = read_smoke_secret(secrets, where.smoke_key)["key"]
-    assert ApiKeys(stored(secrets)).check(smoke) is not None
+    assert ApiKeys(stored(secrets)).check(smoke.encode()) is not None
     assert keys.ensure_smoke_key(secrets, where) == "kept"
     (smoke_id,) = [key_id for key_id, entry in stored(secrets).items() if entry.name == "smoke"]
     keys.revoke_key(secrets, where, smoke_id)

@@ -54,14 +54,20 @@ def test_the_sync_trigger_runs_the_sync_task_and_the_export_its_own(drawn):
         for endpoint in endpoints:
             run = {tasks[target] for trigger in arch.of_kind("trigger") if trigger.group == endpoint
                    for target in arch.targets(trigger.id, "task")}
-            assert run == {"task model-sync", "task capture-export"}, endpoint
+            # ... and the model monitor's schedule where the endpoint is monitored (the all-options churn).
+            assert run - {"task monitor"} == {"task model-sync", "task capture-export"}, endpoint
         for trigger in arch.of_kind("trigger"):
             (task,) = arch.targets(trigger.id, "task")
-            expected = "task capture-export" if "capture-export" in trigger.label else "task model-sync"
+            expected = ("task capture-export" if "capture-export" in trigger.label
+                        else "task monitor" if "monitor" in trigger.label else "task model-sync")
             assert tasks[task] == expected
         for task in arch.of_kind("task"):
             if task.label == "task probe":  # the smoke test of an internal endpoint: it calls the endpoint's rule
                 assert arch.targets(task.id, "rule") and not arch.targets(task.id, "access-point")
+                continue
+            if task.label == "task monitor":  # reads the capture and model buckets, mounts nothing
+                buckets = {arch.nodes[target].label for target in arch.targets(task.id, "bucket")}
+                assert len(buckets) == 2 and not arch.targets(task.id, "access-point"), buckets
                 continue
             assert arch.targets(task.id, "bucket") and arch.targets(task.id, "access-point")
 
