@@ -340,9 +340,9 @@ def check_monitoring_has_captures(config: MlopsConfig) -> Iterator[Problem]:
             endpoint = config.endpoint_for(env_name, name)
             if endpoint.monitoring.enabled and endpoint.capture_sample_percent == 0:
                 where = _env_note(config, env_name, [name], "monitoring", "capture_sample_percent")
-                yield Problem(_field_path(config, env_name, name, "monitoring"), "enabled: true",
-                              "has nothing to read: capture_sample_percent is 0; capture a share of the requests "
-                              f"or turn monitoring off{where}")
+                yield Problem(_field_path(config, env_name, name, "capture_sample_percent"), 0,
+                              "leaves the endpoint's monitoring (monitoring.enabled) nothing to read: capture a "
+                              f"share of the requests or turn monitoring off{where}")
 
 
 RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (

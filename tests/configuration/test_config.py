@@ -613,3 +613,33 @@ def test_variants_cannot_use_a_canary_rollout():
     assert only_problem(with_variants(THREE_VARIANTS, rollout="canary")) == (
         "test.yaml: endpoints.a.rollout: cannot be combined with variants (their weights are the gradual part): set "
         "rollout: rolling or leave it out (got 'canary')")
+
+
+# --- monitoring ----------------------------------------------------------------------------------------------------
+
+def test_monitoring_is_off_by_default_and_on_where_it_says():
+    config = parse_config(with_changes(endpoints={"a": {"path": "/a/*", "monitoring": {"enabled": True}},
+                                                  "b": {"path": "/b/*"}}), "test.yaml")
+    assert config.endpoint_for("staging", "a").monitoring.enabled
+    assert not config.endpoint_for("staging", "b").monitoring.enabled
+    assert config.endpoint_for("staging", "a").monitoring.schedule == "cron(20 * * * ? *)"  # after the export at :05
+
+
+@pytest.mark.parametrize("monitoring, message", [
+    ({"enabled": True, "window_hours": 24, "drift_alarm_windows": 8},
+     "endpoints.a.monitoring: drift_alarm_windows x window_hours is 192 hours; CloudWatch alarms look back at most "
+     "168 hours (7 days)"),
+    ({"schedule": "hourly"}, "endpoints.a.monitoring.schedule: must be an EventBridge schedule"),
+    ({"quality_alarm": {"metric": "logloss", "value": 1}}, "endpoints.a.monitoring.quality_alarm.metric"),
+])
+def test_monitoring_settings_are_checked(monitoring, message):
+    data = with_changes(endpoints={"a": {"path": "/a/*", "monitoring": monitoring}, "b": {"path": "/b/*"}})
+    assert only_problem(data).startswith(f"test.yaml: {message}")
+
+
+def test_monitoring_without_captures_is_refused_with_the_way_out():
+    data = with_changes(endpoints={"a": {"path": "/a/*", "capture_sample_percent": 0,
+                                         "monitoring": {"enabled": True}}, "b": {"path": "/b/*"}})
+    assert only_problem(data) == ("test.yaml: endpoints.a.capture_sample_percent: leaves the endpoint's monitoring "
+                                  "(monitoring.enabled) nothing to read: capture a share of the requests or turn "
+                                  "monitoring off (got 0)")
