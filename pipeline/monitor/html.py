@@ -31,8 +31,9 @@ td, th { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; font-v
 .note { background: #fff4e5; padding: 0.5em 0.8em; border-left: 4px solid #f0a020; }
 </style></head><body>
 <h1>Model monitor: {{ doc.endpoint }} / {{ doc.variant }}</h1>
-<p class="status" id="status">Status: {{ doc.status }}{% if doc.drifted_features %}: {{ doc.drifted_features|length }}
-of {{ doc.features|length }} features drifted{% endif %}</p>
+<p class="status" id="status">{% if doc.drifted_features %}Drift: {{ doc.drifted_features|length }} of
+{{ doc.features|length }} features drifted ({{ doc.drifted_features|join(", ") }}){% else %}Status: {{ doc.status }}{%
+if doc.status == "ok" %}, no feature drifted{% endif %}{% endif %}</p>
 <table>
 <tr><th>Window</th><td>{{ doc.window.start or "all" }} .. {{ doc.window.end or "all" }}</td></tr>
 <tr><th>Records (rows)</th><td>{{ doc.records }} ({{ doc.rows }})</td></tr>

@@ -4,8 +4,6 @@ reported by `python -m pipeline.monitor` as a user runs it."""
 
 from __future__ import annotations
 
-import csv
-import http.client
 import json
 import re
 import shutil
@@ -16,95 +14,7 @@ import numpy as np
 import pytest
 
 from pipeline.monitor.__main__ import main
-from tests.support.paths import PROJECT_ROOT
-from tests.support.serving_process import Server
-
-MODELS = PROJECT_ROOT / "serving/example/models"
-SHIFTED = "mean radius"
-ROWS = 400
-
-
-@pytest.fixture(scope="module")
-def data_set() -> tuple[list[str], np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_breast_cancer
-
-    data = load_breast_cancer()
-    return list(data.feature_names), data.data, data.target
-
-
-@pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
-    return tmp_path_factory.mktemp("monitor")
-
-
-@pytest.fixture(scope="module")
-def data_csv(folder: Path, data_set) -> Path:
-    names, features, target = data_set
-    path = folder / "breast_cancer.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*names, "target"])
-        writer.writerows([*map(repr, map(float, row)), int(label)] for row, label in zip(features, target, strict=True))
-    return path
-
-
-@pytest.fixture(scope="module")
-def baseline_file(folder: Path, data_csv: Path) -> Path:
-    out = folder / "baseline.json"
-    assert main(["baseline", "--data", str(data_csv), "--model", str(MODELS / "1"), "--out", str(out),
-                 "--drop", "target"]) == 0
-    return out
-
-
-def sample(data_set, seed: int, rows: int = ROWS) -> tuple[np.ndarray, np.ndarray]:
-    _, features, target = data_set
-    chosen = np.random.default_rng(seed).integers(0, len(features), rows)
-    return features[chosen].astype(np.float32), target[chosen]
-
-
-def post(server: Server, path: str, body: bytes, headers: dict[str, str]) -> dict:
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        connection.request("POST", path, body=body, headers=headers)
-        response = connection.getresponse()
-        payload = response.read()
-        assert response.status == 200, payload
-        length = response.getheader("Inference-Header-Content-Length")
-        return json.loads(payload[:int(length)] if length else payload)
-    finally:
-        connection.close()
-
-
-def capture(folder: Path, rows: np.ndarray, binary: bool = False) -> tuple[Path, dict[str, tuple[int, float]]]:
-    """Captures of a real server answering `rows` (alternately /predict and V2 requests with an id, or all as
-    binary tensors); returns the capture folder and, per id, the label and the probability of class 1 answered."""
-    capture_dir = folder / "captures"
-    server = Server(MODELS, capture_dir)
-    answered: dict[str, tuple[int, float]] = {}
-    try:
-        server.wait_ready()
-        for index, row in enumerate(rows):
-            request_id = f"req-{index}"
-            if binary:
-                header = json.dumps({"id": request_id, "inputs": [{"name": "input", "shape": [1, 30],
-                                     "datatype": "FP32", "parameters": {"binary_data_size": row.nbytes}}]}).encode()
-                answer = post(server, "/v2/models/example/infer", header + row.tobytes(),
-                              {"Content-Type": "application/octet-stream",
-                               "Inference-Header-Content-Length": str(len(header))})
-            elif index % 2:
-                answer = post(server, "/predict", json.dumps({"instances": [row.tolist()]}).encode(),
-                              {"Content-Type": "application/json"})
-            else:
-                body = {"id": request_id, "inputs": [{"name": "input", "shape": [1, 30], "datatype": "FP32",
-                                                      "data": row.tolist()}]}
-                answer = post(server, "/v2/models/example/infer", json.dumps(body).encode(),
-                              {"Content-Type": "application/json"})
-            if "outputs" in answer:
-                outputs = {output["name"]: output["data"] for output in answer["outputs"]}
-                answered[request_id] = (outputs["label"][0], outputs["probabilities"][1])
-    finally:
-        server.stop()
-    return capture_dir, answered
+from tests.support.monitor_captures import MODELS, ROWS, SHIFTED, capture, sample
 
 
 def report(capsys, *args: str) -> dict:
