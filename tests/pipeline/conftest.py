@@ -22,14 +22,14 @@ def data_set() -> tuple[list[str], np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory) -> Path:
+def monitor_folder(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("monitor")
 
 
 @pytest.fixture(scope="module")
-def data_csv(folder: Path, data_set) -> Path:
+def data_csv(monitor_folder: Path, data_set) -> Path:
     names, features, target = data_set
-    path = folder / "breast_cancer.csv"
+    path = monitor_folder / "breast_cancer.csv"
     with path.open("w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow([*names, "target"])
@@ -38,8 +38,8 @@ def data_csv(folder: Path, data_set) -> Path:
 
 
 @pytest.fixture(scope="module")
-def baseline_file(folder: Path, data_csv: Path) -> Path:
-    out = folder / "baseline.json"
+def baseline_file(monitor_folder: Path, data_csv: Path) -> Path:
+    out = monitor_folder / "baseline.json"
     assert main(["baseline", "--data", str(data_csv), "--model", str(MODELS / "1"), "--out", str(out),
                  "--drop", "target"]) == 0
     return out

@@ -24,8 +24,8 @@ def report(capsys, *args: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def plain(folder: Path, data_set) -> tuple[Path, dict[str, tuple[int, float]]]:
-    return capture(folder / "plain", sample(data_set, seed=1)[0])
+def plain(monitor_folder: Path, data_set) -> tuple[Path, dict[str, tuple[int, float]]]:
+    return capture(monitor_folder / "plain", sample(data_set, seed=1)[0])
 
 
 def test_the_baseline_holds_each_feature_named_by_the_header_and_the_model_s_predictions(baseline_file, data_set):
@@ -52,12 +52,12 @@ def test_rows_of_the_data_set_itself_drift_nowhere(plain, baseline_file, capsys)
     assert not document["prediction_drift"] and document["model_versions"][0]["version"] == "1"
 
 
-def test_a_shifted_feature_is_flagged_and_the_others_are_not(folder, data_set, baseline_file, capsys):
+def test_a_shifted_feature_is_flagged_and_the_others_are_not(monitor_folder, data_set, baseline_file, capsys):
     names = data_set[0]
     rows, _ = sample(data_set, seed=2)
     rows[:, names.index(SHIFTED)] *= 1.25
-    capture_dir, _ = capture(folder / "shifted", rows)
-    page = folder / "shifted/report.html"
+    capture_dir, _ = capture(monitor_folder / "shifted", rows)
+    page = monitor_folder / "shifted/report.html"
     document = report(capsys, "--captures", str(capture_dir), "--baseline", str(baseline_file), "--html", str(page))
     assert document["drifted_features"] == [SHIFTED]
     assert next(iter(document["features"])) == SHIFTED  # drifted first
@@ -74,9 +74,9 @@ def test_a_shifted_feature_is_flagged_and_the_others_are_not(folder, data_set, b
     assert {url for url in re.findall(r'(?:href|src)="([^"#][^"]*)"', html)} == set()
 
 
-def test_binary_tensor_captures_are_decoded_as_their_json_twins(folder, data_set, plain, baseline_file, capsys):
+def test_binary_tensor_captures_are_decoded_as_their_json_twins(monitor_folder, data_set, plain, baseline_file, capsys):
     rows, _ = sample(data_set, seed=1)
-    binary_dir, _ = capture(folder / "binary", rows, binary=True)
+    binary_dir, _ = capture(monitor_folder / "binary", rows, binary=True)
     as_binary = report(capsys, "--captures", str(binary_dir), "--baseline", str(baseline_file))
     as_json = report(capsys, "--captures", str(plain[0]), "--baseline", str(baseline_file))
     assert as_binary["records"] == ROWS and as_binary["skipped"] == {}
@@ -84,18 +84,18 @@ def test_binary_tensor_captures_are_decoded_as_their_json_twins(folder, data_set
         assert as_binary["features"][name]["statistic"] == pytest.approx(result["statistic"]), name
 
 
-def test_ground_truth_is_joined_by_inference_id(folder, data_set, plain, baseline_file, capsys):
+def test_ground_truth_is_joined_by_inference_id(monitor_folder, data_set, plain, baseline_file, capsys):
     """Labels of every V2 request (one request in four flipped, so that the scores are not all 1), scored against the
     answers the server gave, counted here by hand."""
     capture_dir, answered = plain
     _, truth = sample(data_set, seed=1)
     labels = {f"req-{index}": int(label) ^ (index % 8 == 0) for index, label in enumerate(truth)}
-    ground_truth = folder / "ground-truth/example/2026/12/05/10"
+    ground_truth = monitor_folder / "ground-truth/example/2026/12/05/10"
     ground_truth.mkdir(parents=True)
     (ground_truth / "labels.jsonl").write_text("".join(
         json.dumps({"inferenceId": request_id, "groundTruth": labels[request_id]}) + "\n" for request_id in answered))
     document = report(capsys, "--captures", str(capture_dir), "--baseline", str(baseline_file),
-                      "--ground-truth", str(folder / "ground-truth"))
+                      "--ground-truth", str(monitor_folder / "ground-truth"))
     quality = document["quality"]
     pairs = [(labels[request_id], label) for request_id, (label, _) in answered.items()]
     true_positive = sum(actual == predicted == 1 for actual, predicted in pairs)
@@ -113,8 +113,8 @@ def test_ground_truth_is_joined_by_inference_id(folder, data_set, plain, baselin
     assert quality["auc"] == pytest.approx(auc)  # the V2 answers carry the probabilities
 
 
-def test_a_window_without_captures_reports_no_data(folder, baseline_file, capsys):
-    empty = folder / "empty"
+def test_a_window_without_captures_reports_no_data(monitor_folder, baseline_file, capsys):
+    empty = monitor_folder / "empty"
     empty.mkdir()
     document = report(capsys, "--captures", str(empty), "--baseline", str(baseline_file))
     assert document["status"] == "no data" and document["records"] == 0 and document["notes"]
@@ -128,8 +128,8 @@ def test_a_version_without_a_baseline_is_described_by_completeness_and_ranges(pl
     assert any("no baseline" in note for note in document["notes"])
 
 
-def test_malformed_capture_lines_are_skipped_and_counted(folder, plain, baseline_file, capsys):
-    copy = folder / "malformed"
+def test_malformed_capture_lines_are_skipped_and_counted(monitor_folder, plain, baseline_file, capsys):
+    copy = monitor_folder / "malformed"
     shutil.copytree(plain[0], copy)
     first = next(path for path in sorted(copy.rglob("*.jsonl")))
     with first.open("ab") as handle:
@@ -138,11 +138,11 @@ def test_malformed_capture_lines_are_skipped_and_counted(folder, plain, baseline
     assert document["records"] == ROWS and document["skipped"] == {"not a capture record": 2}
 
 
-def test_bad_input_is_one_line_naming_the_fix(folder, data_csv, capsys):
+def test_bad_input_is_one_line_naming_the_fix(monitor_folder, data_csv, capsys):
     assert main(["baseline", "--data", str(data_csv), "--model", str(MODELS / "1"), "--out",
-                 str(folder / "x.json")]) == 2
+                 str(monitor_folder / "x.json")]) == 2
     assert "drop label or id columns with --drop COLUMN" in capsys.readouterr().err
-    assert main(["report", "--captures", str(folder / "nowhere")]) == 2
+    assert main(["report", "--captures", str(monitor_folder / "nowhere")]) == 2
     assert "no such folder" in capsys.readouterr().err
 
 

@@ -35,13 +35,13 @@ def browser():
         launched.close()
 
 
-def test_the_drifted_feature_comes_first_with_its_plot_and_nothing_is_fetched(browser, folder, data_set,
+def test_the_drifted_feature_comes_first_with_its_plot_and_nothing_is_fetched(browser, monitor_folder, data_set,
                                                                               baseline_file, capsys):
     names = data_set[0]
     rows, _ = sample(data_set, seed=4)
     rows[:, names.index(SHIFTED)] *= np.float32(1.25)
-    capture_dir, _ = capture(folder / "browser", rows)
-    page_file = folder / "browser/report.html"
+    capture_dir, _ = capture(monitor_folder / "browser", rows)
+    page_file = monitor_folder / "browser/report.html"
     assert main(["report", "--captures", str(capture_dir), "--baseline", str(baseline_file), "--html",
                  str(page_file), "--format", "json"]) == 0
     document = json.loads(capsys.readouterr().out)
