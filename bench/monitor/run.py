@@ -27,6 +27,7 @@ sys.path.insert(0, str(ROOT))  # run as a script from the repository: the projec
 
 from serving.capture_records import encode_records  # noqa: E402
 from serving.contract import capture_folder  # noqa: E402
+from serving.example.train_model import write_data_set  # noqa: E402
 
 CHUNK = 5000
 
@@ -69,16 +70,11 @@ def main() -> None:
     captures, baseline, data = folder / "captures", folder / "baseline.json", folder / "breast_cancer.csv"
     started = time.perf_counter()
     write_captures(captures, args.rows)
-    from sklearn.datasets import load_breast_cancer
-
-    source = load_breast_cancer()
-    lines = [",".join(f'"{name}"' for name in source.feature_names)]
-    lines += [",".join(repr(float(value)) for value in row) for row in source.data]
-    data.write_text("\n".join(lines) + "\n")
+    write_data_set(data)
     python = sys.executable
     subprocess.run([python, "-m", "pipeline.monitor", "baseline", "--data", str(data), "--model",
-                    str(ROOT / "serving/example/models/1"), "--out", str(baseline)], cwd=ROOT, check=True,
-                   capture_output=True)
+                    str(ROOT / "serving/example/models/1"), "--out", str(baseline), "--drop", "target"], cwd=ROOT,
+                   check=True, capture_output=True)
     size = sum(path.stat().st_size for path in captures.rglob("*.jsonl")) / 2**20
     print(f"{args.rows} rows in {size:.0f} MiB of captures, written in {time.perf_counter() - started:.1f} s")
     command = ["/usr/bin/time", "-v", "taskset", "-c", "0", python, "-m", "pipeline.monitor", "report",

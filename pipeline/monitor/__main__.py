@@ -67,16 +67,20 @@ def analysis_of(args: argparse.Namespace, now: datetime) -> Analysis:
 
 
 def _text(document: dict[str, Any]) -> str:
-    lines = [f"{document['endpoint']} / {document['variant']}: {document['status']}, {document['records']} records "
+    drifted = document.get("drifted_features") or []
+    summary = f"{len(drifted)} of {len(document['features'])} features drifted" if drifted else document["status"]
+    lines = [f"{document['endpoint']} / {document['variant']}: {summary}, {document['records']} records "
              f"({document['rows']} rows) in {document['files']} files"]
     for reason, count in document["skipped"].items():
         lines.append(f"  skipped {count}: {reason}")
     for title, section in (("feature", document["features"]), ("prediction", document["prediction"])):
         for name, result in section.items():
-            statistic = result.get("statistic")
+            statistic, threshold = result.get("statistic"), result.get("threshold")
             shown = "-" if statistic is None else f"{statistic:.4g}"
-            threshold = result.get("threshold")
-            limit = "" if threshold is None else f" (threshold {threshold:.4g})"
+            if "p_value" in result:  # a test: its p-value is what the threshold applies to
+                shown += f", p {result['p_value']:.3g}"
+            limit = "" if threshold is None else (f" (drift if p < {threshold:.4g})" if "p_value" in result
+                                                  else f" (drift at {threshold:.4g})")
             flag = "DRIFT" if result.get("drift") else "ok"
             lines.append(f"  {title:10} {name:28} {result['method']:14} {shown}{limit}  {flag}  "
                          f"missing {result.get('missing', 0)}, outside {result.get('out_of_range', '-')}")

@@ -5,6 +5,10 @@ exported to ONNX with probabilities as a plain tensor (no ZipMap), so that `make
 from outside. The same inputs give the same bytes and the same sha256 on every run.
 
     .venv/bin/python -m serving.example.train_model [--out serving/example/models] [--version 1] [--trees 100]
+                                                    [--data-out FILE]
+
+`--data-out FILE` writes the data set it trains on as CSV instead (the 30 features by name, then `target`), and no
+model: what a monitoring baseline is computed from (`python -m pipeline.monitor baseline --data FILE --drop target`).
 
 Fewer trees (`--trees 10 --version 2`) give a candidate that answers a little differently: what `replay` measures.
 """
@@ -12,6 +16,7 @@ Fewer trees (`--trees 10 --version 2`) give a candidate that answers a little di
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 from pathlib import Path
@@ -61,12 +66,27 @@ def write_version(out: Path, version: str, content: bytes, metadata: dict) -> Pa
     return target
 
 
+def write_data_set(path: Path) -> int:
+    """The training data as CSV with a header; returns the number of rows."""
+    data = load_breast_cancer()
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*data.feature_names, "target"])
+        writer.writerows([*map(repr, map(float, row)), int(label)] for row, label in zip(data.data, data.target,
+                                                                                          strict=True))
+    return len(data.data)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--version", default="1")
     parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--data-out", type=Path, help="write the training data set here (CSV) instead of a model")
     args = parser.parse_args()
+    if args.data_out:
+        print(f"wrote {args.data_out} ({write_data_set(args.data_out)} rows)")
+        return
     content, metadata = train(args.trees)
     target = write_version(args.out, args.version, content, metadata)
     print(f"wrote {target} ({len(content)} bytes, sha256 {hashlib.sha256(content).hexdigest()})")

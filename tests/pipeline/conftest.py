@@ -3,13 +3,13 @@ as a CSV file, and its baseline."""
 
 from __future__ import annotations
 
-import csv
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from pipeline.monitor.__main__ import main
+from serving.example.train_model import write_data_set
 from tests.support.monitor_captures import MODELS
 
 
@@ -27,13 +27,9 @@ def monitor_folder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def data_csv(monitor_folder: Path, data_set) -> Path:
-    names, features, target = data_set
+def data_csv(monitor_folder: Path) -> Path:
     path = monitor_folder / "breast_cancer.csv"
-    with path.open("w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow([*names, "target"])
-        writer.writerows([*map(repr, map(float, row)), int(label)] for row, label in zip(features, target, strict=True))
+    write_data_set(path)
     return path
 
 
