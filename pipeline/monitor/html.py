@@ -61,7 +61,8 @@ if doc.status == "ok" %}, no feature drifted{% endif %}{% endif %}</p>
 <tr><th>Method</th><td>{{ result.method }}</td></tr>
 <tr><th>Statistic</th><td>{{ number(result.statistic) }}</td></tr>
 {% if result.p_value is defined %}<tr><th>p-value</th><td>{{ number(result.p_value) }}</td></tr>{% endif %}
-<tr><th>Threshold</th><td>{{ number(result.threshold) }}</td></tr>
+<tr><th>{{ "Drift if p-value <" if result.p_value is defined else "Drift at" }}</th>
+<td>{{ number(result.threshold) }}</td></tr>
 <tr><th>Values (missing)</th><td>{{ result.records }} ({{ result.missing }})</td></tr>
 <tr><th>Outside the baseline</th><td>{{ result.out_of_range if result.out_of_range is defined else "-" }}</td></tr>
 </table></div>
