@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from pathlib import Path
 
+from tests.rehearsal.tasks import REQUIREMENTS_LABEL
 from tests.support.build_context import image_files
 from tests.support.container_image import read_dockerfile
 from tests.support.paths import PROJECT_ROOT
@@ -31,6 +33,14 @@ def _save(tags: dict[str, str]) -> None:
 def _image_layer(dockerfile: Path) -> bytes:
     """The files the final stage copies from the build context, `.dockerignore` applied."""
     return layer_of(image_files(PROJECT_ROOT, dockerfile))
+
+
+def _requirements_of(dockerfile: Path) -> str:
+    """The requirements file the Dockerfile's build stage copies in (and installs into /venv)."""
+    found = re.findall(r"^COPY\s+(\S+requirements\.txt)\s", dockerfile.read_text(), flags=re.MULTILINE)
+    if len(found) != 1:
+        raise SystemExit(f"[docker stand-in] {dockerfile}: expected one requirements file copied in, found {found}")
+    return found[0]
 
 
 def main(arguments: list[str]) -> int:
@@ -57,7 +67,7 @@ def main(arguments: list[str]) -> int:
         config = {"architecture": "amd64", "os": "linux", "config": {
             "Entrypoint": list(image.entrypoint), "Cmd": list(image.cmd) or None,
             "Env": [f"{key}={value}" for key, value in image.env.items()], "WorkingDir": image.workdir,
-            "User": image.user}}
+            "User": image.user, "Labels": {REQUIREMENTS_LABEL: _requirements_of(dockerfile)}}}
         BlobStore().push(boto3.client("ecr"), repository, tag, config, [_image_layer(dockerfile)])
         print(f"[docker stand-in] pushed {reference}")
     else:

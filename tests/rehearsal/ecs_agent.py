@@ -74,7 +74,7 @@ class ServiceState:
 class EcsAgent:
     def __init__(self, clients: Callable[[str], Any], launcher: Launcher, endpoint: str, say: Callable[[str], None],
                  identities: Identities, role_client: Callable[[str, dict[str, str]], Any], flows: FlowLedger,
-                 region: str, images: Path, venv: Path):
+                 region: str, images: Path, venv: Any):
         self.client = clients
         self.images = images
         self.venv = venv
@@ -169,7 +169,7 @@ class EcsAgent:
             ecr = self.role_client("ecr", credentials)
             ecr.get_authorization_token()
             try:
-                pulled = Image.pull(ecr, image, self.images, self.venv)
+                pulled = Image.pull(ecr, image, self.images, self.venv)  # venv: requirements file -> venv
             except LookupError as missing:
                 raise AccessDenied(str(missing)) from None
             options = container.get("logConfiguration", {}).get("options", {})

@@ -340,6 +340,8 @@ def checks(call: Call, account: Account) -> list[Check]:
     if prefix == "s3" and call.operation in ("ListObjects", "ListObjectsV2", "ListObjectVersions"):
         if "prefix" in call.query:
             context["s3:prefix"] = call.query["prefix"]
+    if action == "cloudwatch:PutMetricData" and "Namespace" in p:
+        context["cloudwatch:namespace"] = p["Namespace"]  # how a role is held to its own metrics
     if prefix == "dynamodb" and action in ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem",
                                            "dynamodb:UpdateItem"):
         hash_key = account.table_hash_key(p.get("TableName", ""), call.region)

@@ -2,8 +2,9 @@
 
 The image: what the task definition's `image` names, pulled from the emulated registry as the ECS agent pulls it
 (the manifest under that tag, its config and layers: the files Build pushed), unpacked under `images/<digest>`;
-and a virtual environment with exactly the packages the image's build stage installs (`serving/requirements.txt`,
-hashes required) under `image/venv`, built from a system Python as the image's base would be. A task's container
+and a virtual environment with exactly the packages the image's build stage installs (`serving/requirements.txt`
+under `image/venv`, or the monitor's under `image/venv-...`, hashes required), built from a system Python as the
+image's base would be. A task's container
 runs:
 - the command Docker's rules give (image ENTRYPOINT/CMD with the task definition's entryPoint/command);
 - with the image's ENV under the task definition's environment (and a RunTask's overrides);
@@ -40,25 +41,45 @@ def system_python() -> str:
     return sys.executable
 
 
-def build_packages(repo: Path, root: Path, say: Any) -> Path:
-    """The virtual environment the image's build stage makes (`serving/requirements.txt`, hashes required), built
-    once from a system Python as the image's base would, and kept between runs while the requirements are unchanged
-    (installing them takes about a minute)."""
-    requirements = (repo / "serving" / "requirements.txt").read_text()
-    venv = root / "venv"
-    stamp = venv / ".requirements"
-    if not stamp.exists() or stamp.read_text() != requirements:
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run([system_python(), "-m", "venv", str(venv)], check=True)
-        completed = subprocess.run(
-            [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
-             "-r", str(repo / "serving" / "requirements.txt")], capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise RuntimeError(f"installing the image's requirements failed: {completed.stderr[-2000:]}")
-        stamp.write_text(requirements)
-        say(f"image: virtual environment from serving/requirements.txt with {system_python()}")
-    _readable(root)
-    return venv
+REQUIREMENTS_LABEL = "rehearsal.requirements"
+"""The image config label the docker stand-in sets: which requirements file the image's build stage installs into
+/venv (a real image carries that virtual environment in a layer; the rehearsal builds it once per file)."""
+SERVING_REQUIREMENTS = "serving/requirements.txt"
+
+
+class PackageSets:
+    """The virtual environments images' build stages make, one per requirements file (`serving/requirements.txt`,
+    `pipeline/monitor/requirements.txt`, hashes required), each built on first use from a system Python as the
+    image's base would, and kept between runs while its requirements are unchanged (about a minute each)."""
+
+    def __init__(self, repo: Path, root: Path, say: Any):
+        self.repo, self.root, self.say = repo, root, say
+
+    def __call__(self, requirements_path: str) -> Path:
+        requirements = (self.repo / requirements_path).read_text()
+        # The server's keeps its old place (image/venv), which stray-process cleanups look for.
+        name = "venv" if requirements_path == SERVING_REQUIREMENTS else "venv-" + requirements_path.replace("/", "-")
+        venv = self.root / name
+        stamp = venv / ".requirements"
+        if not stamp.exists() or stamp.read_text() != requirements:
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([system_python(), "-m", "venv", str(venv)], check=True)
+            completed = subprocess.run(
+                [str(venv / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", "--require-hashes",
+                 "-r", str(self.repo / requirements_path)], capture_output=True, text=True, check=False)
+            if completed.returncode != 0:
+                raise RuntimeError(f"installing {requirements_path} failed: {completed.stderr[-2000:]}")
+            stamp.write_text(requirements)
+            self.say(f"image: virtual environment from {requirements_path} with {system_python()}")
+        _readable(self.root)
+        return venv
+
+
+def build_packages(repo: Path, root: Path, say: Any) -> PackageSets:
+    """The package sets, the server's built now (every run needs it)."""
+    packages = PackageSets(repo, root, say)
+    packages(SERVING_REQUIREMENTS)
+    return packages
 
 
 def _readable(root: Path) -> None:
@@ -78,7 +99,7 @@ class Image:
     reference: str = ""
 
     @classmethod
-    def pull(cls, ecr: Any, reference: str, images: Path, venv: Path) -> Image:
+    def pull(cls, ecr: Any, reference: str, images: Path, venv_for: Any) -> Image:
         """What the ECS agent pulls for `<registry>/<repository>:<tag>`: the manifest under that tag, then its config
         and layer blobs (through GetDownloadUrlForLayer), the layers unpacked in order. Raises LookupError when the
         repository holds no such tag (ECS: CannotPullContainerError)."""
@@ -113,6 +134,7 @@ class Image:
             staging.rename(root)
         config = json.loads((root / "config.json").read_text())["config"]
         env = dict(item.split("=", 1) for item in config.get("Env") or [])
+        venv = venv_for((config.get("Labels") or {}).get(REQUIREMENTS_LABEL, SERVING_REQUIREMENTS))
         return cls(root, ImageConfig(entrypoint=tuple(config.get("Entrypoint") or ()),
                                      cmd=tuple(config.get("Cmd") or ()), env=env,
                                      workdir=config.get("WorkingDir") or "/", user=config.get("User") or "root"),

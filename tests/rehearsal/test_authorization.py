@@ -72,6 +72,26 @@ def test_a_task_role_reads_exactly_what_its_policy_allows(emulator):
         ("s3:PutObject", False)]
 
 
+def test_a_role_puts_metrics_in_its_own_namespace_only(emulator):
+    """CloudWatch's `cloudwatch:namespace` condition key, as the model monitor's role is written."""
+    url, log = emulator
+    arn = make_role(url, "monitor-a", {"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "cloudwatch:PutMetricData", "Resource": "*",
+         "Condition": {"StringEquals": {"cloudwatch:namespace": "EcsMlops/Monitor"}}}]})
+    status, credentials = post(url, "/_rehearsal/assume", {"role_arn": arn, "service": "ecs-tasks.amazonaws.com"})
+    assert status == 200, credentials
+    cloudwatch = client(url, "cloudwatch", credentials)
+    cloudwatch.put_metric_data(Namespace="EcsMlops/Monitor", MetricData=[{"MetricName": "NoData", "Value": 1.0}])
+    with pytest.raises(ClientError) as denied:
+        cloudwatch.put_metric_data(Namespace="AWS/ECS", MetricData=[{"MetricName": "CPUUtilization", "Value": 1.0}])
+    assert denied.value.response["Error"]["Code"] in ("AccessDenied", "AccessDeniedException")
+    metrics = client(url, "cloudwatch").list_metrics(Namespace="EcsMlops/Monitor")["Metrics"]
+    assert [metric["MetricName"] for metric in metrics] == ["NoData"]
+    mine = [json.loads(line) for line in log.read_text().splitlines() if '"monitor-a"' in line]
+    assert [(r["action"], r["allowed"]) for r in mine] == [("cloudwatch:PutMetricData", True),
+                                                          ("cloudwatch:PutMetricData", False)]
+
+
 def test_a_service_assumes_only_a_role_that_trusts_it(emulator):
     url, _ = emulator
     arn = make_role(url, "for-tasks-only", NOTHING)
