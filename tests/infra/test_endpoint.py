@@ -340,8 +340,8 @@ def test_every_alarm_notifies_the_platform_topic(staging):
     platform, stack = staging
     topic = ref("aws_sns_topic", only(platform, "aws_sns_topic")[0], "arn")
     alarms = {body["metric_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}
-    assert sorted(alarms) == ["BurstCreditBalance", "HTTPCode_Target_5XX_Count", "RunningTaskCount",
-                              "TargetResponseTime", "UnHealthyHostCount"]
+    assert sorted(alarms) == ["BurstCreditBalance", "FeaturesDrifted", "HTTPCode_Target_5XX_Count", "NoData",
+                              "RunningTaskCount", "TargetResponseTime", "UnHealthyHostCount"]  # with the monitor's
     for alarm in alarms.values():
         assert [across(platform, a) for a in alarm["alarm_actions"]] == [topic]
         assert [across(platform, a) for a in alarm["ok_actions"]] == [topic]

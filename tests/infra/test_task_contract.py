@@ -78,8 +78,7 @@ def test_every_container_runs_its_own_program(synth_fixture, request):
         assert container["name"] in PROGRAM_OF_CONTAINER, f"{where}: no known program for this container"
         assert effective_command(image_of(container), container) == PROGRAM_OF_CONTAINER[container["name"]], where
         seen.add(container["name"])
-    # The shipped configuration monitors no endpoint yet; the all-options one does.
-    assert seen == set(PROGRAM_OF_CONTAINER) - ({MONITOR_CONTAINER} if synth_fixture == "default_synth" else set())
+    assert seen == set(PROGRAM_OF_CONTAINER)
 
 
 def test_docker_rules_entry_point_replaces_the_image_cmd_and_command_appends_to_the_entry_point():

@@ -41,6 +41,10 @@ def aws(monkeypatch):
         store = BlobStore()
         store.push(ecr, "mlops/model-server", TAG, {"config": {"Entrypoint": ["python", "-m", "serving"]}},
                    [layer_of({"app/serving/__init__.py": b""}), layer_of({"venv/bin/python": b"#"})])
+        # ... and the model monitor's (the shipped configuration monitors its endpoints).
+        store.push(ecr, "mlops/model-server", f"{TAG}-monitor",
+                   {"config": {"Entrypoint": ["python", "-m", "pipeline.monitor"]}},
+                   [layer_of({"app/pipeline/monitor/__init__.py": b""}), layer_of({"venv/bin/python": b"#"})])
         # What `cdktf deploy` of the endpoints leaves: the services run the commit's image, all tasks healthy.
         monkeypatch.setenv("MOTO_ECS_SERVICE_RUNNING", "1")
         ecs = boto3.client("ecs", region_name="eu-west-1")
@@ -70,13 +74,16 @@ def test_a_first_deploy_runs_platform_image_models_then_endpoints(config, aws):
     assert steps[0] == "+ synth"
     assert steps[1] == "+ deploy mlops-staging-platform --auto-approve"
     assert steps[2] == "copied mlops/model-server:0a1b2c3 to mlops/staging/model-server (3 of 3 blobs uploaded)"
-    assert steps[3].startswith("a: no live model in staging: promoted initial_model "
+    # The monitor's image shares the venv layer's bytes: one blob less to upload.
+    assert steps[3] == ("copied mlops/model-server:0a1b2c3-monitor to mlops/staging/model-server "
+                        "(2 of 3 blobs uploaded)")
+    assert steps[4].startswith("a: no live model in staging: promoted initial_model "
                                "serving/example/models/1/model.onnx as version 1")
-    assert steps[4].startswith("b: no live model in staging: promoted initial_model")
-    assert steps[5] == "+ deploy mlops-staging-endpoint-a mlops-staging-endpoint-b"
-    assert steps[6:8] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image {TAG} run)"
+    assert steps[5].startswith("b: no live model in staging: promoted initial_model")
+    assert steps[6] == "+ deploy mlops-staging-endpoint-a mlops-staging-endpoint-b"
+    assert steps[7:9] == [f"service {name}: deployment of image {TAG} completed (1 task(s) of image {TAG} run)"
                           for name in ("a", "b")]
-    assert steps[8:] == [f"{name}: smoke test key issued (mlops/staging/{name}/smoke-key)" for name in ("a", "b")]
+    assert steps[9:] == [f"{name}: smoke test key issued (mlops/staging/{name}/smoke-key)" for name in ("a", "b")]
     s3, ecr, _, _, _ = aws
     image = ecr.batch_get_image(repositoryName="mlops/staging/model-server", imageIds=[{"imageTag": TAG}])
     source = ecr.batch_get_image(repositoryName="mlops/model-server", imageIds=[{"imageTag": TAG}])

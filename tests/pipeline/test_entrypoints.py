@@ -30,9 +30,16 @@ def dry(out=None) -> Commands:
     return Commands(dry_run=True, out=out or io.StringIO())
 
 
+def monitoring(config, enabled: bool):
+    """The configuration with every endpoint's monitoring on or off."""
+    endpoints = {name: endpoint.model_copy(update={"monitoring": MonitoringConfig(enabled=enabled)})
+                 for name, endpoint in config.endpoints.items()}
+    return config.model_copy(update={"endpoints": endpoints})
+
+
 def test_build_pushes_only_to_the_pipelines_build_repository(config):
     commands = dry()
-    pushed = build(config, commands, "0a1b2c3", "123456789012")
+    pushed = build(monitoring(config, False), commands, "0a1b2c3", "123456789012")
     reference = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:0a1b2c3"
     assert commands.printed == [
         "would run: docker build --pull -f serving/Dockerfile -t model-server:0a1b2c3 .",
@@ -47,10 +54,8 @@ def test_build_pushes_only_to_the_pipelines_build_repository(config):
 
 
 def test_build_makes_the_monitor_image_too_where_an_endpoint_is_monitored(config):
-    endpoint = config.endpoints["a"].model_copy(update={"monitoring": MonitoringConfig(enabled=True)})
-    monitored = config.model_copy(update={"endpoints": {**config.endpoints, "a": endpoint}})
     commands = dry()
-    pushed = build(monitored, commands, "0a1b2c3", "123456789012")
+    pushed = build(monitoring(config, True), commands, "0a1b2c3", "123456789012")
     registry = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server"
     assert pushed == [f"{registry}:0a1b2c3", f"{registry}:0a1b2c3-monitor"]
     assert "would run: docker build --pull -f pipeline/monitor/Dockerfile -t model-monitor:0a1b2c3-monitor ." in \
@@ -65,15 +70,17 @@ def test_build_skips_a_tag_that_exists(config, monkeypatch):
     with mock_aws():
         ecr = boto3.client("ecr", region_name="eu-west-1")
         ecr.create_repository(repositoryName="mlops/model-server")
-        ecr.put_image(repositoryName="mlops/model-server", imageTag="0a1b2c3",
-                      imageManifest='{"schemaVersion": 2, "mediaType": '
-                                    '"application/vnd.docker.distribution.manifest.v2+json", "config": {}, '
-                                    '"layers": []}')
+        for tag in ("0a1b2c3", "0a1b2c3-monitor"):
+            ecr.put_image(repositoryName="mlops/model-server", imageTag=tag,
+                          imageManifest='{"schemaVersion": 2, "mediaType": '
+                                        '"application/vnd.docker.distribution.manifest.v2+json", "config": {}, '
+                                        f'"layers": [], "annotations": {{"tag": "{tag}"}}}}')
         commands = dry()
-        pushed = build(config, commands, "0a1b2c3", "123456789012", ecr)
+        pushed = build(monitoring(config, True), commands, "0a1b2c3", "123456789012", ecr)
     assert pushed == []
-    assert commands.printed == ["123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:0a1b2c3 exists "
-                                "already (tags are immutable): not built again"]
+    assert commands.printed == [f"123456789012.dkr.ecr.eu-west-1.amazonaws.com/mlops/model-server:{tag} exists "
+                                "already (tags are immutable): not built again"
+                                for tag in ("0a1b2c3", "0a1b2c3-monitor")]
 
 
 def test_deploy_dry_run_synthesizes_for_real_and_prints_each_step_in_order(tmp_path):
@@ -89,9 +96,10 @@ def test_deploy_dry_run_synthesizes_for_real_and_prints_each_step_in_order(tmp_p
                         "mlops-staging-endpoint-b")
     assert lines[1].startswith("+ ") and lines[1].endswith("/node_modules/.bin/cdktf synth")
     assert " deploy mlops-staging-platform --auto-approve --skip-synth" in lines[2]
-    assert lines[3] == "would copy image mlops/model-server:0a1b2c3 to mlops/staging/model-server"
-    assert lines[4].startswith("would promote each endpoint's initial_model")
-    assert " deploy mlops-staging-endpoint-a mlops-staging-endpoint-b --auto-approve --skip-synth" in lines[5]
+    assert lines[3:5] == [f"would copy image mlops/model-server:{tag} to mlops/staging/model-server"
+                          for tag in ("0a1b2c3", "0a1b2c3-monitor")]  # the server's and the monitor's
+    assert lines[5].startswith("would promote each endpoint's initial_model")
+    assert " deploy mlops-staging-endpoint-a mlops-staging-endpoint-b --auto-approve --skip-synth" in lines[6]
     stack = (repo / "cdktf.out" / "stacks" / "mlops-staging-endpoint-a" / "cdk.tf.json").read_text()
     assert ":0a1b2c3" in stack  # the synth really ran, with the image tag
 

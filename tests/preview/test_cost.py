@@ -321,8 +321,9 @@ def test_private_link_vpc_endpoints_schedules_and_storage_lines_match_the_stacks
     scheduled = [rule for stack in stacks for rule in synth.resources("aws_cloudwatch_event_rule", stack)
                  if rule.get("schedule_expression")]
     vcpu_runs = [line for line in lines(bill, "fargate_vcpu_hour") if line.driven_by == "assumptions"]
-    assert len(vcpu_runs) == len(scheduled) == 4
-    assert all(line.quantity == pytest.approx(730 / 60 * 0.25) for line in vcpu_runs)  # 730 one-minute runs
+    assert len(vcpu_runs) == len(scheduled) == 6  # per endpoint: model repair, capture export, monitor
+    # 730 one-minute runs of each: the sync and export tasks at 0.25 vCPU, the monitor at 1 vCPU.
+    assert sorted(line.quantity for line in vcpu_runs) == pytest.approx([730 / 60 * 0.25] * 4 + [730 / 60] * 2)
     assert len(lines(bill, "efs_standard_gb_month")) == count(synth, stacks, "aws_efs_file_system") == 2
     assert lines(bill, "ecr_gb_month")[0].quantity == pytest.approx(30 * 0.6)  # the lifecycle policy keeps 30
     (retention,) = lines(bill, "logs_storage_gb_month")

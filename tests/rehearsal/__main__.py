@@ -36,6 +36,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ WORK_SETTING = "REHEARSAL_WORK_DIR"
 class Timeline:
     def __init__(self) -> None:
         self.start = time.monotonic()
+        self.start_wall = time.time()
         self.lock = threading.Lock()
         self.current = "prepare"
 
@@ -177,6 +179,7 @@ class Rehearsal:
     def prepare(self) -> str:
         self.ws.prepare()
         venv = build_packages(self.ws.repo, self.ws.root / "image", self.say)
+        venv("pipeline/monitor/requirements.txt")  # the monitor's image, now rather than in its task's first pull
         aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
         launcher = Launcher(self.ws.root / "tasks", self.ws.root / "efs", aws_env)
         (self.ws.root / "efs").mkdir(exist_ok=True)
@@ -263,8 +266,13 @@ class Rehearsal:
         bucket = config.model_bucket_name(environment)
         version_before = self.answer(config, environment, endpoint)["model_version"]
         model = self.ws.repo / "serving" / "example" / "models" / "1" / "model.onnx"
+        # The version's monitoring baseline, from the data it was trained on, travels with it (docs/monitoring.md).
+        data, baseline = self.ws.root / "breast_cancer.csv", self.ws.root / "baseline.json"
+        self.run("baseline", [PYTHON, "-m", "serving.example.train_model", "--data-out", str(data)])
+        self.run("baseline", [PYTHON, "-m", "pipeline.monitor", "baseline", "--data", str(data), "--model",
+                              str(model), "--out", str(baseline), "--drop", "target"])
         self.run("promote", [PYTHON, "-m", "pipeline.models", "promote", "--env", environment, "--endpoint",
-                             endpoint, "--model-file", str(model)])
+                             endpoint, "--model-file", str(model), "--baseline", str(baseline)])
         live = self.client("s3").get_object(Bucket=bucket, Key=f"{endpoint}/LIVE")["Body"].read().decode().strip()
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -570,12 +578,77 @@ class Rehearsal:
         if not keys or not all(layout.match(key) for key in keys):
             raise StageFailed(self.timeline.current, f"capture bucket keys not in SageMaker's layout: {keys}")
         exported = sum(len(s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()) for key in keys)
+        self.exported_records = exported
         if exported != records or sealed():
             raise StageFailed(self.timeline.current, f"{records} sealed records on the volume, {exported} exported, "
                                                      f"{len(sealed())} file(s) left behind")
         return (f"{replaced} task(s) replaced (their servers sealed {len(files)} capture file(s)); the export task "
                 f"wrote {exported} records to s3://{bucket}/{keys[0]}" + (f" and {len(keys) - 1} more" if len(keys) > 1
                                                                           else ""))
+
+    def monitor(self, config: Any, environment: str, endpoint: str) -> str:
+        """The monitor's schedule fires once: its task (the monitor's own image, its own role) writes a report per
+        variant to the capture bucket and publishes its metrics, read back from CloudWatch. Its window is the last
+        full hour, which may hold none of this run's captures: then the report says "no data", as it would in AWS.
+        The same program, run by an operator against the bucket over the hours of this run, must find every record
+        the export wrote, compared with the live version's baseline from the model bucket."""
+        from configuration.naming import EVENT_RULE_NAME_MAX, aws_name
+        from configuration.resolved import resolve_endpoint
+
+        resolved = resolve_endpoint(config, environment, endpoint)
+        rule = aws_name(resolved.name_prefix, "monitor", max_length=EVENT_RULE_NAME_MAX)
+        if rule not in self.agent.schedule_rules():
+            raise StageFailed(self.timeline.current, f"no monitor schedule {rule}")
+        tasks = self.agent.fire(rule, "cron() schedule, fired once (time compressed)")
+        self.agent.wait_one_off(300)
+        if len(tasks) != 1 or tasks[0].process.returncode != 0:
+            raise StageFailed(self.timeline.current, f"the monitor task did not run to success: "
+                                                     f"{[task.log_tail() for task in tasks]}")
+        written = [json.loads(line) for line in tasks[0].log_path.read_text().splitlines()
+                   if line.startswith("{") and "monitor report written" in line]
+        bucket = config.capture_bucket_name(environment)
+        s3 = self.client("s3")
+        for entry in written:
+            key = entry["report"].removeprefix(f"s3://{bucket}/")
+            report = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+            s3.head_object(Bucket=bucket, Key=key.replace("report.json", "report.html"))
+            if report["status"] != entry["status"]:
+                raise StageFailed(self.timeline.current, f"{key} says {report['status']}, the task {entry}")
+        if not written:
+            raise StageFailed(self.timeline.current, f"the monitor wrote no report:\n{tasks[0].log_tail()}")
+        dimensions = [{"Name": "Environment", "Value": environment}, {"Name": "Endpoint", "Value": endpoint},
+                      {"Name": "Variant", "Value": written[0]["variant"]}]
+        published = self.client("cloudwatch").get_metric_statistics(
+            Namespace="EcsMlops/Monitor", MetricName="RecordsAnalysed", Dimensions=dimensions,
+            StartTime=datetime.now(UTC) - timedelta(hours=1), EndTime=datetime.now(UTC) + timedelta(minutes=5),
+            Period=3600, Statistics=["Maximum"])["Datapoints"]
+        if not published:
+            raise StageFailed(self.timeline.current, "no RecordsAnalysed metric in CloudWatch after the monitor ran")
+        # The operator's run over the whole rehearsal: every exported record, against the live version's baseline.
+        live = s3.get_object(Bucket=config.model_bucket_name(environment),
+                             Key=f"{endpoint}/LIVE")["Body"].read().decode().strip()
+        start = datetime.fromtimestamp(self.timeline.start_wall, UTC).replace(minute=0, second=0, microsecond=0)
+        window = f"{start:%Y-%m-%dT%H:%MZ}/{datetime.now(UTC) + timedelta(hours=1):%Y-%m-%dT%H:%MZ}"
+        log = self.logs / "monitor-report.log"
+        with open(log, "w") as output:
+            code = subprocess.run(
+                [PYTHON, "-m", "pipeline.monitor", "report", "--captures", f"s3://{bucket}/{endpoint}/",
+                 "--baseline", f"s3://{config.model_bucket_name(environment)}/{endpoint}/{live}/baseline.json",
+                 "--window", window, "--format", "json"], cwd=self.ws.repo, env=self.ws.env, stdout=output,
+                stderr=subprocess.PIPE, text=True, check=False)
+        if code.returncode != 0:
+            raise StageFailed(self.timeline.current, f"pipeline.monitor report exited {code.returncode}: "
+                                                     f"{code.stderr[-1000:]}")
+        document = json.loads(log.read_text())
+        if document["records"] != self.exported_records:
+            raise StageFailed(self.timeline.current, f"the monitor read {document['records']} records, the export "
+                                                     f"wrote {self.exported_records}")
+        versions = ", ".join(f"{entry['version']} ({entry['records']}, baseline {'yes' if entry['baseline'] else 'no'})"
+                             for entry in document["model_versions"])
+        statuses = ", ".join(f"{entry['variant']} {entry['status']}" for entry in written)
+        return (f"ran {rule}: {statuses} for the last full hour "
+                f"(report and metrics in place); over this run's hours: {document['records']} records of versions "
+                f"{versions}, {len(document['drifted_features'])} of {len(document['features'])} features drifted")
 
     def authorization_report(self) -> None:
         """Per principal: calls checked and denied; every denial named. Any denial fails the rehearsal."""
@@ -671,6 +744,7 @@ class Rehearsal:
             step(f"repair schedule of {first}/{endpoint}",
                  lambda: self.repair(f"{config.project}-{first}-{endpoint}-model-repair"))
             step(f"capture export of {first}/{endpoint}", lambda: self.export_captures(config, first, endpoint))
+            step(f"model monitor of {first}/{endpoint}", lambda: self.monitor(config, first, endpoint))
             outcomes = ["completed"]
             step("second push: a visible server change", lambda: outcomes.append(self.second_push(config, commit))
                  or outcomes[-1])

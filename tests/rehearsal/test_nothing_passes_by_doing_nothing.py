@@ -82,5 +82,6 @@ def test_an_image_the_registry_does_not_hold_cannot_be_pulled(emulator, tmp_path
                        aws_secret_access_key="x")
     ecr.create_repository(repositoryName="team/server")
     with pytest.raises(LookupError, match="CannotPullContainerError"):
-        Image.pull(ecr, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/server:missing", tmp_path, lambda _: tmp_path)
+        Image.pull(ecr, "123456789012.dkr.ecr.eu-west-1.amazonaws.com/team/server:missing", tmp_path,
+                   lambda _: tmp_path)
     assert not list(tmp_path.glob("*/config.json"))
