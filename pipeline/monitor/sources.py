@@ -80,6 +80,16 @@ def _s3_keys(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
         raise SourceError(f"s3://{bucket}/{prefix}: cannot list ({type(exc).__name__}: {exc})") from exc
 
 
+def _s3_folders(s3: Any, bucket: str, prefix: str) -> Iterator[str]:
+    """The `<prefix><name>/` folders directly under a prefix."""
+    try:
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix, Delimiter="/"):
+            for folder in page.get("CommonPrefixes", []):
+                yield folder["Prefix"]
+    except Exception as exc:  # botocore's errors name the refusal; we add where
+        raise SourceError(f"s3://{bucket}/{prefix}: cannot list ({type(exc).__name__}: {exc})") from exc
+
+
 def s3_read(s3: Any, bucket: str, key: str) -> bytes:
     try:
         return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -92,11 +102,14 @@ def capture_files(location: str, window: Window, s3: Any = None) -> Iterator[byt
     (`<prefix><variant>/yyyy/mm/dd/hh/<file>`)."""
     if location.startswith("s3://"):
         bucket, prefix = split_s3(location)
-        hours = set(window.hours())
-        for key in _s3_keys(s3, bucket, prefix):
-            parts = key[len(prefix):].split("/")
-            if len(parts) == 6 and is_sealed_capture(parts[-1]) and "/".join(parts[1:5]) in hours:
-                yield s3_read(s3, bucket, key)
+        hours = window.hours()
+        # The variants first (one level down), then only the window's hour folders: a run lists what it reads,
+        # however many hours the bucket holds.
+        for variant in _s3_folders(s3, bucket, prefix):
+            for hour in hours:
+                for key in _s3_keys(s3, bucket, f"{variant}{hour}/"):
+                    if "/" not in key[len(variant) + len(hour) + 1:] and is_sealed_capture(key.rsplit("/", 1)[-1]):
+                        yield s3_read(s3, bucket, key)
         return
     folder = Path(location)
     if not folder.is_dir():
