@@ -193,3 +193,20 @@ def test_the_scheduled_task_reports_each_variant_to_s3_and_publishes_metrics(pla
         assert published("NoData", "challenger") == 1 and published("FeaturesDrifted", "main") == 0
         scores = cloudwatch.list_metrics(Namespace="EcsMlops/Monitor", MetricName="DriftScore")["Metrics"]
         assert len(scores) == 30
+
+
+def test_a_parquet_data_set_gives_the_baseline_its_csv_twin_gives(monitor_folder, data_csv, baseline_file):
+    import pyarrow as arrow
+    import pyarrow.parquet as parquet
+
+    from pipeline.monitor.dataset import read_csv
+
+    table = read_csv(data_csv)
+    parquet.write_table(arrow.table(dict(zip(table.names, table.columns, strict=True))),
+                        monitor_folder / "breast_cancer.parquet")
+    out = monitor_folder / "from-parquet.json"
+    assert main(["baseline", "--data", str(monitor_folder / "breast_cancer.parquet"), "--model", str(MODELS / "1"),
+                 "--out", str(out), "--drop", "target"]) == 0
+    from_parquet, from_csv = json.loads(out.read_text()), json.loads(baseline_file.read_text())
+    assert from_parquet["features"] == from_csv["features"]
+    assert from_parquet["predictions"] == from_csv["predictions"]
