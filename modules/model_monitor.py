@@ -7,9 +7,9 @@ version that answered (beside the version in the model bucket), writes `report.j
 do exactly that: read the endpoint's captures and ground truth, read the endpoint's baselines, write its reports,
 use the platform key for them, and put metrics in that namespace only. It mounts nothing and listens on nothing.
 
-Alarms per serving variant, to the environment's alarm topic: a feature drifted in N consecutive windows; no
-captures in N consecutive windows (a monitor that did not run counts as no data); and, optionally, a quality metric
-past its floor (a ceiling for errors).
+Alarms per variant, to the environment's alarm topic: a feature drifted in N consecutive windows; no captures in N
+consecutive windows while the variant served requests (a monitor that did not run counts as no data; an idle
+endpoint raises nothing); and, optionally, a quality metric past its floor (a ceiling for errors).
 """
 
 from __future__ import annotations
@@ -18,7 +18,11 @@ import json
 from dataclasses import dataclass
 
 from cdktf_cdktf_provider_aws.cloudwatch_event_rule import CloudwatchEventRule
-from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import CloudwatchMetricAlarm
+from cdktf_cdktf_provider_aws.cloudwatch_metric_alarm import (
+    CloudwatchMetricAlarm,
+    CloudwatchMetricAlarmMetricQuery,
+    CloudwatchMetricAlarmMetricQueryMetric,
+)
 from cdktf_cdktf_provider_aws.ecs_task_definition import (
     EcsTaskDefinition,
     EcsTaskDefinitionRuntimePlatform,
@@ -77,10 +81,14 @@ class ModelMonitorProps:
     """The platform key: the captures, baselines and reports are encrypted with it."""
     topic_arn: str
     variants: tuple[str, ...]
-    """The serving variants (each gets its report and alarms)."""
+    """The endpoint's variants (each gets its report and alarms)."""
     role_name: str
     events_role_name: str
     schedule_rule_name: str
+    request_metrics: dict[str, tuple[str, str]] | None = None
+    """Variant -> (load balancer, target group) ARN suffixes: its "no data" alarm fires only when that target group
+    served requests in the window (captures were expected). A variant without one (a shadow) alarms on the monitor's
+    NoData alone."""
     schedule: str = "cron(20 * * * ? *)"
     window_hours: int = 1
     drift_alarm_windows: int = 3
@@ -192,6 +200,34 @@ class ModelMonitor(Construct):
                 "awslogs-stream-prefix": MONITOR_CONTAINER}, "secretOptions": []},
         }
 
+    def _no_data_while_serving(self, variant: str, dimensions: dict[str, str], served: tuple[str, str]) -> None:
+        """Captures were expected (the variant's target group served requests) but the monitor found none, or did
+        not run at all (its NoData is missing: filled with 1). An idle endpoint raises nothing."""
+        props = self._props
+        period = props.window_hours * 3600
+        load_balancer, target_group = served
+        self.alarms[f"{variant}-no-data"] = CloudwatchMetricAlarm(
+            self, f"{variant}-no-data", alarm_name=f"{props.name_prefix}-{variant}-no-data",
+            alarm_description=f"{props.name_prefix} variant {variant}: requests were served but the monitor found no "
+                              f"captures (or did not run) in {props.no_data_alarm_windows} consecutive windows",
+            evaluation_periods=props.no_data_alarm_windows, datapoints_to_alarm=props.no_data_alarm_windows,
+            threshold=1, comparison_operator="GreaterThanOrEqualToThreshold", treat_missing_data="notBreaching",
+            alarm_actions=[props.topic_arn], ok_actions=[props.topic_arn],
+            metric_query=[
+                CloudwatchMetricAlarmMetricQuery(
+                    id="nodata", return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
+                        namespace=props.namespace, metric_name="NoData", dimensions=dimensions, period=period,
+                        stat="Maximum")),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="requests", return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
+                        namespace="AWS/ApplicationELB", metric_name="RequestCount",
+                        dimensions={"LoadBalancer": load_balancer, "TargetGroup": target_group}, period=period,
+                        stat="Sum")),
+                CloudwatchMetricAlarmMetricQuery(
+                    id="expected", return_data=True, label="requests served, no captures found",
+                    expression="IF(FILL(nodata, 1) > 0 AND FILL(requests, 0) > 0, 1, 0)"),
+            ])
+
     def _alarms(self, variant: str) -> None:
         props = self._props
         period = props.window_hours * 3600
@@ -210,9 +246,12 @@ class ModelMonitor(Construct):
         alarm("drift", f"a feature drifted in {props.drift_alarm_windows} consecutive monitor windows (report: "
               f"s3://{props.capture_bucket_name}/{MONITORING_PREFIX}{props.endpoint}/{variant}/)", "FeaturesDrifted",
               "GreaterThanOrEqualToThreshold", 1, props.drift_alarm_windows, "notBreaching")
-        # No metric at all means the monitor did not run: as bad as no captures.
-        alarm("no-data", f"no captures in {props.no_data_alarm_windows} consecutive monitor windows", "NoData",
-              "GreaterThanOrEqualToThreshold", 1, props.no_data_alarm_windows, "breaching")
+        served = (props.request_metrics or {}).get(variant)
+        if served is None:
+            alarm("no-data", f"no captures in {props.no_data_alarm_windows} consecutive monitor windows", "NoData",
+                  "GreaterThanOrEqualToThreshold", 1, props.no_data_alarm_windows, "notBreaching")
+        else:
+            self._no_data_while_serving(variant, dimensions, served)
         quality = props.quality_alarm
         if quality is not None:
             lower_is_worse = quality.metric in LOWER_IS_WORSE

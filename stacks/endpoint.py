@@ -141,6 +141,9 @@ class EndpointStack(TerraformStack):
             model_bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
             topic_arn=platform.alarm_topic.arn,
             variants=tuple(variant.name for variant in resolved.variants) or (DEFAULT_VARIANT,),
+            request_metrics={name: (balancer.arn_suffix, group.arn_suffix) for name, group in (
+                self.routing.target_groups.items() if self.routing.target_groups
+                else [(DEFAULT_VARIANT, self.routing.target_group)])},
             role_name=aws_name(name_prefix, "monitor", max_length=IAM_NAME_MAX),
             events_role_name=aws_name(name_prefix, "monitor-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "monitor", max_length=EVENT_RULE_NAME_MAX),

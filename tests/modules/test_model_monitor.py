@@ -33,7 +33,8 @@ def monitor_stack(**options) -> dict:
 
 @pytest.fixture(scope="module")
 def stack() -> dict:
-    return monitor_stack(window_hours=2, drift_alarm_windows=4, quality_alarm=QualityAlarm("accuracy", 0.9))
+    return monitor_stack(window_hours=2, drift_alarm_windows=4, quality_alarm=QualityAlarm("accuracy", 0.9),
+                         request_metrics={"main": ("app/lb/1", "targetgroup/p-dev-a/2")})
 
 
 def test_a_schedule_starts_the_monitor_from_its_own_image_with_its_settings(stack):
@@ -103,9 +104,18 @@ def test_each_variant_alarms_on_drift_no_data_and_quality_to_the_topic(stack):
     assert (drift["evaluation_periods"], drift["datapoints_to_alarm"], drift["threshold"]) == (4, 4, 1)
     assert drift["dimensions"] == {"Environment": "dev", "Endpoint": "a", "Variant": "main"}
     assert drift["treat_missing_data"] == "notBreaching" and drift["alarm_actions"] == [TOPIC]
-    no_data = alarms["p-dev-a-challenger-no-data"]
-    # No metric at all: the monitor did not run, as bad as no captures.
-    assert no_data["metric_name"] == "NoData" and no_data["treat_missing_data"] == "breaching"
+    # main serves through its target group: no captures while it served requests, or no monitor run at all.
+    no_data = alarms["p-dev-a-main-no-data"]
+    queries = {query["id"]: query for query in no_data["metric_query"]}
+    assert queries["nodata"]["metric"]["metric_name"] == "NoData"
+    assert queries["requests"]["metric"] == {"namespace": "AWS/ApplicationELB", "metric_name": "RequestCount",
+                                             "dimensions": {"LoadBalancer": "app/lb/1",
+                                                            "TargetGroup": "targetgroup/p-dev-a/2"},
+                                             "period": 7200, "stat": "Sum"}
+    assert queries["expected"]["expression"] == "IF(FILL(nodata, 1) > 0 AND FILL(requests, 0) > 0, 1, 0)"
+    assert queries["expected"]["return_data"] and no_data["evaluation_periods"] == 2
+    # challenger has no target group here (a shadow): its own NoData only.
+    assert alarms["p-dev-a-challenger-no-data"]["metric_name"] == "NoData"
     quality = alarms["p-dev-a-main-quality"]
     assert (quality["metric_name"], quality["comparison_operator"], quality["threshold"]) == (
         "Accuracy", "LessThanThreshold", 0.9)
