@@ -339,9 +339,16 @@ def test_autoscaling_targets_the_service_with_the_configured_bounds(default_synt
 def test_every_alarm_notifies_the_platform_topic(staging):
     platform, stack = staging
     topic = ref("aws_sns_topic", only(platform, "aws_sns_topic")[0], "arn")
-    alarms = {body["metric_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}
-    assert sorted(alarms) == ["BurstCreditBalance", "FeaturesDrifted", "HTTPCode_Target_5XX_Count", "NoData",
+    every = list(resources(stack, "aws_cloudwatch_metric_alarm").values())
+    alarms = {body["metric_name"]: body for body in every if "metric_name" in body}
+    assert sorted(alarms) == ["BurstCreditBalance", "FeaturesDrifted", "HTTPCode_Target_5XX_Count",
                               "RunningTaskCount", "TargetResponseTime", "UnHealthyHostCount"]  # with the monitor's
+    # ... and the monitor's no-data alarm, by metric math on its NoData and the target group's requests.
+    (no_data,) = [body for body in every if "metric_query" in body]
+    requests = next(query["metric"] for query in no_data["metric_query"] if query["id"] == "requests")
+    tg_suffix = ref("aws_lb_target_group", only(stack, "aws_lb_target_group")[0], "arn_suffix")
+    assert requests["dimensions"]["TargetGroup"] == tg_suffix
+    alarms["no data while serving"] = no_data
     for alarm in alarms.values():
         assert [across(platform, a) for a in alarm["alarm_actions"]] == [topic]
         assert [across(platform, a) for a in alarm["ok_actions"]] == [topic]
@@ -350,7 +357,6 @@ def test_every_alarm_notifies_the_platform_topic(staging):
         "breaching"
     assert alarms["BurstCreditBalance"]["dimensions"] == {"FileSystemId": ref(
         "aws_efs_file_system", only(stack, "aws_efs_file_system")[0], "id")}
-    tg_suffix = ref("aws_lb_target_group", only(stack, "aws_lb_target_group")[0], "arn_suffix")
     assert alarms["HTTPCode_Target_5XX_Count"]["dimensions"]["TargetGroup"] == tg_suffix
 
 
@@ -403,7 +409,7 @@ def test_all_options_endpoint(options_synth):
     assert schedules == [("acme-ml-qa-churn-morning", "cron(0 6 * * ? *)", "3"),
                          ("acme-ml-qa-churn-night", "cron(0 20 * * ? *)", "1")]
     assert only(stack, "aws_appautoscaling_target")[1]["min_capacity"] == 3
-    metric_names = {a["metric_name"] for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
+    metric_names = {a.get("metric_name") for a in resources(stack, "aws_cloudwatch_metric_alarm").values()}
     assert "BurstCreditBalance" not in metric_names  # elastic throughput has no burst credits
     environment = {e["name"]: e["value"] for e in container(stack)["environment"]}
     assert environment["SERVING_ROUTE_PREFIX"] == "" and environment["SERVING_CAPTURE_SAMPLE_PERCENT"] == "10"
