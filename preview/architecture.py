@@ -221,12 +221,17 @@ def _triggers(synth: Synthesized, arch: Architecture, stack: str, group: str) ->
 
 
 def _alarms(synth: Synthesized, arch: Architecture, stack: str) -> None:
-    """One edge per monitored service to the alarm topic, labelled with its number of alarms."""
+    """One edge per monitored service (and from the model monitor's task) to the alarm topic, labelled with its
+    number of alarms."""
     counts: dict[tuple[str, str], int] = {}
     for alarm in synth.resources("aws_cloudwatch_metric_alarm", stack):
-        monitoring = alarm.path.split("/")[-2]  # monitoring or monitoring-<variant>
-        service_path = f"{stack}/{monitoring.replace('monitoring', 'service', 1)}/service"
-        services = [s for s in synth.resources("aws_ecs_service", stack) if s.path == service_path]
+        monitoring = alarm.path.split("/")[-2]  # monitoring, monitoring-<variant> or model-monitor
+        if monitoring == "model-monitor":  # drift, no data and quality: raised from the monitor task's metrics
+            services = [t for t in synth.resources("aws_ecs_task_definition", stack)
+                        if t.path == f"{stack}/model-monitor/task-definition"]
+        else:
+            service_path = f"{stack}/{monitoring.replace('monitoring', 'service', 1)}/service"
+            services = [s for s in synth.resources("aws_ecs_service", stack) if s.path == service_path]
         for topic in synth.refs(alarm, alarm.get("alarm_actions")):
             arch.add(topic, "topic", "alarm topic")
             for service in services:

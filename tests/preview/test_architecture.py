@@ -65,9 +65,10 @@ def test_the_sync_trigger_runs_the_sync_task_and_the_export_its_own(drawn):
             if task.label == "task probe":  # the smoke test of an internal endpoint: it calls the endpoint's rule
                 assert arch.targets(task.id, "rule") and not arch.targets(task.id, "access-point")
                 continue
-            if task.label == "task monitor":  # reads the capture and model buckets, mounts nothing
+            if task.label == "task monitor":  # reads the capture and model buckets, mounts nothing; alarms
                 buckets = {arch.nodes[target].label for target in arch.targets(task.id, "bucket")}
                 assert len(buckets) == 2 and not arch.targets(task.id, "access-point"), buckets
+                assert arch.targets(task.id, "topic")  # its drift and no-data alarms, to the alarm topic
                 continue
             assert arch.targets(task.id, "bucket") and arch.targets(task.id, "access-point")
 
