@@ -84,11 +84,7 @@ def _number(value: Any) -> str:
 
 
 def _svg(column: ColumnBaseline, values: np.ndarray) -> str:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-    from matplotlib.figure import Figure
+    from matplotlib.figure import Figure  # no pyplot: no global figure state, no GUI backend
 
     figure = Figure(figsize=(5.2, 2.4))
     axes = figure.subplots()
@@ -120,7 +116,6 @@ def _svg(column: ColumnBaseline, values: np.ndarray) -> str:
     figure.tight_layout()
     buffer = io.StringIO()
     figure.savefig(buffer, format="svg")
-    pyplot.close("all")
     svg = buffer.getvalue()
     return svg[svg.index("<svg"):]  # inline: without the XML declaration and doctype
 
