@@ -125,8 +125,9 @@ def run(settings: MonitorSettings, s3: Any, cloudwatch: Any, now: datetime) -> l
     results = []
     for variant in [*expected, *sorted(found - set(expected))]:
         observations = [observation for observation in reading.observations if observation.variant == variant]
+        # The lines skipped while reading belong to every variant's report; what a variant skips, to its own.
         analysis = analyse(settings.endpoint, variant, observations, baselines, truth, DriftSettings(),
-                           window.as_dict(), skipped, reading.files)
+                           window.as_dict(), Counter(skipped), reading.files)
         key = _write(s3, settings, variant, window, analysis)
         data = metric_data(analysis.document, settings)
         for start in range(0, len(data), 500):  # PutMetricData takes at most 1000 datums; keep requests small
