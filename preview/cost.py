@@ -282,8 +282,9 @@ def _fixed_items(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
     keys = _count(synth, [stack], "aws_kms_key")
     if keys:
         lines.append(pricer.line("kms_key_month", f"KMS keys ({short})", keys, "key-month"))
-    alarms = sum(max(len(alarm.get("metric_query") or []), 1) for alarm in synth.resources(
-        "aws_cloudwatch_metric_alarm", stack))
+    # CloudWatch bills an alarm per metric it reads: a metric-math alarm's metrics count, its expressions do not.
+    alarms = sum(max(sum(1 for query in alarm.get("metric_query") or [] if query.get("metric")), 1)
+                 for alarm in synth.resources("aws_cloudwatch_metric_alarm", stack))
     tracking = sum(1 for policy in synth.resources("aws_appautoscaling_policy", stack)
                    if policy.get("policy_type") == "TargetTrackingScaling")
     if alarms or tracking:

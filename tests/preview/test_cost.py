@@ -98,8 +98,12 @@ def test_keys_alarms_dashboards_and_secrets_are_counted_from_the_stacks(default)
     stacks = env_stacks(synth, "mlops-staging-")
     tracking = sum(1 for stack in stacks for p in synth.resources("aws_appautoscaling_policy", stack)
                    if p.get("policy_type") == "TargetTrackingScaling")
+    # The monitor's no-data alarm reads two metrics (and one expression, not billed): two alarm-metrics.
+    math = [alarm for stack in stacks for alarm in synth.resources("aws_cloudwatch_metric_alarm", stack)
+            if alarm.get("metric_query")]
+    assert len(math) == 2 and all(len(alarm.get("metric_query")) == 3 for alarm in math)
     assert sum(line.quantity for line in lines(bill, "cw_alarm_standard_month")) == (
-        count(synth, stacks, "aws_cloudwatch_metric_alarm") + 2 * tracking)
+        count(synth, stacks, "aws_cloudwatch_metric_alarm") + len(math) + 2 * tracking)
     assert sum(line.quantity for line in lines(bill, "kms_key_month")) == count(synth, stacks, "aws_kms_key")
     assert sum(line.quantity for line in lines(bill, "cw_dashboard_month")) == count(
         synth, stacks, "aws_cloudwatch_dashboard")
