@@ -11,8 +11,10 @@ the loop (docs/rehearsal.md says what it proves and what it does not).
    buildspec (every phase) as its project's role (tests/rehearsal/pipeline_run.py); ECS deploys the services as ECS
    does and runs their tasks as local processes from the image Build pushed (tests/rehearsal/ecs_agent.py); then every
    environment, stack and service must be deployed and answering;
-5. a model version is promoted (S3 event -> sync task -> EFS -> hot swap, answered through the load balancer); the
-   repair schedule must change nothing; the capture export puts every sealed record in S3;
+5. a model version is promoted with its monitoring baseline (S3 event -> sync task -> EFS -> hot swap, answered
+   through the load balancer); the repair schedule must change nothing; the capture export puts every sealed record
+   in S3; the model monitor's schedule writes its reports and metrics, and the monitor run over the rehearsal's
+   hours reads every exported record;
 6. a second push (a visible server change, rolled out under light load without a failed request) and a third (a
    server that cannot start: Deploy red with ECS's rollback reason, Smoke not run, the second commit answering);
 7. teardown: `make destroy ENV=<first>`, then `make destroy-all`; the account's own APIs must list only the bootstrap
