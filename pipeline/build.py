@@ -28,10 +28,11 @@ def registry_of(account: str, region: str) -> str:
     return f"{account}.dkr.ecr.{region}.amazonaws.com"
 
 
-def monitoring_used(config: MlopsConfig) -> bool:
-    """Whether any endpoint in any environment runs the model monitor (its image is built and copied only then)."""
+def monitoring_used(config: MlopsConfig, environments: list[str] | None = None) -> bool:
+    """Whether any endpoint runs the model monitor, in any of `environments` (default: all): its image is built,
+    and copied to an environment, only then."""
     return any(config.endpoint_for(environment, name).monitoring.enabled
-               for environment in config.environments for name in config.endpoints)
+               for environment in (environments or config.environments) for name in config.endpoints)
 
 
 def build(config: MlopsConfig, commands: Commands, tag: str, account: str, ecr: Any = None) -> list[str]:

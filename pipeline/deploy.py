@@ -31,6 +31,7 @@ from configuration import MlopsConfig, load_config
 from configuration.image_tag import TAG_RE
 from configuration.naming import build_repository_name, endpoint_stack, platform_stack, serving_repository_name
 from configuration.resolved import resolve_environment
+from pipeline.build import monitoring_used
 from pipeline.commands import PROJECT_ROOT, Commands, StepFailed, image_tag, run_step
 from pipeline.images import Fetch, copy_image, fetch_url
 from pipeline.rollouts import wait_for_rollouts
@@ -145,8 +146,7 @@ def deploy(config: MlopsConfig, environment: str, commands: Commands, tag: str,
     commands.run(_deploy_command(environment, [platform], "platform"), env=env)
 
     source, target = build_repository_name(config.project), serving_repository_name(config.project, environment)
-    tags = [tag, *([monitor_image_tag(tag)] if any(config.endpoint_for(environment, name).monitoring.enabled
-                                                   for name in config.endpoints) else [])]
+    tags = [tag, *([monitor_image_tag(tag)] if monitoring_used(config, [environment]) else [])]
     if clients is None:
         for each_tag in tags:
             commands.say(f"would copy image {source}:{each_tag} to {target}")

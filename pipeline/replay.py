@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
 
-from serving.contract import CAPTURE_HOUR_FORMAT, METADATA_FILE, MODEL_FILE, is_sealed_capture, version_object_key
+from serving.contract import METADATA_FILE, MODEL_FILE, capture_hours, is_sealed_capture, version_object_key
 
 LABEL_TYPES = {"BOOL", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32", "UINT64", "BYTES"}
 PREDICTIONS = "predictions"
@@ -80,22 +80,12 @@ def _json_answers(request: dict[str, Any]) -> bytes:
     return json.dumps(request).encode()
 
 
-def _hours(since: datetime, until: datetime) -> set[str]:
-    """The hour folders (`yyyy/mm/dd/hh`) a time range touches."""
-    hour = since.replace(minute=0, second=0, microsecond=0)
-    found = set()
-    while hour < until:
-        found.add(hour.strftime(CAPTURE_HOUR_FORMAT))
-        hour += timedelta(hours=1)
-    return found
-
-
 def local_captures(root: Path, endpoint: str, since: datetime, until: datetime) -> list[Captured]:
     """Sealed and still-open capture files under `<root>/<endpoint>/<variant>/yyyy/mm/dd/hh/`."""
     folder = root / endpoint
     if not folder.is_dir():
         raise ReplayError(f"no capture folder {folder}: give the server's SERVING_CAPTURE_DIR and the model name")
-    hours = _hours(since, until) if (until - since) <= timedelta(days=31) else None
+    hours = set(capture_hours(since, until)) if (until - since) <= timedelta(days=31) else None
     records: list[Captured] = []
     for path in sorted(folder.glob("*/*/*/*/*/*")):
         hour_path = "/".join(path.relative_to(folder).parts[1:5])
@@ -107,7 +97,7 @@ def local_captures(root: Path, endpoint: str, since: datetime, until: datetime) 
 
 def s3_captures(s3: Any, bucket: str, endpoint: str, since: datetime, until: datetime) -> list[Captured]:
     """Exported capture files under `s3://<bucket>/<endpoint>/` whose hour falls in the range."""
-    hours = _hours(since, until) if (until - since) <= timedelta(days=31) else None
+    hours = set(capture_hours(since, until)) if (until - since) <= timedelta(days=31) else None
     records: list[Captured] = []
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{endpoint}/"):
         for item in page.get("Contents", []):

@@ -17,6 +17,7 @@ import re
 import secrets
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -282,6 +283,16 @@ def read_remote_store(s3: Any, bucket: str, prefix: str) -> RemoteStore:
 DEFAULT_VARIANT = "main"
 """The variant an endpoint without `variants` runs: it follows LIVE."""
 CAPTURE_HOUR_FORMAT = "%Y/%m/%d/%H"
+
+
+def capture_hours(since: datetime, until: datetime) -> list[str]:
+    """The hour folders (`yyyy/mm/dd/hh`) a time range touches, in order: what the export wrote them under."""
+    hour = since.replace(minute=0, second=0, microsecond=0)
+    found = []
+    while hour < until:
+        found.append(hour.strftime(CAPTURE_HOUR_FORMAT))
+        hour += timedelta(hours=1)
+    return found
 CAPTURE_SUFFIX = ".jsonl"
 OPEN_CAPTURE_SUFFIX = ".open"
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from serving.contract import CAPTURE_HOUR_FORMAT, is_sealed_capture
+from serving.contract import CAPTURE_HOUR_FORMAT, capture_hours, is_sealed_capture
 
 GROUND_TRUTH_SUFFIX = ".jsonl"
 
@@ -33,12 +33,7 @@ class Window:
         """The hour folders (`yyyy/mm/dd/hh`) the window touches."""
         if self.start is None or self.end is None:
             raise SourceError("reading captures from S3 needs a window: --window START/END or --window 1h")
-        hour = self.start.replace(minute=0, second=0, microsecond=0)
-        found = []
-        while hour < self.end:
-            found.append(hour.strftime(CAPTURE_HOUR_FORMAT))
-            hour += timedelta(hours=1)
-        return found
+        return capture_hours(self.start, self.end)
 
 
 def _moment(text: str) -> datetime:
