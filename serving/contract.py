@@ -161,6 +161,64 @@ class MonitorVariable:
     NAMESPACE = "MONITOR_NAMESPACE"
 
 
+WORKER_VARIABLE_PREFIX = "WORKER_"
+WORKER_CONTAINER = "queue-worker"
+WORKER_PROGRAM = ("python", "-m", "serving.worker")
+"""An asynchronous endpoint's worker: the serving image, this entry point (it replaces the server's)."""
+
+
+class WorkerVariable:
+    """Variables an asynchronous endpoint's worker task sets (fields of `serving.worker.settings.WorkerSettings`);
+    the worker also reads the server's `SERVING_*` model, capture and metrics variables."""
+
+    QUEUE_URL = "WORKER_QUEUE_URL"
+    DEAD_LETTER_QUEUE_URL = "WORKER_DEAD_LETTER_QUEUE_URL"
+    BUCKET = "WORKER_BUCKET"
+    INPUT_PREFIX = "WORKER_INPUT_PREFIX"
+    OUTPUT_PREFIX = "WORKER_OUTPUT_PREFIX"
+    FAILURE_PREFIX = "WORKER_FAILURE_PREFIX"
+    SUCCESS_TOPIC_ARN = "WORKER_SUCCESS_TOPIC_ARN"
+    ERROR_TOPIC_ARN = "WORKER_ERROR_TOPIC_ARN"
+    MAX_RECEIVES = "WORKER_MAX_RECEIVES"
+    CONCURRENCY = "WORKER_CONCURRENCY"
+    VISIBILITY_TIMEOUT_SECONDS = "WORKER_VISIBILITY_TIMEOUT_SECONDS"
+    MAX_REQUEST_BYTES = "WORKER_MAX_REQUEST_BYTES"
+    DRAIN_SECONDS = "WORKER_DRAIN_SECONDS"
+
+
+# An asynchronous endpoint's objects, in its environment's async bucket:
+#   <input prefix><name>          a request: Open Inference Protocol JSON, the /predict form, or binary tensors
+#                                 (Content-Type application/octet-stream, metadata HEADER_LENGTH_METADATA)
+#   <output prefix><id>.json      its answer (.bin when binary outputs were asked for): the record of completion
+#   <failure prefix><id>.json     why it could not be answered
+# The inference id is the request's key below the input prefix without its last extension.
+ASYNC_PREFIX = "async/"
+HEADER_LENGTH_METADATA = "inference-header-content-length"
+"""The object metadata that says where a binary request's (or answer's) JSON header ends."""
+JSON_ANSWER_SUFFIX = ".json"
+BINARY_ANSWER_SUFFIX = ".bin"
+
+
+def async_prefixes(endpoint: str) -> tuple[str, str, str]:
+    """The input, output and failure prefixes of an asynchronous endpoint in its environment's async bucket."""
+    base = f"{ASYNC_PREFIX}{endpoint}/"
+    return f"{base}input/", f"{base}output/", f"{base}failure/"
+
+
+def inference_id(input_prefix: str, key: str) -> str:
+    """The inference id of the request at `key`: its name below the input prefix, without its last extension."""
+    name = key[len(input_prefix):] if key.startswith(input_prefix) else key
+    folder, _, base = name.rpartition("/")
+    stem = base.rsplit(".", 1)[0] if "." in base.lstrip(".") else base
+    return f"{folder}/{stem}" if folder else stem
+
+
+def answer_keys(output_prefix: str, failure_prefix: str, inference: str) -> tuple[str, str, str]:
+    """Where an inference's outcome is written: the JSON answer, the binary answer, the failure."""
+    return (f"{output_prefix}{inference}{JSON_ANSWER_SUFFIX}", f"{output_prefix}{inference}{BINARY_ANSWER_SUFFIX}",
+            f"{failure_prefix}{inference}{JSON_ANSWER_SUFFIX}")
+
+
 def variables_of(namespace: type) -> dict[str, str]:
     """Attribute -> variable name of a ServerVariable/SyncVariable-like class."""
     return {key: value for key, value in vars(namespace).items() if key.isupper()}

@@ -83,8 +83,12 @@ def _encode_output(name: str, array: np.ndarray) -> dict[str, Any]:
 class DataPlane:
     def __init__(self, model_name: str, manager: ModelManager, capture: CaptureWriter, metrics: Metrics,
                  batcher: MicroBatcher | None = None, image_tag: str = "local", variant: str = DEFAULT_VARIANT,
-                 shadow: ShadowMirror | None = None):
+                 shadow: ShadowMirror | None = None, capture_max_request_bytes: int | None = None):
         self.model_name = model_name
+        self.capture_max_request_bytes = capture_max_request_bytes
+        """Larger requests are answered and counted, not captured (a queue worker's 1 GB request would be a 1 GB
+        capture record, and several times that in memory while it is encoded). None: no limit."""
+        self.capture_skipped_large = 0
         self.image_tag = image_tag
         self.variant = variant
         self.shadow = shadow
@@ -149,7 +153,8 @@ class DataPlane:
             "live_version": current.version if current else None,
             "rejected_versions": {v.version: v.reason for v in self.manager.failed.values()},
             "capture": {"enabled": self.capture.enabled, "failed": self.capture.failed,
-                        "written": self.capture.written, "dropped": self.capture.dropped},
+                        "written": self.capture.written, "dropped": self.capture.dropped,
+                        "skipped_large": self.capture_skipped_large},
             "batching": {"model_calls": self.batcher.calls, "rows": self.batcher.rows},
             "shadow": self.shadow.status() if self.shadow is not None else None,
         }
@@ -196,7 +201,8 @@ class DataPlane:
             return Answer(head + b"".join(blobs), len(head)), as_json
 
         answer, captured_response = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
-        captured_request = body if binary is None else _json_request(request, inputs)
+        captured_request = None if self._too_large_to_capture(body) else (
+            body if binary is None else _json_request(request, inputs))
         self._observe(captured_request, captured_response, model.version, started, request_id)
         if self.shadow is not None:
             self.shadow.offer(f"/v2/models/{name}/infer", body, header_length)
@@ -223,7 +229,7 @@ class DataPlane:
             model, lambda: self.batcher.run(model, {spec.name: array}),
             lambda results: orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
                                           "model_version": model.version}, option=DUMP_OPTIONS))
-        self._observe(body, payload, model.version, started, None)
+        self._observe(None if self._too_large_to_capture(body) else body, payload, model.version, started, None)
         if self.shadow is not None:
             self.shadow.offer("/predict", body)
         return payload
@@ -303,7 +309,16 @@ class DataPlane:
                                  f"{', '.join(available)}")
         return names
 
-    def _observe(self, body: bytes, payload: bytes, version: str, started: float, request_id: str | None) -> None:
+    def _too_large_to_capture(self, body: bytes) -> bool:
+        if self.capture_max_request_bytes is None or len(body) <= self.capture_max_request_bytes:
+            return False
+        self.capture_skipped_large += 1
+        return True
+
+    def _observe(self, body: bytes | None, payload: bytes, version: str, started: float,
+                 request_id: str | None) -> None:
+        """`body` None: the request is not captured (too large)."""
         latency_ms = (time.perf_counter() - started) * 1000.0
         self.metrics.record_prediction(latency_ms)
-        self.capture.offer(body, payload, request_id, version, latency_ms)
+        if body is not None:
+            self.capture.offer(bytes(body), payload, request_id, version, latency_ms)

@@ -74,7 +74,9 @@ class ModelService:
             self._flush_metrics()
 
 
-def assemble(settings: ServingSettings) -> ModelService:
+def assemble(settings: ServingSettings, capture_max_request_bytes: int | None = None) -> ModelService:
+    """The model service of `settings`; `capture_max_request_bytes` (the queue worker's): larger requests are not
+    captured."""
     manager = ModelManager(settings.models_dir, settings.intra_op_threads, settings.model_version)
     capture = CaptureWriter(settings.capture_dir, settings.model_name, settings.instance_id,
                             settings.capture_sample_percent, settings.capture_queue_size, settings.capture_enabled,
@@ -85,7 +87,7 @@ def assemble(settings: ServingSettings) -> ModelService:
         shadow = ShadowMirror(settings.shadow_url, settings.shadow_percent, settings.variant,
                               settings.shadow_queue_size)
     plane = DataPlane(settings.model_name, manager, capture, metrics, image_tag=settings.image_tag,
-                      variant=settings.variant, shadow=shadow)
+                      variant=settings.variant, shadow=shadow, capture_max_request_bytes=capture_max_request_bytes)
     api_keys = refresher = None
     if settings.requires_api_key:
         api_keys = ApiKeys(read_key_set(settings.api_keys) if settings.api_keys else {})
