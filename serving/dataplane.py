@@ -198,7 +198,7 @@ class DataPlane:
                 else:
                     outputs.append(entry)
             head = orjson.dumps({**response, "outputs": outputs}, option=DUMP_OPTIONS)
-            return Answer(head + b"".join(blobs), len(head)), as_json
+            return Answer(b"".join([head, *blobs]), len(head)), as_json
 
         answer, captured_response = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
         captured_request = None if self._too_large_to_capture(body) else (

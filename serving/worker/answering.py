@@ -120,7 +120,9 @@ class Answerer:
             request = await asyncio.to_thread(self._read, job)
             answer = await self._infer(request)
             del request  # the request's buffer is not needed while the answer is written
-            location, written = await asyncio.to_thread(self._write_answer, job, answer)
+            # Written and told in one thread call: once started it finishes even if this coroutine is cancelled
+            # (SIGTERM), so an answer is never written without its topic being told.
+            location, written = await asyncio.to_thread(self._commit_answer, job, answer)
         except CLIENT_ERRORS as exc:
             return await self._fail(job, exc.message, type(exc).__name__, Outcome.FAILED)
         except (ModelNotReady, ModelFailed, Retryable) as exc:
@@ -128,12 +130,7 @@ class Answerer:
             if final:
                 return await self._fail(job, reason, type(exc).__name__, Outcome.GAVE_UP)
             return Result(Outcome.RETRY, error=reason)
-        if not written:
-            return Result(Outcome.ALREADY_ANSWERED, location)
-        await asyncio.to_thread(self._notify, self.destination.success_topic_arn, {
-            "inferenceId": job.inference_id, "status": "Completed", "requestLocation": job.location,
-            "outputLocation": location, **self._served_by(), "completedAt": _now()})
-        return Result(Outcome.ANSWERED, location)
+        return Result(Outcome.ANSWERED if written else Outcome.ALREADY_ANSWERED, location)
 
     # --- reading ---------------------------------------------------------------------------------------------------
 
@@ -198,14 +195,21 @@ class Answerer:
 
     # --- writing ---------------------------------------------------------------------------------------------------
 
-    def _write_answer(self, job: Job, answer: Answer) -> tuple[str, bool]:
+    def _commit_answer(self, job: Job, answer: Answer) -> tuple[str, bool]:
+        """Write the answer unless one exists, and tell the success topic when this call wrote it."""
         json_key, binary_key, _ = answer_keys(self.destination.output_prefix, self.destination.failure_prefix,
                                               job.inference_id)
         metadata = {"inference-id": job.inference_id, **self._metadata()}
         if answer.header_length is None:
-            return self._put_once(json_key, answer.payload, "application/json", metadata)
-        metadata[HEADER_LENGTH_METADATA] = str(answer.header_length)
-        return self._put_once(binary_key, answer.payload, OCTET_STREAM, metadata)
+            location, written = self._put_once(json_key, answer.payload, "application/json", metadata)
+        else:
+            metadata[HEADER_LENGTH_METADATA] = str(answer.header_length)
+            location, written = self._put_once(binary_key, answer.payload, OCTET_STREAM, metadata)
+        if written:
+            self._notify(self.destination.success_topic_arn, {
+                "inferenceId": job.inference_id, "status": "Completed", "requestLocation": job.location,
+                "outputLocation": location, **self._served_by(), "completedAt": _now()})
+        return location, written
 
     def _put_once(self, key: str, body: bytes, content_type: str, metadata: dict[str, str]) -> tuple[str, bool]:
         """Write `key` unless it exists; (its location, whether this call wrote it)."""
@@ -228,15 +232,16 @@ class Answerer:
                   "failureReason": reason, "errorType": error_type,
                   "retried": outcome is Outcome.GAVE_UP, **self._served_by(), "failedAt": _now()}
         try:
-            location, written = await asyncio.to_thread(
-                self._put_once, failure_key, json.dumps(record).encode(), "application/json", self._metadata())
+            location, written = await asyncio.to_thread(self._commit_failure, failure_key, record)
         except Retryable as exc:
             return Result(Outcome.RETRY, error=f"{reason}; and the failure could not be recorded: {exc}")
-        if not written:
-            return Result(Outcome.ALREADY_ANSWERED, location)
-        await asyncio.to_thread(self._notify, self.destination.error_topic_arn,
-                                {**record, "failureLocation": location})
-        return Result(outcome, location, reason)
+        return Result(outcome if written else Outcome.ALREADY_ANSWERED, location, reason)
+
+    def _commit_failure(self, key: str, record: dict[str, Any]) -> tuple[str, bool]:
+        location, written = self._put_once(key, json.dumps(record).encode(), "application/json", self._metadata())
+        if written:
+            self._notify(self.destination.error_topic_arn, {**record, "failureLocation": location})
+        return location, written
 
     def _notify(self, topic_arn: str, document: dict[str, Any]) -> None:
         """Tell the topic; the answer is already written, so a failure here is logged, not retried (a redelivered
