@@ -257,3 +257,17 @@ def test_a_200_mb_request_is_streamed_into_one_buffer(clients, endpoint, moto_ur
     # One copy of the request, plus the answer (28 MB of tensors, their bytes, the body joined from them) and the
     # model's own work; a request held twice at any moment (read whole, then copied) would be two request sizes.
     assert grown < 1.75 * request_bytes
+
+
+def test_the_worker_refuses_to_start_with_a_missing_or_misspelt_setting(tmp_path):
+    import subprocess
+    import sys
+
+    from tests.support.paths import PROJECT_ROOT
+
+    environment = {"PATH": "/usr/bin:/bin", "WORKER_QUEUE_URLL": "x", "SERVING_MODEL_NAME": "example"}
+    finished = subprocess.run([sys.executable, "-m", "serving.worker"], cwd=PROJECT_ROOT, env=environment,
+                              capture_output=True, text=True, timeout=60)
+    assert finished.returncode == 2
+    assert "WORKER_QUEUE_URLL (did you mean WORKER_QUEUE_URL?)" in finished.stderr
+    assert "Traceback" not in finished.stderr
