@@ -197,6 +197,33 @@ class MonitoringConfig(StrictModel):
         return self
 
 
+GIB = 1024 ** 3
+
+
+class AsyncInferenceConfig(StrictModel):
+    """An asynchronous endpoint's queue and workers (`mode: async`; docs/async.md)."""
+
+    max_request_bytes: int = Field(default=GIB, ge=1024, le=5 * GIB)
+    """Larger request objects are refused (recorded as failed). A worker holds one request in memory at a time per
+    `concurrency`: size `memory_mib` for it."""
+    concurrency: int = Field(default=4, ge=1, le=64)
+    """Requests one task works on at once (small ones that arrive together share model calls)."""
+    max_receives: int = Field(default=3, ge=1, le=1000)
+    """Tries of a request that fails on the server's side; then it is recorded as failed and its message moved to
+    the dead-letter queue with the error."""
+    visibility_timeout_seconds: int = Field(default=120, ge=30, le=43_200)
+    """How long a message taken stays hidden from other workers; a worker extends it while the inference runs, so
+    this bounds how soon a crashed worker's requests are tried again, not how long an inference may take."""
+    backlog_per_task: int = Field(default=10, ge=1, le=100_000)
+    """Autoscaling keeps the requests waiting or in progress per running task near this."""
+    idle_minutes: int = Field(default=15, ge=1, le=1440)
+    """With `min_tasks: 0`: the workers stop after this many minutes without a request waiting or in progress."""
+    retention_days: int = Field(default=7, ge=1, le=3650)
+    """Requests, answers and failure records expire this many days after they were written."""
+    message_retention_days: int = Field(default=4, ge=1, le=14)
+    """How long a request waits in the queue (SQS: 1 to 14 days); the dead-letter queue keeps messages 14 days."""
+
+
 class EndpointConfig(StrictModel):
     """One ML endpoint: an ECS service behind the shared load balancer."""
 
@@ -208,8 +235,15 @@ class EndpointConfig(StrictModel):
     """Port the model server listens on; the target group and health check use the same port."""
     health_check_path: str = READINESS_PATH
     """HTTP path the load balancer and the container health check probe; must start with `/`."""
+    mode: Literal["realtime", "async"] = "realtime"
+    """`realtime`: an HTTP endpoint behind a load balancer. `async`: a request is an object put under the
+    endpoint's input prefix and its answer an object under its output prefix; queue workers answer them, may scale
+    to zero, and no load balancer is involved (docs/async.md)."""
+    async_inference: AsyncInferenceConfig = Field(default_factory=AsyncInferenceConfig)
+    """The queue and its workers, for `mode: async`."""
     min_tasks: int = 1
-    """Lower bound for autoscaling; also the initial desired count."""
+    """Lower bound for autoscaling; also the initial desired count. 0 (an asynchronous endpoint only): no task runs
+    while no request waits, and the first request starts one."""
     max_tasks: int = 4
     """Upper bound for autoscaling."""
     host: str | None = None
@@ -241,6 +275,12 @@ class EndpointConfig(StrictModel):
     """Autoscaling keeps average memory near this."""
     requests_per_target: int = Field(default=200, ge=1)
     """Autoscaling keeps load balancer requests per task per minute near this."""
+    scale_on: Literal["requests", "concurrency"] = "requests"
+    """A real-time endpoint's traffic signal besides CPU and memory: `requests` (load balancer requests per task per
+    minute, `requests_per_target`) or `concurrency` (requests in progress per task, which the server publishes every
+    10 seconds; `concurrency_per_task`). Bursts show in concurrency before they show in a minute's request count."""
+    concurrency_per_task: float = Field(default=4.0, gt=0, le=10_000)
+    """With `scale_on: concurrency`: autoscaling keeps the average requests in progress per task near this."""
     scheduled_scaling: list[ScheduledScaling] = Field(default_factory=list)
     """Scheduled changes of min/max tasks, e.g. scale down at night."""
     alarm_5xx_count: int = Field(default=5, ge=1)
@@ -792,6 +832,10 @@ class MlopsConfig(StrictModel):
         configured = self.environments[environment].capture_bucket_name
         return configured or aws_name(self.project, environment, "captures", self.region, max_length=63)
 
+    def async_bucket_name(self, environment: str, endpoint: str) -> str:
+        """An asynchronous endpoint's own bucket (requests, answers, failures)."""
+        return aws_name(self.project, environment, endpoint, "async", self.region, max_length=63)
+
     def endpoint_for(self, environment: str, endpoint: str) -> EndpointConfig:
         """The endpoint's settings in one environment: the base entry with that environment's overrides applied,
         and the defaults that depend on the name or the environment filled in (route `/<name>/*`, Spot share)."""
@@ -799,6 +843,11 @@ class MlopsConfig(StrictModel):
         override = self.environments[environment].endpoints.get(endpoint)
         if override is not None:
             base.update(override.model_dump(exclude_unset=True))
+        if base["mode"] == "async":  # no load balancer: no route or exposure to fill in, and nothing to shift
+            if base["fargate_spot_percent"] is None:
+                base["fargate_spot_percent"] = 0 if self.environments[environment].production else 50
+            base["rollout"] = base["rollout"] or "rolling"
+            return EndpointConfig.model_validate(base)
         if base["host"] is None and base["path"] is None:
             base["path"] = f"/{endpoint}/*"
         if base["fargate_spot_percent"] is None:

@@ -88,6 +88,12 @@ class ResolvedEndpoint:
     """`<project>/<env>/<endpoint>/smoke-key`: the key the pipeline's smoke test calls with; only Smoke reads it."""
     variants: tuple[ResolvedVariant, ...] = ()
     """Empty without `variants`: one service that follows LIVE, named like the endpoint (as before variants)."""
+    async_bucket_name: str = ""
+    """`mode: async`: the endpoint's bucket (requests under `async/<endpoint>/input/`, answers, failures)."""
+
+    @property
+    def is_async(self) -> bool:
+        return self.settings.mode == "async"
 
     @property
     def shadow(self) -> ResolvedVariant | None:
@@ -176,6 +182,7 @@ def resolve_endpoint(config: MlopsConfig, environment: str, endpoint: str) -> Re
             name_prefix=f"{config.project}-{environment}-{endpoint}-{name}", service_name=f"{endpoint}-{name}",
             target_group_name=aws_name(config.project, environment, endpoint, name, max_length=TARGET_GROUP_NAME_MAX))
             for name, variant in (settings.variants or {}).items()),
+        async_bucket_name=config.async_bucket_name(environment, endpoint) if settings.mode == "async" else "",
     )
 
 

@@ -84,6 +84,47 @@ def check_task_bounds(config: MlopsConfig) -> Iterator[Problem]:
                 yield Problem(_field_path(config, env_name, name, "min_tasks"), endpoint.min_tasks,
                               f"must not exceed max_tasks ({endpoint.max_tasks})"
                               f"{_env_note(config, env_name, [name], 'min_tasks', 'max_tasks')}")
+            if endpoint.min_tasks == 0 and endpoint.mode == "realtime":
+                yield Problem(_field_path(config, env_name, name, "min_tasks"), 0,
+                              "is for asynchronous endpoints only: a real-time endpoint behind a load balancer "
+                              "cannot wake from zero (requests would fail while the first task starts, and nothing "
+                              "counts the requests that would start it); set min_tasks: 1 or more, or mode: async"
+                              f"{_env_note(config, env_name, [name], 'min_tasks', 'mode')}")
+            if endpoint.max_tasks == 0:
+                yield Problem(_field_path(config, env_name, name, "max_tasks"), 0,
+                              "must be at least 1: no task could ever answer")
+
+
+ROUTING_FIELDS = ("host", "path", "listener_rule_priority", "exposure", "variants")
+"""What only a load balancer's endpoint has."""
+
+
+def check_async_endpoints(config: MlopsConfig) -> Iterator[Problem]:
+    """An asynchronous endpoint has no load balancer: nothing routes to it, nothing shifts its traffic, and its
+    callers are authorized by IAM on its bucket, not by the load balancer or a key."""
+    for env_name in config.environments:
+        for name in config.endpoints:
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.mode != "async":
+                continue
+            for field in ROUTING_FIELDS:
+                value = getattr(endpoint, field)
+                if value is not None:
+                    yield Problem(_field_path(config, env_name, name, field), value,
+                                  "is for real-time endpoints; asynchronous endpoint "
+                                  f"{name} has no load balancer (requests arrive under its input prefix): remove it")
+            if endpoint.rollout != "rolling":
+                yield Problem(_field_path(config, env_name, name, "rollout"), endpoint.rollout,
+                              "shifts load balancer traffic; an asynchronous endpoint's workers are replaced by "
+                              "rolling updates: set rollout: rolling or leave it out")
+            if endpoint.auth.type != "none":
+                yield Problem(_field_path(config, env_name, name, "auth"), endpoint.auth.type,
+                              "is for real-time endpoints; who may call an asynchronous endpoint is who may put "
+                              "objects under its input prefix (IAM; docs/async.md): remove auth")
+            if endpoint.scale_on != "requests":
+                yield Problem(_field_path(config, env_name, name, "scale_on"), endpoint.scale_on,
+                              "is for real-time endpoints; an asynchronous endpoint scales on its backlog per task "
+                              "(async_inference.backlog_per_task): remove scale_on")
 
 
 PRODUCTION_CANARY_BAKE_MINUTES = 3
@@ -201,6 +242,8 @@ def check_routes_unique(config: MlopsConfig) -> Iterator[Problem]:
         priorities: dict[int, list[str]] = defaultdict(list)
         for name in config.endpoints:
             endpoint = config.endpoint_for(env_name, name)
+            if endpoint.mode == "async":
+                continue
             routes[(endpoint.host, endpoint.path)].append(name)
             priority = endpoint.listener_rule_priority or derived_listener_priority(name)
             priorities[priority].append(name)
@@ -265,7 +308,10 @@ def check_exposure(config: MlopsConfig) -> Iterator[Problem]:
     for env_name, env in config.environments.items():
         offered = {EXPOSURE_OF_BALANCER[kind] for kind in env.load_balancers}
         for name in config.endpoints:
-            exposure = config.endpoint_for(env_name, name).exposure
+            endpoint = config.endpoint_for(env_name, name)
+            if endpoint.mode == "async":
+                continue
+            exposure = endpoint.exposure
             if exposure is None:
                 yield Problem(f"endpoints.{name}.exposure", None,
                               f"is required: environment {env_name} has an internet-facing and an internal load "
@@ -364,6 +410,7 @@ RULES: tuple[Callable[[MlopsConfig], Iterator[Problem]], ...] = (
     check_auth_transport,
     check_no_anonymous_production,
     check_monitoring_has_captures,
+    check_async_endpoints,
 )
 
 

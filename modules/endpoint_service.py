@@ -1,4 +1,5 @@
-"""One ML endpoint as an ECS Fargate service behind the shared load balancer.
+"""One ML endpoint as an ECS Fargate service: the model server behind the shared load balancer, or an asynchronous
+endpoint's queue worker (the same image and volumes, its own entry point, no port).
 
 Creates the container log group, the roles' permissions, the security group chain (load balancer -> service ->
 EFS), the task definition (models read-only, data read-write, both over TLS with IAM authorization) and the service
@@ -120,8 +121,17 @@ class EndpointServiceProps:
     api_keys_secret_arn: str | None = None
     """The endpoint's API key set: given to the server through ECS `secrets` (the execution role may read exactly
     this secret) and re-read by the server with the task role. When omitted, the server asks for no key."""
+    serves_http: bool = True
+    """False for a queue worker: no port, no HTTP health check, no load balancer, no path from it."""
+    entry_point: tuple[str, ...] = ()
+    """Replaces the image's entry point (the queue worker's program); empty: the image's, the server."""
+    task_statements: tuple[Statement, ...] = ()
+    """What the task role may do besides using the endpoint's volumes (a queue worker: its queue, bucket, topics)."""
 
     def __post_init__(self) -> None:
+        if not self.serves_http and (self.behind_load_balancer or self.service_registry_arn):
+            raise ValueError(f"EndpointServiceProps {self.name}: a service that serves no HTTP is neither behind the "
+                             "load balancer nor registered for callers")
         if self.gradual_rollout is not None and not self.behind_load_balancer:
             raise ValueError(f"EndpointServiceProps {self.name}: a gradual rollout needs the load balancer")
         if not 0 <= self.fargate_spot_percent <= 100:
@@ -137,7 +147,9 @@ class EndpointService(Construct):
     behind the task definition's JSON)."""
 
     def __init__(self, scope: Construct, construct_id: str, props: EndpointServiceProps, identity: TaskIdentity,
-                 storage: ModelStorage, routing: EndpointRouting):
+                 storage: ModelStorage, routing: EndpointRouting | None):
+        if routing is None and props.behind_load_balancer:
+            raise ValueError(f"endpoint service {props.name}: behind the load balancer, it needs the routing")
         super().__init__(scope, construct_id)
         self.log_group = CloudwatchLogGroup(self, "log-group", name=f"/ecs/{props.name_prefix}",
                                             retention_in_days=props.log_retention_days, kms_key_id=props.kms_key_arn)
@@ -169,7 +181,7 @@ class EndpointService(Construct):
                                                   container_name=CONTAINER_NAME,
                                                   container_port=props.container_port,
                                                   advanced_configuration=_traffic_shifting(props, routing))]
-            if props.behind_load_balancer else None,
+            if props.behind_load_balancer and routing is not None else None,
             service_registries=EcsServiceServiceRegistries(registry_arn=props.service_registry_arn)
             if props.service_registry_arn is not None else None,
             deployment_configuration=_deployment_configuration(props.gradual_rollout),
@@ -187,8 +199,10 @@ class EndpointService(Construct):
             lifecycle=TerraformResourceLifecycle(ignore_changes=["desired_count"]),
             # A target group can serve a service only once a listener rule attaches it to the load balancer; a task
             # can start only once it may pull, log and mount.
-            depends_on=[routing.listener_rule, *storage.mountable, *role_policies, *props.start_after,
-                        *([routing.traffic_shift_policy] if routing.traffic_shift_policy is not None else [])])
+            depends_on=[*([routing.listener_rule] if routing is not None else []), *storage.mountable,
+                        *role_policies, *props.start_after,
+                        *([routing.traffic_shift_policy] if routing is not None
+                          and routing.traffic_shift_policy is not None else [])])
         self.service_name: str = self.service.name
 
     def _permissions(self, props: EndpointServiceProps, identity: TaskIdentity,
@@ -206,7 +220,7 @@ class EndpointService(Construct):
             *([{"Sid": "ReadApiKeySet", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
                 "Resource": props.api_keys_secret_arn}] if props.api_keys_secret_arn else []),
         ))
-        statements: list[Statement] = list(storage.reader_writer_statements())
+        statements: list[Statement] = [*storage.reader_writer_statements(), *props.task_statements]
         if props.api_keys_secret_arn:
             # The server re-reads the key set, so a new or revoked key takes effect without a restart.
             statements.append({"Sid": "RefreshApiKeySet", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
@@ -228,6 +242,9 @@ class EndpointService(Construct):
     def _security_group_chain(self, props: EndpointServiceProps, identity: TaskIdentity,
                               storage: ModelStorage) -> None:
         port = props.container_port
+        if not props.serves_http:
+            allow_task_egress(self, "service", identity.security_group_id, storage.security_group_id)
+            return
         VpcSecurityGroupEgressRule(self, "load-balancer-to-service",
                                    security_group_id=props.load_balancer_security_group_id,
                                    referenced_security_group_id=identity.security_group_id, ip_protocol="tcp",
@@ -254,8 +271,9 @@ class EndpointService(Construct):
             "cpu": 0,
             "essential": True,
             "readonlyRootFilesystem": True,
+            **({"entryPoint": list(props.entry_point)} if props.entry_point else {}),
             "portMappings": [{"containerPort": port, "hostPort": port, "protocol": "tcp", "name": "http",
-                              "appProtocol": "http"}],
+                              "appProtocol": "http"}] if props.serves_http else [],
             "environment": [{"name": key, "value": value} for key, value in sorted(environment.items())],
             "environmentFiles": [],
             "mountPoints": [
@@ -267,8 +285,9 @@ class EndpointService(Construct):
             "systemControls": [],
             "ulimits": [],
             "stopTimeout": props.stop_timeout_seconds,
-            "healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5, "retries": 3,
-                            "startPeriod": 30},
+            # A queue worker has no HTTP to probe: it exits on a fatal error, and ECS replaces it.
+            **({"healthCheck": {"command": ["CMD", "python", "-c", probe], "interval": 15, "timeout": 5,
+                                "retries": 3, "startPeriod": 30}} if props.serves_http else {}),
             "logConfiguration": {"logDriver": "awslogs", "options": {
                 "awslogs-group": self.log_group.name, "awslogs-region": props.region,
                 "awslogs-stream-prefix": props.name}, "secretOptions": []},
@@ -284,7 +303,8 @@ def _efs_volume(name: str, file_system_id: str, access_point_id: str) -> EcsTask
             access_point_id=access_point_id, iam="ENABLED")))
 
 
-def _target_group(props: EndpointServiceProps, routing: EndpointRouting) -> LbTargetGroup:
+def _target_group(props: EndpointServiceProps, routing: EndpointRouting | None) -> LbTargetGroup:
+    assert routing is not None, "checked in EndpointService"
     if props.target_group_key is None:
         return routing.target_group
     if props.target_group_key not in routing.target_groups:
@@ -294,8 +314,8 @@ def _target_group(props: EndpointServiceProps, routing: EndpointRouting) -> LbTa
 
 
 def _traffic_shifting(props: EndpointServiceProps,
-                      routing: EndpointRouting) -> EcsServiceLoadBalancerAdvancedConfiguration | None:
-    if props.gradual_rollout is None:
+                      routing: EndpointRouting | None) -> EcsServiceLoadBalancerAdvancedConfiguration | None:
+    if props.gradual_rollout is None or routing is None:
         return None
     if routing.alternate_target_group is None or routing.traffic_shift_role is None:
         raise ValueError(f"endpoint {props.name}: a gradual rollout needs routing with traffic shifting "

@@ -14,6 +14,7 @@ ALB = "AWS/ApplicationELB"
 ECS = "AWS/ECS"
 INSIGHTS = "ECS/ContainerInsights"
 EFS = "AWS/EFS"
+SQS = "AWS/SQS"
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,11 @@ class EndpointMonitoringProps:
     alternate_target_group_arn_suffix: str | None = None
     """The second target group of a gradual rollout: its 5xx and p99 alarms too (a new version may run in either
     target group)."""
+    queue_name: str | None = None
+    """An asynchronous endpoint's request queue: an alarm when its oldest request waits too long, and graphs."""
+    dead_letter_queue_name: str | None = None
+    """Its dead-letter queue: an alarm as soon as a request lands there."""
+    oldest_request_alarm_seconds: int = 3600
 
 
 ROLLBACK_ALARM = "target-5xx"
@@ -60,6 +66,14 @@ class EndpointMonitoring(Construct):
             self._alarm("running-tasks-low", f"fewer than {props.min_tasks} tasks run", INSIGHTS, "RunningTaskCount",
                         service, statistic="Minimum", threshold=props.min_tasks, comparison="LessThanThreshold",
                         missing="breaching")
+        if props.queue_name is not None:
+            self._alarm("request-age", f"a request waited over {props.oldest_request_alarm_seconds} s for a worker",
+                        SQS, "ApproximateAgeOfOldestMessage", {"QueueName": props.queue_name}, statistic="Maximum",
+                        threshold=props.oldest_request_alarm_seconds, comparison="GreaterThanThreshold")
+        if props.dead_letter_queue_name is not None:
+            self._alarm("dead-letters", "requests could not be answered (see the dead-letter queue's error attribute)",
+                        SQS, "ApproximateNumberOfMessagesVisible", {"QueueName": props.dead_letter_queue_name},
+                        statistic="Maximum", threshold=1, comparison="GreaterThanOrEqualToThreshold", periods=1)
         if props.efs_burst_credit_alarm_bytes is not None:
             self._alarm("efs-burst-credits", "EFS burst credits run low", EFS, "BurstCreditBalance",
                         {"FileSystemId": props.file_system_id}, statistic="Minimum",
@@ -121,6 +135,11 @@ class EndpointMonitoring(Construct):
                              metric(INSIGHTS, "DesiredTaskCount", service)], 12, 6, stat="Average"),
             widget("CPU and memory (%)", [metric(ECS, "CPUUtilization", service),
                                           metric(ECS, "MemoryUtilization", service)], 0, 12, stat="Average")]
+        if self._props.queue_name is not None:
+            queue = {"QueueName": self._props.queue_name}
+            service_widgets.insert(0, widget("Requests waiting and in progress", [
+                metric(SQS, "ApproximateNumberOfMessagesVisible", queue),
+                metric(SQS, "ApproximateNumberOfMessagesNotVisible", queue)], 0, 6, stat="Maximum"))
         if self._props.target_group_arn_suffix is None:
             return {"widgets": service_widgets}
         return {"widgets": [

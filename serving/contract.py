@@ -162,9 +162,9 @@ class MonitorVariable:
 
 
 WORKER_VARIABLE_PREFIX = "WORKER_"
-WORKER_CONTAINER = "queue-worker"
 WORKER_PROGRAM = ("python", "-m", "serving.worker")
-"""An asynchronous endpoint's worker: the serving image, this entry point (it replaces the server's)."""
+"""An asynchronous endpoint's worker: the serving image, this entry point (it replaces the server's), in the
+service's `SERVER_CONTAINER` (the delivery steps read the commit that runs from it, whichever program it is)."""
 
 
 class WorkerVariable:

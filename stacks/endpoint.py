@@ -25,6 +25,7 @@ from configuration.naming import (
 )
 from configuration.resolved import ResolvedEndpoint, ResolvedVariant
 from modules.api_keys import ApiKeys, ApiKeysProps
+from modules.async_requests import AsyncRequests, AsyncRequestsProps
 from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.capture_export import CaptureExport, CaptureExportProps
 from modules.endpoint_routing import (
@@ -40,6 +41,7 @@ from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
+from modules.queue_scaling import QueueScaling, QueueScalingProps
 from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
 from modules.smoke_probe import SmokeProbe, SmokeProbeProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
@@ -47,8 +49,11 @@ from serving.contract import (
     DATA_MOUNT,
     DEFAULT_VARIANT,
     MODELS_MOUNT,
+    WORKER_PROGRAM,
     ProbeVariable,
     ServerVariable,
+    WorkerVariable,
+    async_prefixes,
     monitor_image_tag,
 )
 from stacks.common import add_aws_provider, policy_arn, role_arn, use_remote_state
@@ -72,8 +77,8 @@ class EndpointStack(TerraformStack):
         name_prefix = resolved.name_prefix
         account = DataAwsCallerIdentity(self, "account").account_id
         network = platform.network
-        assert settings.exposure is not None, "the configuration rules require an exposure"
-        balancer = platform.load_balancers[settings.exposure]
+        assert resolved.is_async or settings.exposure is not None, "the configuration rules require an exposure"
+        balancer = platform.load_balancers[settings.exposure] if not resolved.is_async else None
 
         image = f"{platform.repository.url}:{image_tag}"
         boundary = policy_arn(self, account, resolved.workload_boundary_name)
@@ -92,7 +97,7 @@ class EndpointStack(TerraformStack):
             capture_exporter_role_arn=self.identity.export_role.arn,
             capture_exporter_security_group_id=self.identity.export_security_group_id,
             throughput_mode=settings.efs_throughput_mode))
-        self.routing = EndpointRouting(self, "routing", EndpointRoutingProps(
+        self.routing = None if balancer is None else EndpointRouting(self, "routing", EndpointRoutingProps(
             target_group_name=resolved.target_group_name,
             vpc_id=network.vpc_id, listener_arn=balancer.listener.arn, container_port=settings.container_port,
             health_check_path=settings.health_check_path,
@@ -143,7 +148,8 @@ class EndpointStack(TerraformStack):
             variants=tuple(variant.name for variant in resolved.variants) or (DEFAULT_VARIANT,),
             request_metrics={name: (balancer.arn_suffix, group.arn_suffix) for name, group in (
                 self.routing.target_groups.items() if self.routing.target_groups
-                else [(DEFAULT_VARIANT, self.routing.target_group)])},
+                else [(DEFAULT_VARIANT, self.routing.target_group)])}
+            if balancer is not None and self.routing is not None else None,
             role_name=aws_name(name_prefix, "monitor", max_length=IAM_NAME_MAX),
             events_role_name=aws_name(name_prefix, "monitor-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "monitor", max_length=EVENT_RULE_NAME_MAX),
@@ -156,6 +162,15 @@ class EndpointStack(TerraformStack):
             log_retention_days=settings.log_retention_days, permissions_boundary_arn=boundary,
         )) if monitoring_settings.enabled else None
         self.api_keys: ApiKeys | None = None
+        self.shadow_discovery: ShadowDiscovery | None = None
+        self.smoke_probe: SmokeProbe | None = None
+        self.async_requests: AsyncRequests | None = None
+        self.services: dict[str, EndpointService] = {}
+        self.monitors: dict[str, EndpointMonitoring] = {}
+        self.autoscalers: dict[str, ServiceAutoscaling | QueueScaling] = {}
+        if balancer is None or self.routing is None:
+            self._asynchronous(config, resolved, platform, image, image_tag, account)
+            return
         probed = settings.exposure == "internal"
         probe_role_name = resolved.smoke_probe_role_name
         if settings.auth.type != "none":
@@ -172,9 +187,6 @@ class EndpointStack(TerraformStack):
             namespace_name=f"{name_prefix}.internal", service_label=shadow.name, vpc_id=network.vpc_id,
             security_group_id=self.identity.security_group_id,
             container_port=settings.container_port)) if shadow is not None else None
-        self.services: dict[str, EndpointService] = {}
-        self.monitors: dict[str, EndpointMonitoring] = {}
-        self.autoscalers: dict[str, ServiceAutoscaling] = {}
         server_environment = {
             ServerVariable.MODEL_NAME: endpoint,
             ServerVariable.MODELS_DIR: MODELS_MOUNT,
@@ -253,7 +265,6 @@ class EndpointStack(TerraformStack):
                           alias=Route53RecordAlias(name=balancer.dns_name, zone_id=balancer.zone_id,
                                                    evaluate_target_health=True))
 
-        self.smoke_probe: SmokeProbe | None = None
         if probed:
             self.smoke_probe = SmokeProbe(self, "smoke-probe", SmokeProbeProps(
                 name=resolved.smoke_probe_name, log_group_name=resolved.smoke_probe_log_group,
@@ -270,6 +281,74 @@ class EndpointStack(TerraformStack):
         TerraformOutput(self, "url", value=f"{scheme}://{host}{resolved.route_prefix}",
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
+        TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
+
+
+    def _asynchronous(self, config: MlopsConfig, resolved: ResolvedEndpoint, platform: PlatformStack, image: str,
+                      image_tag: str, account: str) -> None:
+        """An asynchronous endpoint: its bucket, queue and topics, the worker service, its scaling and alarms."""
+        settings, endpoint = resolved.settings, resolved.name
+        queue_settings = settings.async_inference
+        network = platform.network
+        input_prefix, output_prefix, failure_prefix = async_prefixes(endpoint)
+        requests = self.async_requests = AsyncRequests(self, "async-requests", AsyncRequestsProps(
+            name_prefix=resolved.name_prefix, bucket_name=resolved.async_bucket_name, account_id=account,
+            kms_key_arn=platform.key.arn, input_prefix=input_prefix, output_prefix=output_prefix,
+            failure_prefix=failure_prefix, retention_days=queue_settings.retention_days,
+            visibility_timeout_seconds=queue_settings.visibility_timeout_seconds,
+            message_retention_days=queue_settings.message_retention_days, max_receives=queue_settings.max_receives))
+        monitoring = EndpointMonitoring(self, "monitoring", EndpointMonitoringProps(
+            name_prefix=resolved.name_prefix, region=config.region, topic_arn=platform.alarm_topic.arn,
+            load_balancer_arn_suffix="", target_group_arn_suffix=None, cluster_name=platform.cluster.name,
+            service_name=resolved.service_name, file_system_id=self.storage.file_system_id,
+            min_tasks=settings.min_tasks,
+            efs_burst_credit_alarm_bytes=settings.efs_burst_credit_alarm_bytes
+            if settings.efs_throughput_mode == "bursting" else None,
+            queue_name=requests.queue.name, dead_letter_queue_name=requests.dead_letter_queue.name))
+        service = EndpointService(self, "worker", EndpointServiceProps(
+            name=resolved.service_name, name_prefix=resolved.name_prefix, region=config.region,
+            subnet_ids=network.private_subnet_ids, cluster_arn=platform.cluster.arn,
+            load_balancer_security_group_id="", image=image, repository_arn=platform.repository.arn,
+            kms_key_arn=platform.key.arn, cpu=settings.cpu, memory_mib=settings.memory_mib,
+            container_port=settings.container_port, health_check_path=settings.health_check_path,
+            desired_count=settings.min_tasks, fargate_spot_percent=resolved.fargate_spot_percent,
+            stop_timeout_seconds=settings.stop_timeout_seconds,
+            enable_execute_command=settings.enable_execute_command, log_retention_days=settings.log_retention_days,
+            start_after=(self.model_sync.initial_sync,), behind_load_balancer=False, serves_http=False,
+            entry_point=WORKER_PROGRAM, task_statements=requests.worker_statements(),
+            environment={
+                ServerVariable.MODEL_NAME: endpoint,
+                ServerVariable.MODELS_DIR: MODELS_MOUNT,
+                ServerVariable.CAPTURE_DIR: DATA_MOUNT,
+                ServerVariable.CAPTURE_SAMPLE_PERCENT: f"{settings.capture_sample_percent:g}",
+                ServerVariable.IMAGE_TAG: image_tag,
+                ServerVariable.ENVIRONMENT: resolved.environment,
+                WorkerVariable.QUEUE_URL: requests.queue.url,
+                WorkerVariable.DEAD_LETTER_QUEUE_URL: requests.dead_letter_queue.url,
+                WorkerVariable.BUCKET: requests.bucket.name,
+                WorkerVariable.INPUT_PREFIX: input_prefix,
+                WorkerVariable.OUTPUT_PREFIX: output_prefix,
+                WorkerVariable.FAILURE_PREFIX: failure_prefix,
+                WorkerVariable.SUCCESS_TOPIC_ARN: requests.success_topic.arn,
+                WorkerVariable.ERROR_TOPIC_ARN: requests.error_topic.arn,
+                WorkerVariable.MAX_RECEIVES: str(queue_settings.max_receives),
+                WorkerVariable.CONCURRENCY: str(queue_settings.concurrency),
+                WorkerVariable.VISIBILITY_TIMEOUT_SECONDS: str(queue_settings.visibility_timeout_seconds),
+                WorkerVariable.MAX_REQUEST_BYTES: str(queue_settings.max_request_bytes),
+                WorkerVariable.DRAIN_SECONDS: str(resolved.server_drain_seconds),
+            }), self.identity, self.storage, None)
+        scaling = QueueScaling(self, "autoscaling", QueueScalingProps(
+            name_prefix=resolved.name_prefix, cluster_name=platform.cluster.name, service_name=service.service_name,
+            queue_name=requests.queue.name, min_tasks=settings.min_tasks, max_tasks=settings.max_tasks,
+            backlog_per_task=queue_settings.backlog_per_task, idle_minutes=queue_settings.idle_minutes))
+        self.services[DEFAULT_VARIANT], self.monitors[DEFAULT_VARIANT], self.autoscalers[DEFAULT_VARIANT] = (
+            service, monitoring, scaling)
+        self.service, self.monitoring, self.autoscaling = service, monitoring, scaling
+        TerraformOutput(self, "input", value=f"s3://{requests.bucket.name}/{input_prefix}",
+                        description=f"Where requests to endpoint {endpoint} are put")
+        TerraformOutput(self, "output", value=f"s3://{requests.bucket.name}/{output_prefix}",
+                        description=f"Where endpoint {endpoint} writes its answers")
+        TerraformOutput(self, "service-name", value=service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
 
 

@@ -135,17 +135,19 @@ class Answerer:
     # --- reading ---------------------------------------------------------------------------------------------------
 
     def _recorded(self, job: Job) -> str | None:
-        """The answer or failure already written for this inference id, if any."""
-        for key in answer_keys(self.destination.output_prefix, self.destination.failure_prefix, job.inference_id):
+        """The answer or failure already written for this inference id, if any. Listed, not HEAD: without
+        s3:ListBucket on the bucket (the worker may list its prefixes only) a missing object answers 403, not 404."""
+        destination = self.destination
+        candidates = set(answer_keys(destination.output_prefix, destination.failure_prefix, job.inference_id))
+        for prefix in (destination.output_prefix, destination.failure_prefix):
             try:
-                self.s3.head_object(Bucket=self.destination.bucket, Key=key)
-            except ClientError as exc:
-                if _error_code(exc) in ("404", "NoSuchKey", "NotFound"):
-                    continue
-                raise Retryable(f"could not tell whether s3://{self.destination.bucket}/{key} exists: {exc}") from None
-            except BotoCoreError as exc:
-                raise Retryable(f"could not tell whether s3://{self.destination.bucket}/{key} exists: {exc}") from None
-            return f"s3://{self.destination.bucket}/{key}"
+                listed = self.s3.list_objects_v2(Bucket=destination.bucket, Prefix=f"{prefix}{job.inference_id}.",
+                                                 MaxKeys=100)
+            except (ClientError, BotoCoreError) as exc:
+                raise Retryable(f"could not list s3://{destination.bucket}/{prefix}: {exc}") from None
+            for entry in listed.get("Contents", []):
+                if entry["Key"] in candidates:
+                    return f"s3://{destination.bucket}/{entry['Key']}"
         return None
 
     def _read(self, job: Job) -> Request:
