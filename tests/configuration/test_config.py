@@ -643,3 +643,42 @@ def test_monitoring_without_captures_is_refused_with_the_way_out():
     assert only_problem(data) == ("test.yaml: endpoints.a.capture_sample_percent: leaves the endpoint's monitoring "
                                   "(monitoring.enabled) nothing to read: capture a share of the requests or turn "
                                   "monitoring off (got 0)")
+
+
+# --- asynchronous endpoints -----------------------------------------------------------------------------------------
+
+def test_a_real_time_endpoint_may_not_scale_to_zero_and_says_why():
+    data = with_changes(endpoints={"a": {"path": "/a/*", "min_tasks": 0}, "b": {"path": "/b/*"}})
+    problem = only_problem(data)
+    assert problem.startswith("test.yaml: endpoints.a.min_tasks: is for asynchronous endpoints only: a real-time "
+                              "endpoint behind a load balancer cannot wake from zero")
+    assert "set min_tasks: 1 or more, or mode: async" in problem and problem.endswith("(got 0)")
+
+
+def test_an_asynchronous_endpoint_may_scale_to_zero_and_gets_no_route():
+    config = parse_config(with_changes(endpoints={"a": {"path": "/a/*"}, "s": {"mode": "async", "min_tasks": 0}}),
+                          "test.yaml")
+    endpoint = config.endpoint_for("staging", "s")
+    assert endpoint.min_tasks == 0 and endpoint.path is None and endpoint.exposure is None
+    assert endpoint.rollout == "rolling" and endpoint.async_inference.max_receives == 3
+    assert config.async_bucket_name("staging", "s") == "mlops-staging-s-async-eu-west-1"
+
+
+@pytest.mark.parametrize(("changes", "field", "says"), [
+    ({"path": "/s/*"}, "path", "is for real-time endpoints; asynchronous endpoint s has no load balancer"),
+    ({"exposure": "internal"}, "exposure", "has no load balancer"),
+    ({"auth": {"type": "api_key"}}, "auth", "who may call an asynchronous endpoint is who may put objects under its "
+                                            "input prefix"),
+    ({"rollout": "canary"}, "rollout", "set rollout: rolling or leave it out"),
+    ({"scale_on": "concurrency"}, "scale_on", "scales on its backlog per task"),
+])
+def test_what_only_a_load_balancer_s_endpoint_has_is_refused_for_an_asynchronous_one(changes, field, says):
+    data = with_changes(endpoints={"a": {"path": "/a/*"}, "s": {"mode": "async", **changes}})
+    problem = only_problem(data)
+    assert problem.startswith(f"test.yaml: endpoints.s.{field}: ") and says in problem
+
+
+def test_async_inference_limits_name_the_field():
+    data = with_changes(endpoints={"a": {"path": "/a/*"}, "s": {"mode": "async", "async_inference": {
+        "message_retention_days": 15}}})
+    assert "endpoints.s.async_inference.message_retention_days" in only_problem(data)

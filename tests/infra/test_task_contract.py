@@ -29,32 +29,37 @@ from serving.contract import (
     SERVER_VARIABLE_PREFIX,
     SYNC_ENTRY_POINT,
     SYNC_VARIABLE_PREFIX,
+    WORKER_PROGRAM,
+    WORKER_VARIABLE_PREFIX,
     ExportVariable,
     MonitorVariable,
     ProbeVariable,
     ServerVariable,
     SyncVariable,
+    WorkerVariable,
     variables_of,
 )
 from serving.probe import ProbeSettings
 from serving.settings import ServingSettings, required_variable_names, variable_names
 from serving.sync import SyncSettings
+from serving.worker.settings import WorkerSettings
 from tests.infra.synth import resources
 from tests.support.container_image import ImageConfig, effective_command, effective_environment, read_dockerfile
 from tests.support.paths import PROJECT_ROOT
 from tests.test_layering import imports_of
 
-# The program each container exists to run.
-PROGRAM_OF_CONTAINER = {CONTAINER_NAME: list(SERVER_PROGRAM), SYNC_CONTAINER: list(SYNC_ENTRY_POINT),
-                        EXPORT_CONTAINER: list(EXPORT_ENTRY_POINT), PROBE_CONTAINER: list(PROBE_PROGRAM),
-                        MONITOR_CONTAINER: list(MONITOR_PROGRAM)}
-# What each program reads its settings with, and the prefix of the variables it owns.
-SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[type[BaseSettings], str]] = {
-    SERVER_PROGRAM: (ServingSettings, SERVER_VARIABLE_PREFIX),
-    SYNC_ENTRY_POINT: (SyncSettings, SYNC_VARIABLE_PREFIX),
-    EXPORT_ENTRY_POINT: (ExportSettings, EXPORT_VARIABLE_PREFIX),
-    PROBE_PROGRAM: (ProbeSettings, PROBE_VARIABLE_PREFIX),
-    MONITOR_PROGRAM: (MonitorSettings, MONITOR_VARIABLE_PREFIX),
+# The programs each container may run: an endpoint's service runs the server, or an asynchronous endpoint's worker.
+PROGRAMS_OF_CONTAINER = {CONTAINER_NAME: (SERVER_PROGRAM, WORKER_PROGRAM), SYNC_CONTAINER: (SYNC_ENTRY_POINT,),
+                         EXPORT_CONTAINER: (EXPORT_ENTRY_POINT,), PROBE_CONTAINER: (PROBE_PROGRAM,),
+                         MONITOR_CONTAINER: (MONITOR_PROGRAM,)}
+# What each program reads its settings with, and the prefix of the variables each settings class owns.
+SETTINGS_OF_PROGRAM: dict[tuple[str, ...], tuple[tuple[type[BaseSettings], str], ...]] = {
+    SERVER_PROGRAM: ((ServingSettings, SERVER_VARIABLE_PREFIX),),
+    WORKER_PROGRAM: ((ServingSettings, SERVER_VARIABLE_PREFIX), (WorkerSettings, WORKER_VARIABLE_PREFIX)),
+    SYNC_ENTRY_POINT: ((SyncSettings, SYNC_VARIABLE_PREFIX),),
+    EXPORT_ENTRY_POINT: ((ExportSettings, EXPORT_VARIABLE_PREFIX),),
+    PROBE_PROGRAM: ((ProbeSettings, PROBE_VARIABLE_PREFIX),),
+    MONITOR_PROGRAM: ((MonitorSettings, MONITOR_VARIABLE_PREFIX),),
 }
 
 
@@ -75,10 +80,13 @@ def image_of(container: dict) -> ImageConfig:
 def test_every_container_runs_its_own_program(synth_fixture, request):
     seen = set()
     for where, container in containers(request.getfixturevalue(synth_fixture)):
-        assert container["name"] in PROGRAM_OF_CONTAINER, f"{where}: no known program for this container"
-        assert effective_command(image_of(container), container) == PROGRAM_OF_CONTAINER[container["name"]], where
-        seen.add(container["name"])
-    assert seen == set(PROGRAM_OF_CONTAINER)
+        assert container["name"] in PROGRAMS_OF_CONTAINER, f"{where}: no known program for this container"
+        program = tuple(effective_command(image_of(container), container))
+        assert program in PROGRAMS_OF_CONTAINER[container["name"]], where
+        seen.add(program)
+    every = {program for programs in PROGRAMS_OF_CONTAINER.values() for program in programs}
+    # The all-options fixture has an asynchronous endpoint; the shipped configuration has none.
+    assert seen == every if synth_fixture == "options_synth" else seen == every - {WORKER_PROGRAM}
 
 
 def test_docker_rules_entry_point_replaces_the_image_cmd_and_command_appends_to_the_entry_point():
@@ -120,13 +128,14 @@ def test_the_monitor_image_runs_the_monitor_and_copies_what_it_imports():
 def variable_problems(image: ImageConfig, container: dict, where: str) -> list[str]:
     """Variables of the program's prefix that it does not read, and required settings left unset."""
     program = tuple(effective_command(image, container))
-    settings, prefix = SETTINGS_OF_PROGRAM[program]
     environment = effective_environment(image, container)
-    known = variable_names(settings)
-    problems = [f"{where}: sets {name}, which {' '.join(program)} does not read"
-                for name in sorted(environment) if name.startswith(prefix) and name not in known]
-    problems += [f"{where}: {' '.join(program)} requires {name}, which is not set"
-                 for name in sorted(required_variable_names(settings) - set(environment))]
+    problems = []
+    for settings, prefix in SETTINGS_OF_PROGRAM[program]:
+        known = variable_names(settings)
+        problems += [f"{where}: sets {name}, which {' '.join(program)} does not read"
+                     for name in sorted(environment) if name.startswith(prefix) and name not in known]
+        problems += [f"{where}: {' '.join(program)} requires {name}, which is not set"
+                     for name in sorted(required_variable_names(settings) - set(environment))]
     return problems
 
 
@@ -146,11 +155,17 @@ def test_a_misspelled_or_missing_variable_is_caught():
         "server: sets SERVING_MODEL_DIR, which python -m serving does not read"]
     assert variable_problems(image, sync, "sync") == [
         "sync: python -m serving.sync requires SYNC_PREFIX, which is not set"]
+    worker = {"name": CONTAINER_NAME, "entryPoint": list(WORKER_PROGRAM), "environment": [
+        {"name": "WORKER_QUEUE", "value": "q"}, {"name": "SERVING_PORTS", "value": "1"}]}
+    problems = variable_problems(image, worker, "worker")
+    assert "worker: sets SERVING_PORTS, which python -m serving.worker does not read" in problems
+    assert "worker: sets WORKER_QUEUE, which python -m serving.worker does not read" in problems
+    assert "worker: python -m serving.worker requires WORKER_QUEUE_URL, which is not set" in problems
 
 
 @pytest.mark.parametrize("names, settings", [(ServerVariable, ServingSettings), (SyncVariable, SyncSettings),
                                              (ExportVariable, ExportSettings), (ProbeVariable, ProbeSettings),
-                                             (MonitorVariable, MonitorSettings)])
+                                             (MonitorVariable, MonitorSettings), (WorkerVariable, WorkerSettings)])
 def test_the_contract_names_only_variables_the_program_reads(names, settings):
     assert set(variables_of(names).values()) <= variable_names(settings)
     # and the attribute says which setting: SERVING_MODELS_DIR is ServerVariable.MODELS_DIR
