@@ -219,6 +219,18 @@ def answer_keys(output_prefix: str, failure_prefix: str, inference: str) -> tupl
             f"{failure_prefix}{inference}{JSON_ANSWER_SUFFIX}")
 
 
+def find_outcome(s3: Any, bucket: str, output_prefix: str, failure_prefix: str, inference: str) -> str | None:
+    """The key of the answer or failure written for an inference id, if any, with an S3 client (passed in). Listed,
+    not HEAD: without s3:ListBucket on the whole bucket a missing object answers 403, not 404."""
+    candidates = set(answer_keys(output_prefix, failure_prefix, inference))
+    for prefix in (output_prefix, failure_prefix):
+        listed = s3.list_objects_v2(Bucket=bucket, Prefix=f"{prefix}{inference}.", MaxKeys=100)
+        for entry in listed.get("Contents", []):
+            if entry["Key"] in candidates:
+                return str(entry["Key"])
+    return None
+
+
 def variables_of(namespace: type) -> dict[str, str]:
     """Attribute -> variable name of a ServerVariable/SyncVariable-like class."""
     return {key: value for key, value in vars(namespace).items() if key.isupper()}

@@ -53,3 +53,30 @@ def options_synth(options_config, tmp_path_factory):
     from tests.infra.synth import synthesize
 
     return synthesize(options_config, tmp_path_factory.mktemp("options") / "cdktf.out")
+
+
+@pytest.fixture(scope="session")
+def moto_url():
+    """One moto server for the session (its own thread): for tests whose programs run as processes. Each test names
+    its resources uniquely."""
+    from moto.server import ThreadedMotoServer
+
+    from tests.support.repository_copy import free_port
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def clients(moto_url):
+    """S3, SQS and SNS clients of the session's moto server."""
+    import boto3
+
+    from tests.support.async_endpoint import REGION
+
+    options = {"endpoint_url": moto_url, "region_name": REGION, "aws_access_key_id": "testing",
+               "aws_secret_access_key": "testing"}
+    return boto3.client("s3", **options), boto3.client("sqs", **options), boto3.client("sns", **options)

@@ -25,7 +25,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from serving.binary import OCTET_STREAM, Answer, header_length
-from serving.contract import HEADER_LENGTH_METADATA, answer_keys
+from serving.contract import HEADER_LENGTH_METADATA, answer_keys, find_outcome
 from serving.dataplane import DataPlane
 from serving.errors import InvalidRequest, ModelFailed, ModelNotFound, ModelNotReady, PayloadTooLarge
 from serving.worker.messages import Job
@@ -135,20 +135,14 @@ class Answerer:
     # --- reading ---------------------------------------------------------------------------------------------------
 
     def _recorded(self, job: Job) -> str | None:
-        """The answer or failure already written for this inference id, if any. Listed, not HEAD: without
-        s3:ListBucket on the bucket (the worker may list its prefixes only) a missing object answers 403, not 404."""
+        """The answer or failure already written for this inference id, if any."""
         destination = self.destination
-        candidates = set(answer_keys(destination.output_prefix, destination.failure_prefix, job.inference_id))
-        for prefix in (destination.output_prefix, destination.failure_prefix):
-            try:
-                listed = self.s3.list_objects_v2(Bucket=destination.bucket, Prefix=f"{prefix}{job.inference_id}.",
-                                                 MaxKeys=100)
-            except (ClientError, BotoCoreError) as exc:
-                raise Retryable(f"could not list s3://{destination.bucket}/{prefix}: {exc}") from None
-            for entry in listed.get("Contents", []):
-                if entry["Key"] in candidates:
-                    return f"s3://{destination.bucket}/{entry['Key']}"
-        return None
+        try:
+            key = find_outcome(self.s3, destination.bucket, destination.output_prefix, destination.failure_prefix,
+                               job.inference_id)
+        except (ClientError, BotoCoreError) as exc:
+            raise Retryable(f"could not look for the outcome of {job.inference_id}: {exc}") from None
+        return f"s3://{destination.bucket}/{key}" if key else None
 
     def _read(self, job: Job) -> Request:
         try:
@@ -259,9 +253,10 @@ class Answerer:
 
     def _served_by(self) -> dict[str, str]:
         current = self.plane.manager.current
-        return {"modelName": self.plane.model_name, "variant": self.plane.variant,
+        return {"modelName": self.plane.model_name, "variant": self.plane.variant, "imageTag": self.plane.image_tag,
                 **({"modelVersion": current.version} if current else {})}
 
     def _metadata(self) -> dict[str, str]:
+        """On every outcome object: the image (the commit) and the model version that answered."""
         current = self.plane.manager.current
-        return {"model-version": current.version} if current else {}
+        return {"image-tag": self.plane.image_tag, **({"model-version": current.version} if current else {})}

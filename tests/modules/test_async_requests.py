@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 
 from modules.async_requests import AsyncRequests, AsyncRequestsProps

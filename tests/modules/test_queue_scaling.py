@@ -23,7 +23,8 @@ def from_zero() -> dict:
 
 
 def _policies(stack: dict) -> dict[str, tuple[str, dict]]:
-    return {body["name"]: (logical_id, body) for logical_id, body in resources(stack, "aws_appautoscaling_policy").items()}
+    return {body["name"]: (logical_id, body)
+            for logical_id, body in resources(stack, "aws_appautoscaling_policy").items()}
 
 
 def _alarms(stack: dict) -> dict[str, dict]:

@@ -8,7 +8,6 @@ import json
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -26,28 +25,7 @@ from tests.support.async_endpoint import (
     queue_depth,
     wait_for,
 )
-from tests.support.repository_copy import free_port
 from tests.support.serving_data import EXAMPLE_MODELS, ROW, infer_body
-
-
-@pytest.fixture(scope="module")
-def moto_url() -> Iterator[str]:
-    from moto.server import ThreadedMotoServer
-
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    yield f"http://127.0.0.1:{port}"
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def clients(moto_url: str):
-    import boto3
-
-    options = {"endpoint_url": moto_url, "region_name": REGION, "aws_access_key_id": "testing",
-               "aws_secret_access_key": "testing"}
-    return boto3.client("s3", **options), boto3.client("sqs", **options), boto3.client("sns", **options)
 
 
 @pytest.fixture

@@ -48,10 +48,11 @@ class AsyncEndpoint:
 
 
 def create_async_endpoint(s3: Any, sqs: Any, sns: Any, endpoint: str = "example",
-                          visibility_timeout: int = 30) -> AsyncEndpoint:
-    """Every resource named uniquely, so tests sharing one moto server never see each other's messages."""
+                          visibility_timeout: int = 30, bucket: str | None = None) -> AsyncEndpoint:
+    """Every resource named uniquely (the bucket too, unless given), so tests sharing one moto server never see each
+    other's messages."""
     suffix = uuid.uuid4().hex[:8]
-    bucket = f"async-{suffix}"
+    bucket = bucket or f"async-{suffix}"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     dead_letter = sqs.create_queue(QueueName=f"{endpoint}-dlq-{suffix}")["QueueUrl"]
     dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter, AttributeNames=["QueueArn"])[
