@@ -32,6 +32,8 @@ __all__ = ["endpoint_address", "example_request", "load_balancer_url", "smoke", 
 
 Probe = Callable[[str], None]
 """Checks one endpoint from inside the VPC (pipeline.smoke_probe); raises StepFailed when it did not pass."""
+AsyncCheck = Callable[[str], None]
+"""Checks one asynchronous endpoint through its bucket (pipeline.smoke_async); raises StepFailed when it failed."""
 
 
 def load_balancer_url(config: MlopsConfig, environment: str, elbv2: Any, exposure: str = "public") -> str:
@@ -61,15 +63,24 @@ Credentials = Callable[[str], dict[str, str]]
 
 def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, str] | None, commands: Commands,
           attempts: int = 30, wait_seconds: float = 10.0, expected_image_tag: str | None = None,
-          credentials: Credentials | None = None, probe: Probe | None = None) -> None:
+          credentials: Credentials | None = None, probe: Probe | None = None,
+          async_check: AsyncCheck | None = None) -> None:
     """`balancer_url`: the load balancer's (or a stand-in's) address, or one per exposure (`public`, `internal`);
     None with a domain (each endpoint's own). `expected_image_tag`: the commit deployed; an endpoint still (or
     again, after a rollback) answering from another image fails the step. An endpoint with API keys or JWTs must
     also refuse a call without credentials. `probe`: how an endpoint behind an internal load balancer is checked
     from inside the VPC (pipeline.smoke_probe); without it, such an endpoint is called directly like the others
-    (--base-url, or a runner inside the VPC)."""
+    (--base-url, or a runner inside the VPC). `async_check`: how an asynchronous endpoint is checked (a request
+    through its bucket, pipeline.smoke_async); without it, such an endpoint is named and skipped."""
     for endpoint in config.endpoints:
         settings = config.endpoint_for(environment, endpoint)
+        if settings.mode == "async":
+            if async_check is not None:
+                async_check(endpoint)
+            else:
+                commands.say(f"would submit a request to asynchronous endpoint {endpoint} through "
+                             f"s3://{config.async_bucket_name(environment, endpoint)}/ and wait for its answer")
+            continue
         if settings.exposure == "internal" and probe is not None:
             probe(endpoint)
             continue
@@ -139,8 +150,17 @@ def main(argv: list[str] | None = None) -> int:
                 balancer_url = {exposure: load_balancer_url(config, args.env, elbv2, exposure)
                                 for exposure in exposures}
         credentials = smoke_key_headers(config, args.env, session.client("secretsmanager")) if session else None
-        smoke(config, args.env, balancer_url, Commands(args.dry_run), expected_image_tag=image_tag(),
-              credentials=credentials, probe=probe)
+        commands = Commands(args.dry_run)
+        tag = image_tag()
+        async_check: AsyncCheck | None = None
+        if session is not None:
+            from pipeline.smoke_async import check_async_endpoint
+
+            s3 = session.client("s3")
+            def async_check(endpoint: str) -> None:
+                check_async_endpoint(s3, config, args.env, endpoint, commands.say, tag)
+        smoke(config, args.env, balancer_url, commands, expected_image_tag=tag, credentials=credentials, probe=probe,
+              async_check=async_check)
 
     return run_step(step)
 

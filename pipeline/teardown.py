@@ -111,10 +111,25 @@ class Teardown:
         self.commands.run([CDKTF, "destroy", *stacks, "--auto-approve", "--skip-synth", "--no-color",
                            *(["--ignore-missing-stack-dependencies"] if partial else [])], env=AUTOMATION_ENV)
 
+    def _async_buckets(self, environment: str, endpoints: list[str]) -> list[str]:
+        """The buckets of the asynchronous ones among `endpoints` (S3 deletes only an empty bucket)."""
+        return [self.config.async_bucket_name(environment, name) for name in endpoints
+                if name in self.config.endpoints and self.config.endpoint_for(environment, name).mode == "async"]
+
+    def _empty_async_buckets(self, environment: str, endpoints: list[str]) -> None:
+        buckets = self._async_buckets(environment, endpoints)
+        if self.sessions is None:
+            for bucket in buckets:
+                self.commands.say(f"would empty s3://{bucket}")
+            return
+        for bucket in buckets:
+            empty_bucket(self.sessions(environment).client("s3"), bucket, self.commands)
+
     def endpoint(self, environment: str, endpoint: str) -> None:
         self._synth()
         stack = endpoint_stack(self.config.project, environment, endpoint)
         if endpoint in self.config.endpoints:
+            self._empty_async_buckets(environment, [endpoint])
             self._destroy([stack], partial=True)
             return
         folder = state_only_configuration(self.config, environment, stack, self.synth_dir)
@@ -147,6 +162,7 @@ class Teardown:
             allow_load_balancer_deletion(session.client("elbv2"),
                                          resolve_environment(self.config, environment).load_balancer_name,
                                          self.commands)
+        self._empty_async_buckets(environment, list(self.config.endpoints))
         # One destroy of the environment's stacks: cdktf takes the endpoints first, then their platform.
         self._destroy([*(endpoint_stack(project, environment, e) for e in self.config.endpoints),
                        platform_stack(project, environment)])

@@ -4,46 +4,17 @@ worker process through moto's S3, SQS and SNS, and what comes back is printed; a
 from __future__ import annotations
 
 import json
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from configuration.loader import parse_config
 from pipeline import invoke
 from serving.contract import HEADER_LENGTH_METADATA
-from tests.support.async_endpoint import WorkerProcess, create_async_endpoint, notifications, wait_for
-from tests.support.serving_data import EXAMPLE_MODELS, ROW, infer_body
+from tests.support.async_endpoint import async_config, create_async_endpoint, notifications, wait_for
+from tests.support.serving_data import ROW, infer_body
 
-
-def config_named(project: str):
-    return parse_config({
-        "project": project, "region": "eu-west-1",
-        "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
-        "endpoints": {"a": {"path": "/a/*"}, "scorer": {"mode": "async", "min_tasks": 0}}}, "test.yaml")
-
-
-CONFIG = config_named("mlops")
-
-
-@pytest.fixture
-def config():
-    """Its own project name: its own bucket on the session's moto server."""
-    return config_named(f"t{uuid.uuid4().hex[:8]}")
-
-
-@pytest.fixture
-def worker(clients, moto_url, config, tmp_path):
-    s3, sqs, sns = clients
-    endpoint = create_async_endpoint(s3, sqs, sns, endpoint="scorer",
-                                     bucket=config.async_bucket_name("staging", "scorer"))
-    shutil.copytree(EXAMPLE_MODELS, tmp_path / "models")
-    process = WorkerProcess(endpoint, moto_url, tmp_path / "models", tmp_path / "capture",
-                            SERVING_MODEL_NAME="scorer")
-    yield endpoint, process
-    assert process.terminate() == 0, process.output()
+CONFIG = async_config("mlops")
 
 
 def test_a_request_submitted_with_invoke_is_answered_and_printed(clients, worker, config, tmp_path):

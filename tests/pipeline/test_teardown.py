@@ -103,3 +103,26 @@ def test_an_environment_with_nothing_deployed_is_skipped_without_a_synth(config,
     Teardown(config, commands, lambda environment: session, default_synth.outdir).environment("staging")
     assert commands.ran == []
     assert commands.printed == ["staging: no stack holds resources, nothing to destroy"]
+
+
+def test_an_asynchronous_endpoint_s_bucket_is_emptied_before_its_stack_goes(session, default_synth):
+    from configuration.loader import parse_config
+
+    config = parse_config({"project": "mlops", "region": "eu-west-1",
+                           "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+                           "endpoints": {"a": {"path": "/a/*"}, "s": {"mode": "async", "min_tasks": 0}}}, "t.yaml")
+    s3 = session.client("s3")
+    bucket = config.async_bucket_name("staging", "s")
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for key in ("async/s/input/r1.json", "async/s/output/r1.json"):
+        s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+    commands = RecordingCommands()
+    Teardown(config, commands, lambda environment: session, default_synth.outdir).endpoint("staging", "s")
+    assert f"deleted 2 object version(s) from s3://{bucket}" in commands.printed
+    assert [command[1:3] for command in commands.ran] == [["synth"], ["destroy", "mlops-staging-endpoint-s"]]
+    assert commands.printed.index(f"deleted 2 object version(s) from s3://{bucket}") < commands.printed.index(
+        "+ destroy mlops-staging-endpoint-s --auto-approve")
+    dry = RecordingCommands()
+    Teardown(config, dry, None, default_synth.outdir).endpoint("staging", "a")  # a real-time one: nothing to empty
+    assert not any(line.startswith("would empty") for line in dry.printed)

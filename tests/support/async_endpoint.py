@@ -25,6 +25,16 @@ REGION = "eu-west-1"
 MAX_RECEIVES = 3
 
 
+def async_config(project: str) -> Any:
+    """A configuration with one real-time endpoint (a) and one asynchronous endpoint (scorer) in staging."""
+    from configuration.loader import parse_config
+
+    return parse_config({
+        "project": project, "region": REGION,
+        "environments": {"staging": {"vpc_cidr": "10.10.0.0/16"}},
+        "endpoints": {"a": {"path": "/a/*"}, "scorer": {"mode": "async", "min_tasks": 0}}}, "test.yaml")
+
+
 @dataclass(frozen=True)
 class AsyncEndpoint:
     bucket: str
