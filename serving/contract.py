@@ -76,6 +76,14 @@ class ServerVariable:
     API_KEYS = "SERVING_API_KEYS"
     """Set from the key set secret through ECS `secrets`, never as a plain variable."""
     API_KEYS_SECRET = "SERVING_API_KEYS_SECRET"  # noqa: S105 - a variable name, not a secret
+    CONCURRENCY_METRIC_SECONDS = "SERVING_CONCURRENCY_METRIC_SECONDS"
+
+
+SERVING_METRICS_NAMESPACE = "EcsMlops/Serving"
+"""Where the server's Embedded Metric Format metrics go (dimensions Model and Environment)."""
+CONCURRENCY_METRIC = "ConcurrentRequests"
+"""Requests in progress in one server process, averaged over time, every `SERVING_CONCURRENCY_METRIC_SECONDS` at
+one-second storage resolution (dimensions Model, Environment and Variant): what `scale_on: concurrency` tracks."""
 
 
 PROBE_VARIABLE_PREFIX = "PROBE_"

@@ -22,6 +22,7 @@ from serving.batching import MicroBatcher
 from serving.binary import EXTENSION as BINARY_EXTENSION
 from serving.binary import Answer, BinaryReader, binary_outputs, binary_size, raw_bytes, split
 from serving.capture import CaptureWriter
+from serving.concurrency import Concurrency
 from serving.contract import DEFAULT_VARIANT
 from serving.datatypes import V2_TO_NUMPY, v2_datatype
 from serving.errors import InvalidRequest, ModelFailed, ModelNotFound, ModelNotReady
@@ -89,6 +90,8 @@ class DataPlane:
         """Larger requests are answered and counted, not captured (a queue worker's 1 GB request would be a 1 GB
         capture record, and several times that in memory while it is encoded). None: no limit."""
         self.capture_skipped_large = 0
+        self.concurrency = Concurrency()
+        """Inference requests in progress (infer and predict), for autoscaling on concurrency."""
         self.image_tag = image_tag
         self.variant = variant
         self.shadow = shadow
@@ -164,6 +167,13 @@ class DataPlane:
     async def infer(self, name: str, version: str | None, body: bytes, header_length: int | None = None) -> Answer:
         """Open Inference Protocol infer. `header_length` is the request's Inference-Header-Content-Length: the
         body's JSON ends there and binary input data follows (serving.binary)."""
+        self.concurrency.started()
+        try:
+            return await self._infer(name, version, body, header_length)
+        finally:
+            self.concurrency.finished()
+
+    async def _infer(self, name: str, version: str | None, body: bytes, header_length: int | None) -> Answer:
         started = time.perf_counter()
         try:
             model = self.model(name, version)
@@ -210,6 +220,13 @@ class DataPlane:
 
     async def predict(self, body: bytes) -> bytes:
         """`{"instances": [...]}` -> `{"predictions": [...], "model_name", "model_version"}`, for humans."""
+        self.concurrency.started()
+        try:
+            return await self._predict(body)
+        finally:
+            self.concurrency.finished()
+
+    async def _predict(self, body: bytes) -> bytes:
         started = time.perf_counter()
         try:
             model = self.model(self.model_name)

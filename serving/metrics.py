@@ -16,6 +16,8 @@ from typing import Any, TextIO
 
 import orjson
 
+from serving.contract import CONCURRENCY_METRIC
+
 MAX_VALUES = 100
 BUCKETS_PER_DECADE = 20  # about 12% wide: 0.01 ms to 100 s fits in 140 buckets, 100 at most are ever used at once
 
@@ -110,6 +112,19 @@ class Metrics:
                 "Metrics": metrics,
             }],
         }
+        self.stream.write(orjson.dumps(document).decode() + "\n")
+        self.stream.flush()
+        return document
+
+    def write_concurrency(self, average: float, peak: int, variant: str) -> dict[str, Any]:
+        """One EMF document: the interval's time-averaged and peak requests in progress of this process, stored at
+        one-second resolution (autoscaling on concurrency reads the first)."""
+        dimensions = {**self.dimensions, "Variant": variant}
+        document = {**dimensions, CONCURRENCY_METRIC: round(average, 4), "PeakConcurrentRequests": peak, "_aws": {
+            "Timestamp": int(time.time() * 1000),
+            "CloudWatchMetrics": [{"Namespace": self.namespace, "Dimensions": [list(dimensions)], "Metrics": [
+                {"Name": CONCURRENCY_METRIC, "Unit": "Count", "StorageResolution": 1},
+                {"Name": "PeakConcurrentRequests", "Unit": "Count", "StorageResolution": 1}]}]}}
         self.stream.write(orjson.dumps(document).decode() + "\n")
         self.stream.flush()
         return document

@@ -39,6 +39,8 @@ class ModelService:
             self.plane.shadow.start()
         self._tasks = [asyncio.create_task(self._poll(), name="model-poller"),
                        asyncio.create_task(self._emit_metrics(), name="metrics")]
+        if self.settings.concurrency_metric_seconds > 0:
+            self._tasks.append(asyncio.create_task(self._emit_concurrency(), name="concurrency-metric"))
         if self.key_refresher is not None:
             self._tasks.append(asyncio.create_task(self.key_refresher.run(), name="api-key-refresh"))
 
@@ -67,6 +69,11 @@ class ModelService:
             except Exception:  # a poll must never kill the poller; the next one tries again
                 log.exception("model repository poll failed")
             await asyncio.sleep(self.settings.poll_interval_seconds)
+
+    async def _emit_concurrency(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.concurrency_metric_seconds)
+            self.metrics.write_concurrency(*self.plane.concurrency.take(), self.settings.variant)
 
     async def _emit_metrics(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from serving.contract import (
     MODELS_MOUNT,
     READINESS_PATH,
     SERVER_VARIABLE_PREFIX,
+    SERVING_METRICS_NAMESPACE,
     read_key_set,
 )
 
@@ -79,7 +80,10 @@ class ServingSettings(BaseSettings):
     log_level: str = "INFO"
     access_log: bool = False
     metrics_interval_seconds: float = Field(default=60.0, gt=0)
-    metrics_namespace: str = "EcsMlops/Serving"
+    metrics_namespace: str = SERVING_METRICS_NAMESPACE
+    concurrency_metric_seconds: float = Field(default=0.0, ge=0, le=60)
+    """Publish the requests in progress (time-averaged) this often, at one-second resolution, for autoscaling on
+    concurrency; 0: not published (each datapoint is a high-resolution custom metric's cost)."""
     environment: str = "local"
     """Environment name, a metrics dimension."""
     image_tag: str = "local"

@@ -26,7 +26,7 @@ from configuration.naming import (
 from configuration.resolved import ResolvedEndpoint, ResolvedVariant
 from modules.api_keys import ApiKeys, ApiKeysProps
 from modules.async_requests import AsyncRequests, AsyncRequestsProps
-from modules.autoscaling import ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
+from modules.autoscaling import ConcurrencyMetric, ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.capture_export import CaptureExport, CaptureExportProps
 from modules.endpoint_routing import (
     EndpointRouting,
@@ -46,9 +46,11 @@ from modules.shadow_discovery import ShadowDiscovery, ShadowDiscoveryProps
 from modules.smoke_probe import SmokeProbe, SmokeProbeProps
 from modules.task_identity import TaskIdentity, TaskIdentityProps
 from serving.contract import (
+    CONCURRENCY_METRIC,
     DATA_MOUNT,
     DEFAULT_VARIANT,
     MODELS_MOUNT,
+    SERVING_METRICS_NAMESPACE,
     WORKER_PROGRAM,
     ProbeVariable,
     ServerVariable,
@@ -58,6 +60,9 @@ from serving.contract import (
 )
 from stacks.common import add_aws_provider, policy_arn, role_arn, use_remote_state
 from stacks.platform import PlatformStack
+
+CONCURRENCY_METRIC_SECONDS = 10
+"""How often a server scaled on concurrency publishes its requests in progress (as SageMaker samples its own)."""
 
 
 class EndpointStack(TerraformStack):
@@ -200,6 +205,8 @@ class EndpointStack(TerraformStack):
             ServerVariable.WORKERS: str(resolved.server_workers),
             ServerVariable.IMAGE_TAG: image_tag,
             ServerVariable.ENVIRONMENT: environment,
+            **({ServerVariable.CONCURRENCY_METRIC_SECONDS: str(CONCURRENCY_METRIC_SECONDS)}
+               if settings.scale_on == "concurrency" else {}),
         }
         for index, plan in enumerate(_variant_plans(resolved)):
             target_group = (self.routing.target_group if plan.variant is None
@@ -251,6 +258,12 @@ class EndpointStack(TerraformStack):
                 requests_per_target=settings.requests_per_target,
                 request_count_resource_label=f"{balancer.arn_suffix}/{target_group.arn_suffix}"
                 if target_group is not None else "",
+                # Each server process publishes its own: the task's target shared among its processes.
+                concurrency=ConcurrencyMetric(
+                    SERVING_METRICS_NAMESPACE, CONCURRENCY_METRIC,
+                    {"Model": endpoint, "Environment": environment, "Variant": plan.key},
+                    settings.concurrency_per_task / resolved.server_workers)
+                if settings.scale_on == "concurrency" else None,
                 scheduled=tuple(ScheduledBounds(name=action.name, schedule=action.schedule,
                                                 min_tasks=action.min_tasks, max_tasks=action.max_tasks,
                                                 timezone=action.timezone)

@@ -92,5 +92,11 @@ def test_each_variant_has_its_own_scaling_and_alarms(fraud):
     assert {"acme-ml-qa-fraud-current-target-5xx", "acme-ml-qa-fraud-candidate-target-5xx",
             "acme-ml-qa-fraud-shadowed-running-tasks-low"} <= alarms
     assert not any(name.startswith("acme-ml-qa-fraud-shadowed-target") for name in alarms)
-    requests = [p for p in resources(fraud, "aws_appautoscaling_policy").values() if p["name"].endswith("-requests")]
-    assert len(requests) == 2  # the shadow gets no load balancer requests to track
+    policies = {p["name"]: p for p in resources(fraud, "aws_appautoscaling_policy").values()}
+    # fraud scales on concurrency: each variant on its own servers' requests in progress (the shadow's copies too),
+    # none on load balancer requests
+    assert not any(name.endswith("-requests") for name in policies)
+    for variant in ("current", "candidate", "shadowed"):
+        tracked = policies[f"acme-ml-qa-fraud-{variant}-concurrency"]["target_tracking_scaling_policy_configuration"]
+        dimensions = tracked["customized_metric_specification"]["dimensions"]
+        assert {"name": "Variant", "value": variant} in dimensions

@@ -55,3 +55,30 @@ def test_props_are_validated(changes, message):
 def test_scheduled_bounds_are_validated():
     with pytest.raises(ValueError, match="min_tasks 3 must be between 0 and max_tasks 2"):
         ScheduledBounds("x", "rate(1 day)", 3, 2)
+
+
+def test_concurrency_replaces_requests_with_tracking_and_a_high_resolution_burst_step():
+    from modules.autoscaling import BURST_PERIOD_SECONDS, ConcurrencyMetric
+
+    metric = ConcurrencyMetric("EcsMlops/Serving", "ConcurrentRequests",
+                               {"Model": "a", "Environment": "dev", "Variant": "main"}, 3.0)
+    stack = scaling(request_count_resource_label="app/lb/1/targetgroup/tg/2", concurrency=metric)
+    policies = {body["name"]: (logical_id, body)
+                for logical_id, body in resources(stack, "aws_appautoscaling_policy").items()}
+    assert set(policies) == {"p-dev-a-cpu", "p-dev-a-memory", "p-dev-a-concurrency", "p-dev-a-concurrency-burst"}
+    tracking = policies["p-dev-a-concurrency"][1]["target_tracking_scaling_policy_configuration"]
+    assert tracking["target_value"] == 3.0
+    assert tracking["customized_metric_specification"] == {
+        "namespace": "EcsMlops/Serving", "metric_name": "ConcurrentRequests", "statistic": "Average",
+        "dimensions": [{"name": "Model", "value": "a"}, {"name": "Environment", "value": "dev"},
+                       {"name": "Variant", "value": "main"}]}
+    burst_id, burst = policies["p-dev-a-concurrency-burst"]
+    step = burst["step_scaling_policy_configuration"]
+    assert (step["adjustment_type"], step["min_adjustment_magnitude"]) == ("PercentChangeInCapacity", 1)
+    assert step["step_adjustment"] == [{"scaling_adjustment": 50, "metric_interval_lower_bound": "0"}]
+    _, alarm = only(stack, "aws_cloudwatch_metric_alarm")
+    assert alarm["alarm_actions"] == [f"${{aws_appautoscaling_policy.{burst_id}.arn}}"]
+    assert (alarm["period"], alarm["evaluation_periods"], alarm["threshold"]) == (BURST_PERIOD_SECONDS, 3, 6.0)
+    assert alarm["dimensions"] == {"Model": "a", "Environment": "dev", "Variant": "main"}
+    with pytest.raises(ValueError, match="target_per_process 0"):
+        ConcurrencyMetric("n", "m", {}, 0)
