@@ -20,7 +20,7 @@ class Node:
     id: str
     kind: str
     """vpc, public-subnet, private-subnet, nat, load-balancer, listener, rule, target-group, service, file-system,
-    access-point, bucket, task, trigger, topic, namespace, stage, project."""
+    access-point, bucket, queue, task, trigger, topic, namespace, stage, project."""
     label: str
     group: str = ""
     """The box it is drawn in (an AZ, an endpoint, the pipeline); empty: the environment's top level."""
@@ -174,8 +174,10 @@ def _endpoint(synth: Synthesized, arch: Architecture, stack: str, endpoint: str)
                 for registry in arch.of_kind("namespace"):
                     if registry.group == group:
                         arch.link(node, registry.id, f"copies {shadow.get('SERVING_SHADOW_PERCENT')}%")
+    run_by_services = {str(task) for service in synth.resources("aws_ecs_service", stack)
+                       for task in synth.refs(service, service.get("task_definition"))}
     for task in tasks.values():
-        if task.path.rsplit("/", 2)[-2].startswith("service"):
+        if str(task.address) in run_by_services:
             continue  # a service's own task definition: drawn as the service
         container = _container(task)
         node = arch.add(task, "task", f"task {container.get('name')}", group)
@@ -188,8 +190,39 @@ def _endpoint(synth: Synthesized, arch: Architecture, stack: str, endpoint: str)
             if bucket.type == "aws_s3_bucket":
                 arch.add(bucket, "bucket", f"bucket {_name(synth.resource(bucket), 'bucket')}")
                 arch.link(node, str(bucket))
+    _asynchronous(synth, arch, stack, group)
     _triggers(synth, arch, stack, group)
     _alarms(synth, arch, stack)
+
+
+def _asynchronous(synth: Synthesized, arch: Architecture, stack: str, group: str) -> None:
+    """An asynchronous endpoint: its bucket tells its queue of requests, its worker takes them from the queue,
+    writes answers to the bucket and tells its topics; what cannot be answered goes to the dead-letter queue."""
+    for notification in synth.resources("aws_s3_bucket_notification", stack):
+        for bucket in synth.refs(notification, notification.get("bucket")):
+            source = arch.add(bucket, "bucket", f"bucket {_name(synth.resource(bucket), 'bucket')}", group)
+            for entry in notification.get("queue", []):
+                for queue in synth.refs(notification, entry.get("queue_arn")):
+                    body = synth.resource(queue)
+                    node = arch.add(queue, "queue", f"queue {_name(body, 'name')}", group)
+                    arch.link(source, node, f"requests under {entry.get('filter_prefix')}")
+                    redrive = json.loads(body.get("redrive_policy") or "{}")
+                    for dead in synth.refs(body, redrive.get("deadLetterTargetArn")):
+                        dead_node = arch.add(dead, "queue", f"queue {_name(synth.resource(dead), 'name')}", group)
+                        arch.link(node, dead_node, f"after {redrive.get('maxReceiveCount')} receives")
+    tasks = {str(task.address): task for task in synth.resources("aws_ecs_task_definition", stack)}
+    for service in synth.resources("aws_ecs_service", stack):
+        for task in synth.refs(service, service.get("task_definition")):
+            variables = {entry["name"]: entry["value"]
+                         for entry in _container(tasks[str(task)]).get("environment", [])}
+            if "WORKER_QUEUE_URL" not in variables:
+                continue
+            for name, label in (("WORKER_QUEUE_URL", "takes requests"), ("WORKER_BUCKET", "writes answers"),
+                                ("WORKER_SUCCESS_TOPIC_ARN", "tells"), ("WORKER_ERROR_TOPIC_ARN", "tells")):
+                for resource in synth.refs(tasks[str(task)], variables.get(name)):
+                    if resource.type == "aws_sns_topic":
+                        arch.add(resource, "topic", f"topic {_name(synth.resource(resource), 'name')}", group)
+                    arch.link(str(service.address), str(resource), label)
 
 
 def _mounts(synth: Synthesized, arch: Architecture, node: str, task: Resource) -> None:
@@ -230,9 +263,12 @@ def _alarms(synth: Synthesized, arch: Architecture, stack: str) -> None:
             services = [t for t in synth.resources("aws_ecs_task_definition", stack)
                         if t.path == f"{stack}/model-monitor/task-definition"]
         else:
-            service_path = f"{stack}/{monitoring.replace('monitoring', 'service', 1)}/service"
-            services = [s for s in synth.resources("aws_ecs_service", stack) if s.path == service_path]
+            service_paths = {f"{stack}/{monitoring.replace('monitoring', kind, 1)}/service"
+                             for kind in ("service", "worker")}
+            services = [s for s in synth.resources("aws_ecs_service", stack) if s.path in service_paths]
         for topic in synth.refs(alarm, alarm.get("alarm_actions")):
+            if topic.type == "aws_appautoscaling_policy":
+                continue  # a scaling alarm: it acts, nobody is told
             arch.add(topic, "topic", "alarm topic")
             for service in services:
                 counts[(str(service.address), str(topic))] = counts.get((str(service.address), str(topic)), 0) + 1

@@ -40,6 +40,7 @@ ICONS = {
     "bucket": ("diagrams.aws.storage", "SimpleStorageServiceS3Bucket"),
     "trigger": ("diagrams.aws.integration", "EventbridgeRule"),
     "topic": ("diagrams.aws.integration", "SimpleNotificationServiceSnsTopic"),
+    "queue": ("diagrams.aws.integration", "SimpleQueueServiceSqsQueue"),
     "stage": ("diagrams.aws.devtools", "Codepipeline"),
     "project": ("diagrams.aws.devtools", "Codebuild"),
 }

@@ -32,8 +32,8 @@ def test_every_service_goes_to_its_target_group_and_its_file_system(drawn):
             assert len(arch.targets(service.id, "file-system")) == 1
             assert {arch.nodes[p].label for p in arch.targets(service.id, "access-point")} == {
                 "access point /models", "access point /data"}
-            if not groups:  # a shadow: reached through Cloud Map instead
-                assert arch.targets(service.id, "namespace")
+            if not groups:  # a shadow, reached through Cloud Map instead; or a queue worker, which takes requests
+                assert arch.targets(service.id, "namespace") or arch.targets(service.id, "queue")
 
 
 def test_every_rule_forwards_to_its_target_groups_from_a_listener(drawn):
@@ -96,12 +96,29 @@ def test_where_requests_are_authenticated_and_the_private_link_path_are_drawn(op
     assert rules["endpoint churn"].endswith(", verifies JWT") and "JWT" not in rules["endpoint fraud"]
     services = {node.label for node in arch.of_kind("service")}
     assert {"service fraud-current, checks API keys", "service fraud-candidate, checks API keys",
-            "service fraud-shadowed", "service churn"} == services
+            "service fraud-shadowed", "service churn", "service scoring"} == services
     (link,) = arch.of_kind("endpoint-service")
     (network,) = [arch.nodes[target] for target in arch.targets(link.id)]
     assert network.kind == "network-load-balancer"
     (forwarded,) = arch.targets(network.id, "load-balancer")
     assert arch.nodes[forwarded].label.endswith("(internal)")
+
+
+def test_an_asynchronous_endpoint_is_drawn_from_its_bucket_through_its_queue_to_its_worker(options_synth):
+    arch = environment(Synthesized.read(options_synth.outdir), "acme-ml", "qa")
+    in_endpoint = [node for node in arch.nodes.values() if node.group == "endpoint scoring"]
+    (bucket,) = [node for node in in_endpoint if node.kind == "bucket"]
+    (queue,) = [arch.nodes[target] for target in arch.targets(bucket.id, "queue")]
+    assert queue.label == "queue acme-ml-qa-scoring-requests"
+    assert [edge.label for edge in arch.edges if (edge.source, edge.target) == (bucket.id, queue.id)] == [
+        "requests under async/scoring/input/"]
+    (dead,) = [arch.nodes[target] for target in arch.targets(queue.id, "queue")]
+    assert dead.label == "queue acme-ml-qa-scoring-requests-dlq"
+    (worker,) = [node for node in in_endpoint if node.kind == "service"]
+    assert arch.targets(worker.id, "queue") == {queue.id} and bucket.id in arch.targets(worker.id, "bucket")
+    assert {arch.nodes[t].label for t in arch.targets(worker.id, "topic")} >= {
+        "topic acme-ml-qa-scoring-answered", "topic acme-ml-qa-scoring-failed"}
+    assert not any(node.kind == "topic" and "autoscaling" in node.id for node in arch.nodes.values())
 
 
 def test_the_pipeline_runs_its_stages_in_order_each_environment_after_the_one_before(drawn):

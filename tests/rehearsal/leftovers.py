@@ -143,6 +143,7 @@ LISTED: dict[str, Lister] = {
     "aws_cloudwatch_dashboard": lambda c: [d["DashboardName"] for d in c("cloudwatch").list_dashboards()[
         "DashboardEntries"]],
     "aws_sns_topic": lambda c: [t["TopicArn"] for t in c("sns").list_topics()["Topics"]],
+    "aws_sqs_queue": lambda c: list(c("sqs").list_queues().get("QueueUrls", [])),
     "aws_cloudwatch_event_rule": _rules,
     "aws_scheduler_schedule": lambda c: [s["Arn"] for s in c("scheduler").list_schedules()["Schedules"]],
     "aws_appautoscaling_target": lambda c: [t["ResourceId"] for t in c("application-autoscaling")
@@ -188,6 +189,7 @@ PARTS = {
     "aws_s3_bucket_server_side_encryption_configuration": "aws_s3_bucket",
     "aws_s3_bucket_versioning": "aws_s3_bucket",
     "aws_sns_topic_policy": "aws_sns_topic",
+    "aws_sqs_queue_policy": "aws_sqs_queue",
     "aws_vpc_security_group_egress_rule": "aws_security_group",
     "aws_vpc_security_group_ingress_rule": "aws_security_group",
     "aws_service_discovery_private_dns_namespace": "aws_vpc",

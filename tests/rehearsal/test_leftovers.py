@@ -36,8 +36,10 @@ def test_the_listers_find_what_the_account_holds_and_nothing_once_it_is_gone():
         vpc = client("ec2").create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
         client("s3").create_bucket(Bucket="left", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         client("logs").create_log_group(logGroupName="/ecs/left")
+        queue = client("sqs").create_queue(QueueName="left")["QueueUrl"]
         held = holdings(client, kinds)
-        assert held["aws_vpc"] == [vpc] and held["aws_s3_bucket"] == ["left"]
+        assert held["aws_vpc"] == [vpc] and held["aws_s3_bucket"] == ["left"] and held["aws_sqs_queue"] == [queue]
+        client("sqs").delete_queue(QueueUrl=queue)
         assert held["aws_cloudwatch_log_group"] == ["/ecs/left"]
         ecs = client("ecs")
         ecs.create_cluster(clusterName="c")
@@ -50,5 +52,5 @@ def test_the_listers_find_what_the_account_holds_and_nothing_once_it_is_gone():
         client("ec2").delete_vpc(VpcId=vpc)
         client("s3").delete_bucket(Bucket="left")
         after = holdings(client, kinds)
-        assert "aws_vpc" not in after and "aws_s3_bucket" not in after
+        assert "aws_vpc" not in after and "aws_s3_bucket" not in after and "aws_sqs_queue" not in after
         assert set(LISTED) >= {"aws_lb", "aws_ecs_service", "aws_iam_role", "aws_kms_key"}
