@@ -283,14 +283,33 @@ def _fixed_items(synth: Synthesized, stack: str, pricer: Pricer) -> list[Line]:
     if keys:
         lines.append(pricer.line("kms_key_month", f"KMS keys ({short})", keys, "key-month"))
     # CloudWatch bills an alarm per metric it reads: a metric-math alarm's metrics count, its expressions do not.
+    # A high-resolution alarm (a period under a minute) has its own, higher price.
+    every_alarm = list(synth.resources("aws_cloudwatch_metric_alarm", stack))
+    fast = [alarm for alarm in every_alarm if int(alarm.get("period") or 60) < 60]
     alarms = sum(max(sum(1 for query in alarm.get("metric_query") or [] if query.get("metric")), 1)
-                 for alarm in synth.resources("aws_cloudwatch_metric_alarm", stack))
-    tracking = sum(1 for policy in synth.resources("aws_appautoscaling_policy", stack)
-                   if policy.get("policy_type") == "TargetTrackingScaling")
+                 for alarm in every_alarm if alarm not in fast)
+    if fast:
+        lines.append(pricer.line("cw_alarm_high_resolution_month", f"high-resolution alarms ({short}): {len(fast)}",
+                                 len(fast), "alarm-metric-month", subject=f"high-resolution alarms ({short})"))
+    publishing = sum(1 for task in synth.resources("aws_ecs_task_definition", stack)
+                     if "SERVING_CONCURRENCY_METRIC_SECONDS" in _environment(task))
+    if publishing:
+        # ConcurrentRequests and PeakConcurrentRequests, per service (Model, Environment and Variant)
+        lines.append(pricer.line("cw_custom_metric_month", f"concurrency metrics ({short}): {2 * publishing}",
+                                 2 * publishing, "metric-month", subject=f"concurrency metrics ({short})",
+                                 note="published every 10 s at one-second resolution"))
+    # Target tracking makes two alarms per policy, each reading the policy's metrics (metric math: each of them).
+    policies = [policy for policy in synth.resources("aws_appautoscaling_policy", stack)
+                if policy.get("policy_type") == "TargetTrackingScaling"]
+    tracking = len(policies)
+    tracking_metrics = sum(2 * max(1, sum(1 for query in ((policy.get("target_tracking_scaling_policy_configuration")
+                                                            or {}).get("customized_metric_specification") or {})
+                                          .get("metrics") or [] if query.get("metric_stat")))
+                           for policy in policies)
     if alarms or tracking:
-        what = f"alarms ({short}): {alarms}" + (f" + {2 * tracking} of {tracking} target-tracking policies"
+        what = f"alarms ({short}): {alarms}" + (f" + {tracking_metrics} of {tracking} target-tracking policies"
                                                if tracking else "")
-        lines.append(pricer.line("cw_alarm_standard_month", what, alarms + 2 * tracking, "alarm-metric-month",
+        lines.append(pricer.line("cw_alarm_standard_month", what, alarms + tracking_metrics, "alarm-metric-month",
                                  subject=f"alarms ({short})"))
     dashboards = _count(synth, [stack], "aws_cloudwatch_dashboard")
     if dashboards:

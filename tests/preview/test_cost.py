@@ -332,3 +332,25 @@ def test_private_link_vpc_endpoints_schedules_and_storage_lines_match_the_stacks
     assert lines(bill, "ecr_gb_month")[0].quantity == pytest.approx(30 * 0.6)  # the lifecycle policy keeps 30
     (retention,) = lines(bill, "logs_storage_gb_month")
     assert retention.what == "container logs kept 30 days"
+
+
+def test_an_asynchronous_endpoint_at_zero_tasks_costs_no_compute_and_its_scaling_alarms_are_counted(options):
+    synth, result = options
+    bill = result.environments["qa"]
+    scoring = [line for line in bill.lines if "scoring" in line.what]
+    assert not any(line.dimension.startswith("fargate") and line.what.startswith("service") for line in scoring)
+    stack = "acme-ml-qa-endpoint-scoring"
+    # the metric-math alarms read three metrics each; target tracking's two alarms read the policy's three
+    alarm_metrics = sum(max(1, sum(1 for query in alarm.get("metric_query") or [] if query.get("metric")))
+                        for alarm in synth.resources("aws_cloudwatch_metric_alarm", stack))
+    (alarms,) = [line for line in scoring if line.dimension == "cw_alarm_standard_month"]
+    assert alarms.quantity == alarm_metrics + 2 * 3
+
+
+def test_scaling_on_concurrency_costs_its_metrics_and_high_resolution_alarms(options):
+    _, result = options
+    bill = result.environments["qa"]
+    (metrics,) = [line for line in lines(bill, "cw_custom_metric_month") if "fraud" in line.what]
+    assert metrics.quantity == 2 * 3  # two metrics for each of fraud's three services
+    (fast,) = lines(bill, "cw_alarm_high_resolution_month")
+    assert fast.quantity == 3 and fast.unit_usd is None  # the snapshot has no price for it: shown, not zero
