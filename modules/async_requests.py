@@ -19,6 +19,7 @@ from constructs import Construct
 
 from modules.iam import Statement, policy_document
 from modules.secure_bucket import SecureBucket, SecureBucketProps
+from serving.contract import BATCH_PREFIX
 
 DAY_SECONDS = 86_400
 DEAD_LETTER_RETENTION_DAYS = 14
@@ -99,7 +100,8 @@ class AsyncRequests(Construct):
 
     def worker_statements(self) -> tuple[Statement, ...]:
         """What the endpoint's worker may do, and nothing more: take and settle its queue's messages, move one to
-        the dead-letter queue, read requests, write and find answers and failures, tell its topics."""
+        the dead-letter queue, read requests, write and find answers and failures, tell its topics; and for batch
+        runs, read and write under `batch/`."""
         props, bucket = self.props, self.bucket.arn
         return (
             {"Sid": "TakeRequests", "Effect": "Allow", "Resource": self.queue.arn, "Action": [
@@ -112,6 +114,11 @@ class AsyncRequests(Construct):
              "Resource": [f"{bucket}/{props.output_prefix}*", f"{bucket}/{props.failure_prefix}*"]},
             {"Sid": "FindOutcomes", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
              "Condition": {"StringLike": {"s3:prefix": [f"{props.output_prefix}*", f"{props.failure_prefix}*"]}}},
+            # Batch runs (python -m pipeline.batch): inputs, outputs and manifests under batch/ of the same bucket.
+            {"Sid": "ReadAndWriteBatchRuns", "Effect": "Allow", "Action": ["s3:GetObject", "s3:PutObject"],
+             "Resource": f"{bucket}/{BATCH_PREFIX}*"},
+            {"Sid": "FindBatchOutcomes", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": bucket,
+             "Condition": {"StringLike": {"s3:prefix": f"{BATCH_PREFIX}*"}}},
             {"Sid": "TellOutcomes", "Effect": "Allow", "Action": "sns:Publish",
              "Resource": [self.success_topic.arn, self.error_topic.arn]},
             # The bucket's objects and the topics' messages are encrypted with the platform key.

@@ -201,6 +201,10 @@ class WorkerVariable:
 #   <failure prefix><id>.json     why it could not be answered
 # The inference id is the request's key below the input prefix without its last extension.
 ASYNC_PREFIX = "async/"
+BATCH_PREFIX = "batch/"
+"""Batch runs' inputs, outputs and manifests in the same bucket (`python -m pipeline.batch`): the worker may read,
+list and write here too."""
+BATCH_MANIFESTS = f"{BATCH_PREFIX}_manifests/"
 HEADER_LENGTH_METADATA = "inference-header-content-length"
 """The object metadata that says where a binary request's (or answer's) JSON header ends."""
 JSON_ANSWER_SUFFIX = ".json"
@@ -237,6 +241,52 @@ def find_outcome(s3: Any, bucket: str, output_prefix: str, failure_prefix: str, 
             if entry["Key"] in candidates:
                 return str(entry["Key"])
     return None
+
+
+BATCH_FAILURES_FOLDER = "_failures/"
+"""A batch run's failure records: `<output prefix>_failures/<inference id>.json`."""
+
+
+@dataclass(frozen=True)
+class BatchManifest:
+    """One batch task's share, written by `python -m pipeline.batch`, read by `python -m serving.worker --manifest`:
+    JSON `{"input_bucket", "input_prefix", "output_bucket", "output_prefix", "batch_size", "keys": [...]}`."""
+
+    input_bucket: str
+    input_prefix: str
+    output_bucket: str
+    output_prefix: str
+    keys: tuple[str, ...]
+    batch_size: int = 256
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> BatchManifest:
+        try:
+            document = json.loads(text)
+            manifest = cls(document["input_bucket"], document["input_prefix"], document["output_bucket"],
+                           document["output_prefix"], tuple(document["keys"]), int(document.get("batch_size", 256)))
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValueError(f"not a batch manifest ({type(exc).__name__}: {exc}); it needs input_bucket, "
+                             "input_prefix, output_bucket, output_prefix and keys") from None
+        if manifest.batch_size < 1:
+            raise ValueError(f"batch_size {manifest.batch_size}: at least 1")
+        outside = [key for key in manifest.keys if not key.startswith(manifest.input_prefix)]
+        if outside:
+            raise ValueError(f"{len(outside)} key(s) outside the input prefix {manifest.input_prefix!r}, e.g. "
+                             f"{outside[0]!r}")
+        return manifest
+
+    def as_json(self) -> str:
+        return json.dumps({"input_bucket": self.input_bucket, "input_prefix": self.input_prefix,
+                           "output_bucket": self.output_bucket, "output_prefix": self.output_prefix,
+                           "batch_size": self.batch_size, "keys": list(self.keys)})
+
+    @property
+    def failure_prefix(self) -> str:
+        return f"{self.output_prefix}{BATCH_FAILURES_FOLDER}"
+
+    def inference_id(self, key: str) -> str:
+        return inference_id(self.input_prefix, key)
 
 
 def variables_of(namespace: type) -> dict[str, str]:

@@ -83,6 +83,8 @@ class Request:
     body: bytearray
     header_length: int | None
     predict_form: bool
+    rows: str | None = None
+    """A batch run's rows file (`csv` or `jsonl`), answered in requests of rows (serving/worker/batch.py)."""
 
 
 def _error_code(exc: ClientError) -> str:
@@ -145,6 +147,16 @@ class Answerer:
         return f"s3://{destination.bucket}/{key}" if key else None
 
     def _read(self, job: Job) -> Request:
+        body, metadata, content_type = self._fetch(job)
+        length = header_length(metadata.get(HEADER_LENGTH_METADATA))
+        if length is None and content_type == OCTET_STREAM:
+            raise InvalidRequest(f"a binary request needs the object metadata {HEADER_LENGTH_METADATA} (the length "
+                                 "of its JSON header), set with the upload: x-amz-meta-" + HEADER_LENGTH_METADATA)
+        return Request(body, length, length is None and bool(PREDICT_FORM.match(body[:256])))
+
+    def _fetch(self, job: Job) -> tuple[bytearray, dict[str, str], str]:
+        """The object's bytes, streamed into one buffer of its size; its metadata (lower-case names) and content
+        type."""
         try:
             response = self.s3.get_object(Bucket=job.bucket, Key=job.key)
         except ClientError as exc:
@@ -158,9 +170,7 @@ class Answerer:
         if size > self.max_request_bytes:
             stream.close()
             raise PayloadTooLarge(f"the request object is {size} bytes; this endpoint takes up to "
-                                  f"{self.max_request_bytes} (async.max_request_bytes)")
-        metadata = {key.lower(): value for key, value in (response.get("Metadata") or {}).items()}
-        length = header_length(metadata.get(HEADER_LENGTH_METADATA))
+                                  f"{self.max_request_bytes} (async_inference.max_request_bytes)")
         buffer = bytearray(size)
         view = memoryview(buffer)
         filled = 0
@@ -177,11 +187,8 @@ class Answerer:
             stream.close()
         if filled != size:
             raise Retryable(f"reading {job.location} ended after {filled} of {size} bytes")
-        content_type = str(response.get("ContentType") or "").split(";")[0].strip().lower()
-        if length is None and content_type == OCTET_STREAM:
-            raise InvalidRequest(f"a binary request needs the object metadata {HEADER_LENGTH_METADATA} (the length "
-                                 "of its JSON header), set with the upload: x-amz-meta-" + HEADER_LENGTH_METADATA)
-        return Request(buffer, length, length is None and bool(PREDICT_FORM.match(buffer[:256])))
+        metadata = {key.lower(): value for key, value in (response.get("Metadata") or {}).items()}
+        return buffer, metadata, str(response.get("ContentType") or "").split(";")[0].strip().lower()
 
     async def _infer(self, request: Request) -> Answer:
         if request.predict_form:

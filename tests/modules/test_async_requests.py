@@ -109,6 +109,9 @@ def test_the_topics_are_encrypted_with_the_platform_key(built):
     ("sns:Publish", ANSWERED, {}, True),
     ("sns:Publish", FAILED, {}, True),
     ("kms:GenerateDataKey", KEY, {}, True),
+    ("s3:GetObject", f"{BUCKET}/batch/_manifests/run-1/0.json", {}, True),
+    ("s3:PutObject", f"{BUCKET}/batch/june/out/a.json", {}, True),
+    ("s3:ListBucket", BUCKET, {"s3:prefix": "batch/june/out/a."}, True),
     # and nothing more: no new requests, no reading answers back, no other queue, topic or prefix
     ("s3:PutObject", f"{BUCKET}/async/s/input/r2.json", {}, False),
     ("s3:GetObject", f"{BUCKET}/async/s/output/r1.json", {}, False),

@@ -113,7 +113,7 @@ def test_a_binary_request_is_answered_in_binary_with_its_header_length(aws, endp
      "the model has no input 'nope'"),
     (b"{not json", {}, "application/json", "not valid JSON"),
     (b"\x00\x01\x02", {}, "application/octet-stream", f"needs the object metadata {HEADER_LENGTH_METADATA}"),
-    (b"x" * 4096, {}, "application/json", "this endpoint takes up to 2048 (async.max_request_bytes)"),
+    (b"x" * 4096, {}, "application/json", "this endpoint takes up to 2048 (async_inference.max_request_bytes)"),
 ])
 def test_a_request_the_client_got_wrong_is_recorded_as_failed_at_once(aws, endpoint, models_dir, tmp_path, body,
                                                                      metadata, content_type, reason):
