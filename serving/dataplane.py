@@ -90,8 +90,8 @@ class DataPlane:
         """Larger requests are answered and counted, not captured (a queue worker's 1 GB request would be a 1 GB
         capture record, and several times that in memory while it is encoded). None: no limit."""
         self.capture_skipped_large = 0
-        self.concurrency = Concurrency()
-        """Inference requests in progress (infer and predict), for autoscaling on concurrency."""
+        self.concurrency: Concurrency | None = None
+        """Counts inference requests in progress (infer and predict) when set (autoscaling on concurrency)."""
         self.image_tag = image_tag
         self.variant = variant
         self.shadow = shadow
@@ -167,89 +167,90 @@ class DataPlane:
     async def infer(self, name: str, version: str | None, body: bytes, header_length: int | None = None) -> Answer:
         """Open Inference Protocol infer. `header_length` is the request's Inference-Header-Content-Length: the
         body's JSON ends there and binary input data follows (serving.binary)."""
-        self.concurrency.started()
+        tracker = self.concurrency
+        if tracker is not None:
+            tracker.started()
         try:
-            return await self._infer(name, version, body, header_length)
+            started = time.perf_counter()
+            try:
+                model = self.model(name, version)
+                header, binary = split(body, header_length)
+                request = _parse(header)
+                inputs = self._v2_inputs(request, model, BinaryReader(binary))
+                wanted = self._requested_outputs(request, model)
+                in_binary = binary_outputs(request, wanted)
+                request_id = request.get("id")
+                if request_id is not None and not isinstance(request_id, str):
+                    raise InvalidRequest("id must be a string")
+            except (InvalidRequest, ModelNotFound):
+                self.metrics.record_client_error()
+                raise
+
+            def respond(results: dict[str, np.ndarray]) -> tuple[Answer, bytes]:
+                """The answer, and the same answer all in JSON, which is what capture records."""
+                response: dict[str, Any] = {"model_name": name, "model_version": model.version}
+                if request_id is not None:
+                    response["id"] = request_id
+                response["outputs"] = encoded = [_encode_output(output, results[output]) for output in wanted]
+                as_json = orjson.dumps(response, option=DUMP_OPTIONS)
+                if not in_binary:
+                    return Answer(as_json), as_json
+                blobs: list[bytes] = []
+                outputs: list[dict[str, Any]] = []
+                for entry in encoded:
+                    if entry["name"] in in_binary:
+                        blobs.append(raw_bytes(results[entry["name"]]))
+                        outputs.append({"name": entry["name"], "datatype": entry["datatype"], "shape": entry["shape"],
+                                        "parameters": {"binary_data_size": len(blobs[-1])}})
+                    else:
+                        outputs.append(entry)
+                head = orjson.dumps({**response, "outputs": outputs}, option=DUMP_OPTIONS)
+                return Answer(b"".join([head, *blobs]), len(head)), as_json
+
+            answer, captured_response = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
+            captured_request = None if self._too_large_to_capture(body) else (
+                body if binary is None else _json_request(request, inputs))
+            self._observe(captured_request, captured_response, model.version, started, request_id)
+            if self.shadow is not None:
+                self.shadow.offer(f"/v2/models/{name}/infer", body, header_length)
+            return answer
         finally:
-            self.concurrency.finished()
-
-    async def _infer(self, name: str, version: str | None, body: bytes, header_length: int | None) -> Answer:
-        started = time.perf_counter()
-        try:
-            model = self.model(name, version)
-            header, binary = split(body, header_length)
-            request = _parse(header)
-            inputs = self._v2_inputs(request, model, BinaryReader(binary))
-            wanted = self._requested_outputs(request, model)
-            in_binary = binary_outputs(request, wanted)
-            request_id = request.get("id")
-            if request_id is not None and not isinstance(request_id, str):
-                raise InvalidRequest("id must be a string")
-        except (InvalidRequest, ModelNotFound):
-            self.metrics.record_client_error()
-            raise
-
-        def respond(results: dict[str, np.ndarray]) -> tuple[Answer, bytes]:
-            """The answer, and the same answer all in JSON, which is what capture records."""
-            response: dict[str, Any] = {"model_name": name, "model_version": model.version}
-            if request_id is not None:
-                response["id"] = request_id
-            response["outputs"] = encoded = [_encode_output(output, results[output]) for output in wanted]
-            as_json = orjson.dumps(response, option=DUMP_OPTIONS)
-            if not in_binary:
-                return Answer(as_json), as_json
-            blobs: list[bytes] = []
-            outputs: list[dict[str, Any]] = []
-            for entry in encoded:
-                if entry["name"] in in_binary:
-                    blobs.append(raw_bytes(results[entry["name"]]))
-                    outputs.append({"name": entry["name"], "datatype": entry["datatype"], "shape": entry["shape"],
-                                    "parameters": {"binary_data_size": len(blobs[-1])}})
-                else:
-                    outputs.append(entry)
-            head = orjson.dumps({**response, "outputs": outputs}, option=DUMP_OPTIONS)
-            return Answer(b"".join([head, *blobs]), len(head)), as_json
-
-        answer, captured_response = await self._run(model, lambda: self.batcher.run(model, inputs), respond)
-        captured_request = None if self._too_large_to_capture(body) else (
-            body if binary is None else _json_request(request, inputs))
-        self._observe(captured_request, captured_response, model.version, started, request_id)
-        if self.shadow is not None:
-            self.shadow.offer(f"/v2/models/{name}/infer", body, header_length)
-        return answer
+            if tracker is not None:
+                tracker.finished()
 
     async def predict(self, body: bytes) -> bytes:
         """`{"instances": [...]}` -> `{"predictions": [...], "model_name", "model_version"}`, for humans."""
-        self.concurrency.started()
+        tracker = self.concurrency
+        if tracker is not None:
+            tracker.started()
         try:
-            return await self._predict(body)
+            started = time.perf_counter()
+            try:
+                model = self.model(self.model_name)
+                request = _parse(body)
+                instances = request.get("instances")
+                if not isinstance(instances, list) or not instances:
+                    raise InvalidRequest('request must be {"instances": [...]} with at least one instance')
+                if len(model.inputs) != 1:
+                    raise InvalidRequest(f"the model has {len(model.inputs)} inputs; use the /v2 infer route")
+                spec = model.inputs[0]
+                array = _tensor(instances, V2_TO_NUMPY[spec.datatype], "instances")
+                _check_shape(array.shape, spec, "instances")
+            except (InvalidRequest, ModelNotFound):
+                self.metrics.record_client_error()
+                raise
+            payload = await self._run(
+                model, lambda: self.batcher.run(model, {spec.name: array}),
+                lambda results: orjson.dumps({"predictions": results[model.predict_output],
+                                              "model_name": self.model_name, "model_version": model.version},
+                                             option=DUMP_OPTIONS))
+            self._observe(None if self._too_large_to_capture(body) else body, payload, model.version, started, None)
+            if self.shadow is not None:
+                self.shadow.offer("/predict", body)
+            return payload
         finally:
-            self.concurrency.finished()
-
-    async def _predict(self, body: bytes) -> bytes:
-        started = time.perf_counter()
-        try:
-            model = self.model(self.model_name)
-            request = _parse(body)
-            instances = request.get("instances")
-            if not isinstance(instances, list) or not instances:
-                raise InvalidRequest('request must be {"instances": [...]} with at least one instance')
-            if len(model.inputs) != 1:
-                raise InvalidRequest(f"the model has {len(model.inputs)} inputs; use the /v2 infer route")
-            spec = model.inputs[0]
-            array = _tensor(instances, V2_TO_NUMPY[spec.datatype], "instances")
-            _check_shape(array.shape, spec, "instances")
-        except (InvalidRequest, ModelNotFound):
-            self.metrics.record_client_error()
-            raise
-        payload = await self._run(
-            model, lambda: self.batcher.run(model, {spec.name: array}),
-            lambda results: orjson.dumps({"predictions": results[model.predict_output], "model_name": self.model_name,
-                                          "model_version": model.version}, option=DUMP_OPTIONS))
-        self._observe(None if self._too_large_to_capture(body) else body, payload, model.version, started, None)
-        if self.shadow is not None:
-            self.shadow.offer("/predict", body)
-        return payload
+            if tracker is not None:
+                tracker.finished()
 
     async def _run(self, model: LoadedModel, call: Callable[[], Awaitable[dict[str, np.ndarray]]],
                    respond: Callable[[dict[str, np.ndarray]], T]) -> T:

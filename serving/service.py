@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from serving.auth import ApiKeys, KeySetRefresher
 from serving.capture import CaptureWriter
+from serving.concurrency import Concurrency
 from serving.contract import read_key_set
 from serving.dataplane import DataPlane
 from serving.metrics import Metrics
@@ -40,6 +41,7 @@ class ModelService:
         self._tasks = [asyncio.create_task(self._poll(), name="model-poller"),
                        asyncio.create_task(self._emit_metrics(), name="metrics")]
         if self.settings.concurrency_metric_seconds > 0:
+            self.plane.concurrency = Concurrency()
             self._tasks.append(asyncio.create_task(self._emit_concurrency(), name="concurrency-metric"))
         if self.key_refresher is not None:
             self._tasks.append(asyncio.create_task(self.key_refresher.run(), name="api-key-refresh"))
@@ -71,9 +73,11 @@ class ModelService:
             await asyncio.sleep(self.settings.poll_interval_seconds)
 
     async def _emit_concurrency(self) -> None:
+        tracker = self.plane.concurrency
+        assert tracker is not None, "set in start()"
         while True:
             await asyncio.sleep(self.settings.concurrency_metric_seconds)
-            self.metrics.write_concurrency(*self.plane.concurrency.take(), self.settings.variant)
+            self.metrics.write_concurrency(*tracker.take(), self.settings.variant)
 
     async def _emit_metrics(self) -> None:
         while True:

@@ -66,10 +66,12 @@ CONCURRENCY_METRIC_SECONDS = 10
 
 
 class EndpointStack(TerraformStack):
-    """Attributes: `identity`, `storage`, `routing`, `model_sync`, `capture_export`, `model_monitor` (None unless
-    `monitoring.enabled`), `shadow_discovery` (None without a shadow), `api_keys` (None with `auth.type: none`),
-    `smoke_probe` (behind an internal load balancer, else None), and per variant (`main` without variants)
-    `services`, `monitors`, `autoscalers`; `service`, `monitoring` and `autoscaling` are the first variant's."""
+    """Attributes: `identity`, `storage`, `routing` (None for an asynchronous endpoint), `model_sync`,
+    `capture_export`, `model_monitor` (None unless `monitoring.enabled`), `shadow_discovery` (None without a shadow),
+    `api_keys` (None with `auth.type: none`), `smoke_probe` (behind an internal load balancer, else None),
+    `async_requests` (an asynchronous endpoint's bucket, queue and topics, else None), and per variant (`main`
+    without variants, and for an asynchronous endpoint's worker) `services`, `monitors`, `autoscalers`; `service`,
+    `monitoring` and `autoscaling` are the first variant's."""
 
     def __init__(self, scope: Construct, stack_name: str, config: MlopsConfig, resolved: ResolvedEndpoint,
                  platform: PlatformStack, image_tag: str):
@@ -295,7 +297,6 @@ class EndpointStack(TerraformStack):
                         description=f"Base URL of endpoint {endpoint}")
         TerraformOutput(self, "service-name", value=self.service.service_name)
         TerraformOutput(self, "file-system-id", value=self.storage.file_system_id)
-
 
     def _asynchronous(self, config: MlopsConfig, resolved: ResolvedEndpoint, platform: PlatformStack, image: str,
                       image_tag: str, account: str) -> None:
