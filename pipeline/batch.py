@@ -25,6 +25,7 @@ from typing import Any, Protocol
 from configuration import MlopsConfig, load_config
 from configuration.resolved import resolve_endpoint, resolve_environment
 from pipeline.commands import run_operator_command
+from pipeline.invoke import InvokeError, address_of
 from serving.contract import (
     BATCH_FAILURES_FOLDER,
     BATCH_MANIFESTS,
@@ -230,13 +231,10 @@ def run(argv: list[str], s3: Any = None, launcher: TaskLauncher | None = None, c
     args = _parser().parse_args(argv)
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     config = config or load_config()
-    if args.env not in config.environments:
-        raise BatchError(f"unknown environment {args.env!r}; configured: {', '.join(config.environments)}")
-    if args.endpoint not in config.endpoints:
-        raise BatchError(f"unknown endpoint {args.endpoint!r}; configured: {', '.join(config.endpoints)}")
-    if config.endpoint_for(args.env, args.endpoint).mode != "async":
-        raise BatchError(f"endpoint {args.endpoint} is a real-time endpoint in {args.env}: batch runs use an "
-                         "asynchronous endpoint's worker (mode: async)")
+    try:
+        address_of(config, args.env, args.endpoint)  # an asynchronous endpoint: batch runs use its worker
+    except InvokeError as exc:
+        raise BatchError(str(exc)) from None
     if args.tasks < 1 or args.batch_size < 1:
         raise BatchError(f"--tasks {args.tasks} and --batch-size {args.batch_size}: at least 1")
     source, target = parse_location(args.input, "--input"), parse_location(args.output, "--output")

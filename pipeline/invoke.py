@@ -60,13 +60,14 @@ class Outcome:
 
 
 def address_of(config: MlopsConfig, environment: str, endpoint: str) -> AsyncEndpointAddress:
+    """Where an asynchronous endpoint of `environment` takes requests; InvokeError for anything else."""
     if environment not in config.environments:
         raise InvokeError(f"unknown environment {environment!r}; configured: {', '.join(config.environments)}")
     if endpoint not in config.endpoints:
         raise InvokeError(f"unknown endpoint {endpoint!r}; configured: {', '.join(config.endpoints) or 'none'}")
     if config.endpoint_for(environment, endpoint).mode != "async":
         raise InvokeError(f"endpoint {endpoint} is a real-time endpoint in {environment}: call it over HTTPS "
-                          "(docs/access.md); --async is for endpoints with mode: async")
+                          "(docs/access.md); this is for endpoints with mode: async")
     return AsyncEndpointAddress(endpoint, config.async_bucket_name(environment, endpoint),
                                 *async_prefixes(endpoint))
 
