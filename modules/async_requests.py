@@ -61,6 +61,11 @@ class AsyncRequestsProps:
             raise ValueError(f"AsyncRequestsProps.max_receives {self.max_receives}: 1 to 1000")
 
 
+def queue_name(name_prefix: str) -> str:
+    """The request queue's name: other constructs refer to its metrics by it."""
+    return f"{name_prefix}-requests"
+
+
 class AsyncRequests(Construct):
     """Attributes: `bucket` (SecureBucket), `queue`, `dead_letter_queue`, `success_topic`, `error_topic`,
     `notification`."""
@@ -73,10 +78,10 @@ class AsyncRequests(Construct):
             # An expired request or answer is not kept as an old version for long.
             noncurrent_version_days=1, noncurrent_versions_kept=1))
         self.dead_letter_queue = SqsQueue(
-            self, "dead-letter-queue", name=f"{props.name_prefix}-requests-dlq", sqs_managed_sse_enabled=True,
+            self, "dead-letter-queue", name=f"{queue_name(props.name_prefix)}-dlq", sqs_managed_sse_enabled=True,
             message_retention_seconds=DEAD_LETTER_RETENTION_DAYS * DAY_SECONDS)
         self.queue = SqsQueue(
-            self, "queue", name=f"{props.name_prefix}-requests", sqs_managed_sse_enabled=True,
+            self, "queue", name=queue_name(props.name_prefix), sqs_managed_sse_enabled=True,
             visibility_timeout_seconds=props.visibility_timeout_seconds,
             message_retention_seconds=props.message_retention_days * DAY_SECONDS,
             receive_wait_time_seconds=LONG_POLL_SECONDS,

@@ -58,6 +58,25 @@ class QualityAlarm:
 
 
 @dataclass(frozen=True)
+class ServedRequests:
+    """A metric whose sum is the requests a variant answered."""
+
+    namespace: str
+    metric_name: str
+    dimensions: dict[str, str]
+
+    @classmethod
+    def through_target_group(cls, load_balancer_arn_suffix: str, target_group_arn_suffix: str) -> ServedRequests:
+        return cls("AWS/ApplicationELB", "RequestCount",
+                   {"LoadBalancer": load_balancer_arn_suffix, "TargetGroup": target_group_arn_suffix})
+
+    @classmethod
+    def through_queue(cls, queue_name: str) -> ServedRequests:
+        """An asynchronous endpoint's: a message is deleted once its request has an outcome."""
+        return cls("AWS/SQS", "NumberOfMessagesDeleted", {"QueueName": queue_name})
+
+
+@dataclass(frozen=True)
 class ModelMonitorProps:
     name_prefix: str
     endpoint: str
@@ -85,10 +104,10 @@ class ModelMonitorProps:
     role_name: str
     events_role_name: str
     schedule_rule_name: str
-    request_metrics: dict[str, tuple[str, str]] | None = None
-    """Variant -> (load balancer, target group) ARN suffixes: its "no data" alarm fires only when that target group
-    served requests in the window (captures were expected). A variant without one (a shadow) alarms on the monitor's
-    NoData alone."""
+    request_metrics: dict[str, ServedRequests] | None = None
+    """Variant -> the metric that counts the requests it answered: its "no data" alarm fires only when it answered
+    some in the window (captures were expected). A variant without one (a shadow) alarms on the monitor's NoData
+    alone."""
     schedule: str = "cron(20 * * * ? *)"
     window_hours: int = 1
     drift_alarm_windows: int = 3
@@ -200,12 +219,11 @@ class ModelMonitor(Construct):
                 "awslogs-stream-prefix": MONITOR_CONTAINER}, "secretOptions": []},
         }
 
-    def _no_data_while_serving(self, variant: str, dimensions: dict[str, str], served: tuple[str, str]) -> None:
-        """Captures were expected (the variant's target group served requests) but the monitor found none, or did
-        not run at all (its NoData is missing: filled with 1). An idle endpoint raises nothing."""
+    def _no_data_while_serving(self, variant: str, dimensions: dict[str, str], served: ServedRequests) -> None:
+        """Captures were expected (the variant answered requests) but the monitor found none, or did not run at all
+        (its NoData is missing: filled with 1). An idle endpoint raises nothing."""
         props = self._props
         period = props.window_hours * 3600
-        load_balancer, target_group = served
         self.alarms[f"{variant}-no-data"] = CloudwatchMetricAlarm(
             self, f"{variant}-no-data", alarm_name=f"{props.name_prefix}-{variant}-no-data",
             alarm_description=f"{props.name_prefix} variant {variant}: requests were served but the monitor found no "
@@ -220,9 +238,8 @@ class ModelMonitor(Construct):
                         stat="Maximum")),
                 CloudwatchMetricAlarmMetricQuery(
                     id="requests", return_data=False, metric=CloudwatchMetricAlarmMetricQueryMetric(
-                        namespace="AWS/ApplicationELB", metric_name="RequestCount",
-                        dimensions={"LoadBalancer": load_balancer, "TargetGroup": target_group}, period=period,
-                        stat="Sum")),
+                        namespace=served.namespace, metric_name=served.metric_name, dimensions=served.dimensions,
+                        period=period, stat="Sum")),
                 CloudwatchMetricAlarmMetricQuery(
                     id="expected", return_data=True, label="requests served, no captures found",
                     expression="IF(FILL(nodata, 1) > 0 AND FILL(requests, 0) > 0, 1, 0)"),

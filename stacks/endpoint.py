@@ -25,7 +25,7 @@ from configuration.naming import (
 )
 from configuration.resolved import ResolvedEndpoint, ResolvedVariant
 from modules.api_keys import ApiKeys, ApiKeysProps
-from modules.async_requests import AsyncRequests, AsyncRequestsProps
+from modules.async_requests import AsyncRequests, AsyncRequestsProps, queue_name
 from modules.autoscaling import ConcurrencyMetric, ScheduledBounds, ServiceAutoscaling, ServiceAutoscalingProps
 from modules.capture_export import CaptureExport, CaptureExportProps
 from modules.endpoint_routing import (
@@ -37,7 +37,7 @@ from modules.endpoint_routing import (
     WeightedTargetGroup,
 )
 from modules.endpoint_service import EndpointService, EndpointServiceProps, GradualRollout
-from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm
+from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm, ServedRequests
 from modules.model_storage import ModelStorage, ModelStorageProps
 from modules.model_sync import ModelSync, ModelSyncProps
 from modules.monitoring import EndpointMonitoring, EndpointMonitoringProps
@@ -153,10 +153,11 @@ class EndpointStack(TerraformStack):
             model_bucket_arn=platform.model_bucket.arn, kms_key_arn=platform.key.arn,
             topic_arn=platform.alarm_topic.arn,
             variants=tuple(variant.name for variant in resolved.variants) or (DEFAULT_VARIANT,),
-            request_metrics={name: (balancer.arn_suffix, group.arn_suffix) for name, group in (
-                self.routing.target_groups.items() if self.routing.target_groups
-                else [(DEFAULT_VARIANT, self.routing.target_group)])}
-            if balancer is not None and self.routing is not None else None,
+            request_metrics={name: ServedRequests.through_target_group(balancer.arn_suffix, group.arn_suffix)
+                             for name, group in (self.routing.target_groups.items() if self.routing.target_groups
+                                                 else [(DEFAULT_VARIANT, self.routing.target_group)])}
+            if balancer is not None and self.routing is not None
+            else {DEFAULT_VARIANT: ServedRequests.through_queue(queue_name(name_prefix))},
             role_name=aws_name(name_prefix, "monitor", max_length=IAM_NAME_MAX),
             events_role_name=aws_name(name_prefix, "monitor-events", max_length=IAM_NAME_MAX),
             schedule_rule_name=aws_name(name_prefix, "monitor", max_length=EVENT_RULE_NAME_MAX),

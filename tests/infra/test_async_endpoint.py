@@ -99,3 +99,12 @@ def test_the_stack_says_where_requests_go_and_answers_come_from(stack):
     outputs = stack["output"]
     assert outputs["input"]["value"].endswith("/async/scoring/input/")
     assert outputs["output"]["value"].endswith("/async/scoring/output/")
+
+
+def test_the_monitor_expects_captures_only_when_the_queue_answered_requests(stack):
+    alarms = {body["alarm_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}
+    queries = {query["id"]: query for query in alarms["acme-ml-qa-scoring-main-no-data"]["metric_query"]}
+    queue = resources(stack, "aws_sqs_queue")[_id_of(stack, "aws_sqs_queue", "requests_queue")]
+    assert queries["requests"]["metric"]["namespace"] == "AWS/SQS"
+    assert queries["requests"]["metric"]["metric_name"] == "NumberOfMessagesDeleted"
+    assert queries["requests"]["metric"]["dimensions"] == {"QueueName": queue["name"]}  # the queue's own name

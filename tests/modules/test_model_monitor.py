@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm
+from modules.model_monitor import ModelMonitor, ModelMonitorProps, QualityAlarm, ServedRequests
 from serving.contract import MONITOR_PROGRAM
 from tests.infra.synth import only, policy, ref, resources
 from tests.support.construct_synth import arn, synth_stack
@@ -34,7 +34,8 @@ def monitor_stack(**options) -> dict:
 @pytest.fixture(scope="module")
 def stack() -> dict:
     return monitor_stack(window_hours=2, drift_alarm_windows=4, quality_alarm=QualityAlarm("accuracy", 0.9),
-                         request_metrics={"main": ("app/lb/1", "targetgroup/p-dev-a/2")})
+                         request_metrics={"main": ServedRequests.through_target_group("app/lb/1",
+                                                                                      "targetgroup/p-dev-a/2")})
 
 
 def test_a_schedule_starts_the_monitor_from_its_own_image_with_its_settings(stack):
