@@ -137,3 +137,19 @@ def test_an_error_metric_alarms_above_its_value():
 def test_props_are_validated(changes, message):
     with pytest.raises(ValueError, match=message):
         ModelMonitorProps(**{**BASE, **changes})
+
+
+@pytest.mark.parametrize(("nodata", "requests", "alarms"), [
+    (1, 40, True),       # requests served, the monitor found no captures
+    (None, 40, True),    # requests served, the monitor did not run
+    (0, 40, False),      # captures found
+    (1, None, False),    # nothing served (an idle endpoint, an asynchronous one at zero tasks)
+    (None, 0, False),
+])
+def test_the_no_data_alarm_is_worth_one_only_when_captures_were_expected(stack, nodata, requests, alarms):
+    from tests.support.metric_math import evaluate_queries
+
+    alarm = {body["alarm_name"]: body for body in resources(stack, "aws_cloudwatch_metric_alarm").values()}[
+        "p-dev-a-main-no-data"]
+    value = evaluate_queries(alarm["metric_query"], {"nodata": nodata, "requests": requests})
+    assert (value is not None and value >= alarm["threshold"]) is alarms

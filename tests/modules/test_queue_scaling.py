@@ -101,3 +101,49 @@ def test_with_a_minimum_above_zero_nothing_stops_the_workers():
 def test_props_are_validated(changes, message):
     with pytest.raises(ValueError, match=message):
         QueueScalingProps(**{**BASE, **changes})
+
+
+# --- what the expressions are worth, period by period (tests/support/metric_math.py) ----------------------------
+
+
+@pytest.mark.parametrize(("visible", "inflight", "tasks", "starts"), [
+    (3, 0, None, True),     # requests wait and Container Insights reports no task at all
+    (3, 0, 0, True),
+    (0, 1, 0, True),        # one in flight with no task: a worker died holding it
+    (3, 0, 1, False),       # a worker runs: target tracking's business
+    (0, 0, None, False),    # nothing waits
+    (None, None, None, False),  # an idle queue SQS reports nothing for
+])
+def test_the_start_alarm_fires_exactly_when_requests_wait_without_a_worker(from_zero, visible, inflight, tasks,
+                                                                           starts):
+    from tests.support.metric_math import evaluate_queries
+
+    alarm = _alarms(from_zero)["p-dev-s-start"]
+    signal = evaluate_queries(alarm["metric_query"], {"visible": visible, "inflight": inflight, "tasks": tasks})
+    assert (signal is not None and signal >= alarm["threshold"]) is starts
+
+
+@pytest.mark.parametrize(("visible", "inflight", "idle"), [(0, 0, True), (None, None, True), (1, 0, False),
+                                                            (0, 2, False)])
+def test_the_idle_alarm_counts_waiting_and_in_flight_requests(from_zero, visible, inflight, idle):
+    from tests.support.metric_math import evaluate_queries
+
+    alarm = _alarms(from_zero)["p-dev-s-idle"]
+    signal = evaluate_queries(alarm["metric_query"], {"visible": visible, "inflight": inflight, "tasks": 1})
+    assert (signal is not None and signal <= alarm["threshold"]) is idle
+
+
+@pytest.mark.parametrize(("visible", "inflight", "tasks", "tracked"), [
+    (30, 10, 2, 20.0),        # (waiting + in flight) per running task
+    (0, 0, 3, TRACKING_FLOOR),  # idle: the floor keeps one task until the idle alarm decides
+    (5, 0, 0, 5.0),           # no task: the backlog itself (target tracking cannot start the first task anyway)
+    (None, None, None, TRACKING_FLOOR),
+])
+def test_target_tracking_sees_the_backlog_per_running_task_with_a_floor(from_zero, visible, inflight, tasks,
+                                                                         tracked):
+    from tests.support.metric_math import evaluate_queries
+
+    _, policy = _policies(from_zero)["p-dev-s-backlog"]
+    metrics = policy["target_tracking_scaling_policy_configuration"]["customized_metric_specification"]["metrics"]
+    value = evaluate_queries(metrics, {"visible": visible, "inflight": inflight, "tasks": tasks})
+    assert value == pytest.approx(tracked)
