@@ -148,3 +148,52 @@ def test_a_variant_registers_in_its_keyed_target_group():
     group_id = next(lid for lid, body in resources(stack, "aws_lb_target_group").items()
                     if body["name"] == "p-dev-v-blue")
     assert service_of(stack)["load_balancer"][0]["target_group_arn"] == ref("aws_lb_target_group", group_id, "arn")
+
+
+def test_a_queue_worker_runs_its_own_program_with_no_port_no_health_probe_and_no_load_balancer():
+    def build(stack):
+        parts = endpoint_parts(stack)
+        EndpointService(stack, "worker", EndpointServiceProps(
+            **{**BASE, "load_balancer_security_group_id": "", "desired_count": 0}, behind_load_balancer=False,
+            serves_http=False, entry_point=("python", "-m", "serving.worker"),
+            task_statements=({"Sid": "TakeRequests", "Effect": "Allow", "Action": "sqs:ReceiveMessage",
+                              "Resource": arn("sqs", "p-dev-a-requests")},)), parts.identity, parts.storage, None)
+
+    stack = synth_stack(build)
+    service = service_of(stack)
+    assert "load_balancer" not in service and service["desired_count"] == 0
+    assert not any(dep.startswith("aws_lb_listener_rule.") for dep in service["depends_on"])
+    (container,) = json.loads(only(stack, "aws_ecs_task_definition")[1]["container_definitions"])
+    assert container["entryPoint"] == ["python", "-m", "serving.worker"] and container["name"] == CONTAINER_NAME
+    assert container["portMappings"] == [] and "healthCheck" not in container
+    # Out only: NFS to its file system and HTTPS to AWS; nothing may reach it.
+    assert resources(stack, "aws_vpc_security_group_ingress_rule").keys() == {
+        logical_id for logical_id in resources(stack, "aws_vpc_security_group_ingress_rule")
+        if logical_id.startswith("storage_")}
+    egress = {(rule.get("from_port"), rule.get("cidr_ipv4") is not None)
+              for logical_id, rule in resources(stack, "aws_vpc_security_group_egress_rule").items()
+              if logical_id.startswith("worker_")}
+    assert egress == {(2049, False), (443, True)}
+    task_policy = next(json.loads(body["policy"])
+                       for logical_id, body in resources(stack, "aws_iam_role_policy").items()
+                       if logical_id.startswith("worker_task-policy"))
+    assert any(statement.get("Sid") == "TakeRequests" for statement in task_policy["Statement"])
+
+
+@pytest.mark.parametrize(("changes", "message"), [
+    ({"serves_http": False}, "a service that serves no HTTP is neither behind the load balancer"),
+    ({"serves_http": False, "behind_load_balancer": False, "service_registry_arn": "arn:x"},
+     "nor registered for callers"),
+])
+def test_a_worker_s_props_are_validated(changes, message):
+    with pytest.raises(ValueError, match=message):
+        EndpointServiceProps(**BASE, **changes)
+
+
+def test_a_service_behind_the_load_balancer_needs_the_routing():
+    def build(stack):
+        parts = endpoint_parts(stack)
+        EndpointService(stack, "service", EndpointServiceProps(**BASE), parts.identity, parts.storage, None)
+
+    with pytest.raises(ValueError, match="behind the load balancer, it needs the routing"):
+        synth_stack(build)
