@@ -38,10 +38,11 @@ from typing import Any
 
 from tests.rehearsal.ecs_deployments import ServiceDeployments
 from tests.rehearsal.identities import AccessDenied, Identities
+from tests.rehearsal.leftovers import REHEARSAL_OWN
 from tests.rehearsal.network import AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.tasks import Image, Launcher, LocalTask
 
-OBSERVER = "rehearsal-s3-observer"
+OBSERVER = REHEARSAL_OWN
 
 
 @dataclass(frozen=True)

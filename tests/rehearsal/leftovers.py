@@ -89,8 +89,17 @@ def _listeners(c: Callable[[str], Any]) -> list[str]:
             for listener in elbv2.describe_listeners(LoadBalancerArn=b["LoadBalancerArn"])["Listeners"]]
 
 
+REHEARSAL_OWN = "rehearsal-s3-observer"
+"""The rule and queue by which the rehearsal's ECS stand-in hears of S3 events (tests/rehearsal/ecs_agent.py): the
+rehearsal's own, not the stacks'."""
+
+
 def _rules(c: Callable[[str], Any]) -> list[str]:
-    return [r["Arn"] for r in c("events").list_rules()["Rules"] if r["Name"] != "rehearsal-s3-observer"]
+    return [r["Arn"] for r in c("events").list_rules()["Rules"] if r["Name"] != REHEARSAL_OWN]
+
+
+def _queues(c: Callable[[str], Any]) -> list[str]:
+    return [url for url in c("sqs").list_queues().get("QueueUrls", []) if url.rsplit("/", 1)[-1] != REHEARSAL_OWN]
 
 
 def _roles(c: Callable[[str], Any]) -> list[str]:
@@ -143,7 +152,7 @@ LISTED: dict[str, Lister] = {
     "aws_cloudwatch_dashboard": lambda c: [d["DashboardName"] for d in c("cloudwatch").list_dashboards()[
         "DashboardEntries"]],
     "aws_sns_topic": lambda c: [t["TopicArn"] for t in c("sns").list_topics()["Topics"]],
-    "aws_sqs_queue": lambda c: list(c("sqs").list_queues().get("QueueUrls", [])),
+    "aws_sqs_queue": _queues,
     "aws_cloudwatch_event_rule": _rules,
     "aws_scheduler_schedule": lambda c: [s["Arn"] for s in c("scheduler").list_schedules()["Schedules"]],
     "aws_appautoscaling_target": lambda c: [t["ResourceId"] for t in c("application-autoscaling")

@@ -37,6 +37,7 @@ def test_the_listers_find_what_the_account_holds_and_nothing_once_it_is_gone():
         client("s3").create_bucket(Bucket="left", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
         client("logs").create_log_group(logGroupName="/ecs/left")
         queue = client("sqs").create_queue(QueueName="left")["QueueUrl"]
+        client("sqs").create_queue(QueueName="rehearsal-s3-observer")  # the rehearsal's own: not a leftover
         held = holdings(client, kinds)
         assert held["aws_vpc"] == [vpc] and held["aws_s3_bucket"] == ["left"] and held["aws_sqs_queue"] == [queue]
         client("sqs").delete_queue(QueueUrl=queue)
