@@ -377,6 +377,13 @@ def advisories(config: MlopsConfig) -> list[str]:
                 lines.append(f"{_field_path(config, env_name, name, 'auth')}: API keys of endpoint {name} cross the "
                              f"internet in clear in environment {env_name} (no domain, plain HTTP); set "
                              f"environments.{env_name}.domain or exposure: internal before real clients use it")
+            queue = endpoint.async_inference
+            held_mib = queue.concurrency * queue.max_request_bytes / 2**20
+            if endpoint.mode == "async" and held_mib > endpoint.memory_mib:
+                lines.append(f"{_field_path(config, env_name, name, 'async_inference')}: a worker of endpoint {name} "
+                             f"may hold {queue.concurrency} requests of up to {queue.max_request_bytes} bytes at once "
+                             f"({held_mib:.0f} MiB) in {endpoint.memory_mib} MiB in environment {env_name}; lower "
+                             "max_request_bytes or concurrency, or raise memory_mib, if requests can be that large")
     return lines
 
 

@@ -682,3 +682,17 @@ def test_async_inference_limits_name_the_field():
     data = with_changes(endpoints={"a": {"path": "/a/*"}, "s": {"mode": "async", "async_inference": {
         "message_retention_days": 15}}})
     assert "endpoints.s.async_inference.message_retention_days" in only_problem(data)
+
+
+def test_a_worker_that_could_hold_more_than_its_memory_is_pointed_out():
+    from configuration.rules import advisories
+
+    config = parse_config(with_changes(endpoints={"a": {"path": "/a/*"}, "s": {
+        "mode": "async", "memory_mib": 2048, "async_inference": {"max_request_bytes": 1073741824}}}), "test.yaml")
+    lines = advisories(config)
+    assert len(lines) == 2 and lines[0].startswith(
+        "endpoints.s.async_inference: a worker of endpoint s may hold 4 requests of up to 1073741824 bytes at once "
+        "(4096 MiB) in 2048 MiB in environment staging")
+    roomy = parse_config(with_changes(endpoints={"a": {"path": "/a/*"}, "s": {
+        "mode": "async", "memory_mib": 2048, "async_inference": {"max_request_bytes": 104857600}}}), "test.yaml")
+    assert advisories(roomy) == []
