@@ -71,7 +71,7 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
     also refuse a call without credentials. `probe`: how an endpoint behind an internal load balancer is checked
     from inside the VPC (pipeline.smoke_probe); without it, such an endpoint is called directly like the others
     (--base-url, or a runner inside the VPC). `async_check`: how an asynchronous endpoint is checked (a request
-    through its bucket, pipeline.smoke_async); without it, such an endpoint is named and skipped."""
+    through its bucket, `through_bucket`); None in a dry run, which says what it would do."""
     for endpoint in config.endpoints:
         settings = config.endpoint_for(environment, endpoint)
         if settings.mode == "async":
@@ -101,6 +101,16 @@ def smoke(config: MlopsConfig, environment: str, balancer_url: str | dict[str, s
             check_endpoint(target, commands.say, attempts, wait_seconds, expected_image_tag)
         except CheckFailed as failed:
             raise StepFailed(str(failed)) from None
+
+
+def through_bucket(session: Any, config: MlopsConfig, environment: str, commands: Commands,
+                   expected_image_tag: str) -> AsyncCheck:
+    """The check of an asynchronous endpoint: a request through its bucket (pipeline.smoke_async)."""
+    from pipeline.smoke_async import check_async_endpoint
+
+    s3 = session.client("s3")
+    return lambda endpoint: check_async_endpoint(s3, config, environment, endpoint, commands.say,
+                                                 expected_image_tag)
 
 
 def smoke_key_headers(config: MlopsConfig, environment: str, secrets: Any) -> Credentials:
@@ -152,15 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         credentials = smoke_key_headers(config, args.env, session.client("secretsmanager")) if session else None
         commands = Commands(args.dry_run)
         tag = image_tag()
-        async_check: AsyncCheck | None = None
-        if session is not None:
-            from pipeline.smoke_async import check_async_endpoint
-
-            s3 = session.client("s3")
-            def async_check(endpoint: str) -> None:
-                check_async_endpoint(s3, config, args.env, endpoint, commands.say, tag)
         smoke(config, args.env, balancer_url, commands, expected_image_tag=tag, credentials=credentials, probe=probe,
-              async_check=async_check)
+              async_check=through_bucket(session, config, args.env, commands, tag) if session else None)
 
     return run_step(step)
 
