@@ -43,9 +43,10 @@ from pathlib import Path
 from typing import Any
 
 from tests.rehearsal.authorization import CONTROL_PLANE_KEY
+from tests.rehearsal.autoscaling import ApplicationAutoScaling
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
-from tests.rehearsal.leftovers import LISTED, holdings
+from tests.rehearsal.leftovers import ASYNC_OBSERVER, LISTED, holdings
 from tests.rehearsal.load_balancer import LoadBalancers, proxy_for
 from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
@@ -64,6 +65,16 @@ HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |pr
                         r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration|smoke test key|"
                         r"is refused \(401\)|^bootstrapping)")
 WORK_SETTING = "REHEARSAL_WORK_DIR"
+ASYNC_ENDPOINT = "c"
+ASYNC_ENDPOINT_CONFIGURATION = """  c:
+    # Added by the rehearsal to its copy of the configuration: an asynchronous endpoint that scales to zero.
+    mode: async
+    min_tasks: 0
+    max_tasks: 2
+    initial_model: serving/example/models/1/model.onnx
+    async_inference: {idle_minutes: 1, concurrency: 2}
+"""
+"""The shipped configuration has no asynchronous endpoint; the rehearsal adds this one to exercise docs/async.md."""
 
 
 class Timeline:
@@ -123,10 +134,13 @@ class Rehearsal:
         self.logs.mkdir(parents=True)
         self._clients: dict[tuple[int, str], Any] = {}
         self.agent: EcsAgent | None = None
+        self.scaling: ApplicationAutoScaling | None = None
         self.balancers: LoadBalancers | None = None
         self.identities: Identities | None = None
         self.flows = FlowLedger()
         self._client_flows: dict[tuple[str, int, str], str] = {}
+        self.async_figures: tuple[float, float] | None = None
+        """(seconds from submission to answer at zero tasks, seconds from the answer back to zero tasks)."""
         self.client_keys: dict[tuple[str, str], str] = {}
         """(environment, endpoint) -> the API key the rehearsal calls an `api_key` endpoint with."""
 
@@ -180,6 +194,7 @@ class Rehearsal:
     # --- stages ----------------------------------------------------------------------------------------------------
     def prepare(self) -> str:
         self.ws.prepare()
+        self.add_async_endpoint()
         venv = build_packages(self.ws.repo, self.ws.root / "image", self.say)
         venv("pipeline/monitor/requirements.txt")  # the monitor's image, now rather than in its task's first pull
         aws_env = {"AWS_ENDPOINT_URL": self.ws.endpoint, "AWS_DEFAULT_REGION": REGION, "AWS_REGION": REGION}
@@ -189,6 +204,8 @@ class Rehearsal:
         self.agent = EcsAgent(self.client, launcher, self.ws.endpoint, self.say, self.identities, self.role_client,
                               self.flows, REGION, images=self.ws.root / "images", venv=venv)
         self.agent.start()
+        self.scaling = ApplicationAutoScaling(self.client, self.agent.running, self.say)
+        self.scaling.start()
         self.balancers = LoadBalancers(lambda: self.client("elbv2"), self.agent.healthy_targets, self.client_flow)
         self.balancers.start()
         self.agent.balancer_proxy = lambda task_id: proxy_for(self.balancers.url, f"{TASK_CLIENT}{task_id}")
@@ -198,6 +215,16 @@ class Rehearsal:
         self.ws.env["REHEARSAL_DOCKER_TAGS"] = str(self.ws.root / "docker-tags.json")
         return (f"repository copy {self.ws.repo}, emulated account {self.ws.endpoint}, Terraform with AWS provider "
                 f"{self.ws.provider_version} from the mirror, load balancers at {self.balancers.url}")
+
+    def add_async_endpoint(self) -> None:
+        """The asynchronous endpoint, into the copy's configuration (after the shipped endpoints)."""
+        path = self.ws.repo / "config" / "mlops.yaml"
+        text = path.read_text()
+        marker = "\n# The delivery pipeline"
+        if marker not in text:
+            raise StageFailed("prepare", f"{path} has no {marker.strip()!r} line to add endpoint "
+                                         f"{ASYNC_ENDPOINT} before")
+        path.write_text(text.replace(marker, ASYNC_ENDPOINT_CONFIGURATION + marker, 1))
 
     def client_flow(self, balancer: dict[str, Any], port: int, client: str | None = None) -> None:
         """A client's connection to the load balancer's listener, decided against the applied network, to every node
@@ -434,7 +461,7 @@ class Rehearsal:
         if failure is not None:
             raise failure
         for environment in config.environments:
-            for name in config.endpoints:
+            for name in realtime_endpoints(config, environment):  # the Smoke step held the async ones to the image
                 answered = self.running_image(config, environment, name)
                 if answered != (version, commit):
                     raise StageFailed("push 2", f"{environment}/{name} answers {answered}, not {(version, commit)}")
@@ -464,7 +491,7 @@ class Rehearsal:
             raise StageFailed("push 3", f"{failure.stage} failed without ECS's rollback reason; log: {log[-1500:]}")
         if any((self.logs / "push-3").glob("Smoke-*.log")):
             raise StageFailed("push 3", "Smoke ran after a failed deploy")
-        for name in config.endpoints:
+        for name in realtime_endpoints(config, first):
             answered = self.running_image(config, first, name)
             if answered != self.second:
                 raise StageFailed("push 3", f"{first}/{name} answers {answered} after the rollback, not "
@@ -492,9 +519,13 @@ class Rehearsal:
                     (described,) = ecs.describe_services(cluster=resolved.cluster_name, services=[service])[
                         "services"] or [None]
                     running = self.agent.running(resolved.cluster_name, service)
-                    if described is None or running < max(described["desiredCount"], 1):
+                    least = 0 if endpoint.is_async else max(described["desiredCount"], 1) if described else 1
+                    if described is None or running < least:
                         raise StageFailed(self.timeline.current, f"{environment}/{service}: {running} task(s) run")
-                    checked.append(f"{environment}/{service}")
+                    checked.append(f"{environment}/{service}" + (f" ({running} now; scales from zero)"
+                                                                 if endpoint.is_async else ""))
+                if endpoint.is_async:
+                    continue  # answered through its bucket: the Smoke step did, the stage below does
                 answer = self.answer(config, environment, name)
                 if "model_version" not in answer:
                     raise StageFailed(self.timeline.current, f"{environment}/{name} answered {answer}")
@@ -652,6 +683,110 @@ class Rehearsal:
                 f"(report and metrics in place); over this run's hours: {document['records']} records of versions "
                 f"{versions}, {len(document['drifted_features'])} of {len(document['features'])} features drifted")
 
+    def _wait_for_tasks(self, cluster: str, service: str, count: int, timeout: float, what: str) -> float:
+        """Seconds until the service's desired count and its running tasks are both `count`."""
+        started = time.monotonic()
+        ecs = self.client("ecs")
+        while True:
+            (described,) = ecs.describe_services(cluster=cluster, services=[service])["services"]
+            running = self.agent.running(cluster, service)
+            if described["desiredCount"] == count and running == count:
+                return time.monotonic() - started
+            if time.monotonic() - started > timeout:
+                raise StageFailed(self.timeline.current, f"{service}: not {what} within {timeout:.0f} s (desired "
+                                                         f"{described['desiredCount']}, running {running}); "
+                                                         f"scaling: {self.scaling.activities[-3:]}")
+            time.sleep(2)
+
+    def async_from_zero(self, config: Any, environment: str, endpoint: str) -> str:
+        """An asynchronous endpoint at zero tasks: S3 may send its bucket's events to the queue (its policy, as S3
+        is authorized); a request submitted with `python -m pipeline.invoke --async` starts a worker (the scaling
+        alarm, Application Auto Scaling, ECS), its answer arrives under the output prefix and on the success topic,
+        and the worker scales back to zero once the queue is idle."""
+        from configuration.resolved import resolve_environment
+        from modules.async_requests import queue_name
+        from serving.contract import read_remote_store
+        from serving.endpoint_check import example_request
+
+        resolved = resolve_environment(config, environment)
+        target = resolved.endpoints[endpoint]
+        (service,) = target.service_names
+        cluster = resolved.cluster_name
+        zero = self._wait_for_tasks(cluster, service, 0, 300, "at zero tasks")
+        s3, sqs, sns = self.client("s3"), self.client("sqs"), self.client("sns")
+        account = self.client("sts").get_caller_identity()["Account"]
+        bucket = target.async_bucket_name
+        notifications = s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations", [])
+        queue_arn = f"arn:aws:sqs:{REGION}:{account}:{queue_name(target.name_prefix)}"
+        if [n["QueueArn"] for n in notifications] != [queue_arn]:
+            raise StageFailed(self.timeline.current, f"{bucket} notifies {notifications}, not {queue_arn}")
+        try:
+            self.identities.authorize_service("s3.amazonaws.com", [{
+                "action": "sqs:SendMessage", "resource": queue_arn,
+                "context": {"aws:SourceArn": f"arn:aws:s3:::{bucket}", "aws:SourceAccount": account},
+                "implied": f"S3 sends {bucket}'s event notifications to the queue"}])
+        except AccessDenied as denied:
+            raise StageFailed(self.timeline.current, str(denied)) from None
+        observer = sqs.create_queue(QueueName=ASYNC_OBSERVER)["QueueUrl"]
+        observer_arn = sqs.get_queue_attributes(QueueUrl=observer, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"]
+        topic = f"arn:aws:sns:{REGION}:{account}:{target.name_prefix}-answered"
+        subscription = sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=observer_arn,
+                                     Attributes={"RawMessageDelivery": "true"}, ReturnSubscriptionArn=True)
+        try:
+            store = read_remote_store(s3, config.model_bucket_name(environment), f"{endpoint}/")
+            request, answer = self.ws.root / "async-request.json", self.ws.root / "async-answer.json"
+            inference = f"rehearsal-from-zero-{int(time.time())}"
+            request.write_text(json.dumps(example_request(store.versions[store.live].metadata)))
+            started = time.monotonic()
+            self.run("invoke-async", [PYTHON, "-m", "pipeline.invoke", "--async", "--env", environment, "--endpoint",
+                                      endpoint, str(request), "--id", inference, "--timeout", "600", "--out",
+                                      str(answer)])
+            answered = time.monotonic() - started
+            outputs = json.loads(answer.read_text()).get("outputs")
+            if not outputs:
+                raise StageFailed(self.timeline.current, f"the answer has no outputs: {answer.read_text()[:300]}")
+            told = [m["Body"] for m in sqs.receive_message(QueueUrl=observer, MaxNumberOfMessages=10,
+                                                           WaitTimeSeconds=10).get("Messages", [])]
+            if not any(inference in body for body in told):
+                raise StageFailed(self.timeline.current, f"the success topic told {told}, not {inference}")
+        finally:
+            sns.unsubscribe(SubscriptionArn=subscription["SubscriptionArn"])
+            sqs.delete_queue(QueueUrl=observer)
+        back = self._wait_for_tasks(cluster, service, 0, 300, "back at zero tasks")
+        scaled = [line for line in self.scaling.activities if f"/{service}:" in line]
+        self.async_figures = (answered, back)
+        return (f"{service} at zero tasks (after {zero:.0f} s); a request from zero answered in {answered:.0f} s "
+                f"(the alarm's minute, the task's start, the first model load), told on {topic.rsplit(':', 1)[-1]}; "
+                f"back at zero {back:.0f} s later; scaling activities: "
+                + "; ".join(line.split(": ", 1)[1] for line in scaled[-2:]))
+
+    def batch_run(self, config: Any, environment: str, endpoint: str) -> str:
+        """`python -m pipeline.batch` over three CSV files of the example's data (one-off worker tasks, RunTask with
+        the manifest as the command's override); run again, everything is skipped as answered."""
+        from configuration.resolved import resolve_endpoint
+
+        bucket = resolve_endpoint(config, environment, endpoint).async_bucket_name
+        rows = (self.ws.root / "breast_cancer.csv").read_text().splitlines()
+        header = rows[0].split(",")
+        keep = [index for index, column in enumerate(header) if column != "target"]
+        s3 = self.client("s3")
+        for part in range(3):
+            lines = [",".join(row.split(",")[i] for i in keep) for row in rows[1 + 5 * part:6 + 5 * part]]
+            s3.put_object(Bucket=bucket, Key=f"batch/rehearsal/in/part-{part}.csv", Body="\n".join(lines).encode())
+        argv = [PYTHON, "-m", "pipeline.batch", "--env", environment, "--endpoint", endpoint, "--input",
+                f"s3://{bucket}/batch/rehearsal/in/", "--output", f"s3://{bucket}/batch/rehearsal/out/", "--tasks",
+                "2", "--batch-size", "2", "--poll-seconds", "2"]
+        self.run("batch", argv)
+        first = (self.logs / "batch.log").read_text().strip().splitlines()[-1]
+        self.run("batch", argv)
+        again = (self.logs / "batch.log").read_text().strip().splitlines()[-1]
+        answers = [item["Key"] for item in s3.list_objects_v2(Bucket=bucket, Prefix="batch/rehearsal/out/").get(
+            "Contents", [])]
+        if len(answers) != 3 or "done 3, failed 0" not in first or "skipped 3" not in again:
+            raise StageFailed(self.timeline.current, f"batch run: {first!r}, again: {again!r}, answers {answers}")
+        return f"3 CSV files of 5 rows answered by one-off worker tasks ({first}); run again: {again}"
+
     def authorization_report(self) -> None:
         """Per principal: calls checked and denied; every denial named. Any denial fails the rehearsal."""
         report = self.identities.report()
@@ -747,6 +882,11 @@ class Rehearsal:
                  lambda: self.repair(f"{config.project}-{first}-{endpoint}-model-repair"))
             step(f"capture export of {first}/{endpoint}", lambda: self.export_captures(config, first, endpoint))
             step(f"model monitor of {first}/{endpoint}", lambda: self.monitor(config, first, endpoint))
+            if ASYNC_ENDPOINT in config.endpoints:
+                step(f"asynchronous endpoint {first}/{ASYNC_ENDPOINT} from zero tasks",
+                     lambda: self.async_from_zero(config, first, ASYNC_ENDPOINT))
+                step(f"batch inference with {first}/{ASYNC_ENDPOINT} (python -m pipeline.batch)",
+                     lambda: self.batch_run(config, first, ASYNC_ENDPOINT))
             outcomes = ["completed"]
             step("second push: a visible server change", lambda: outcomes.append(self.second_push(config, commit))
                  or outcomes[-1])
@@ -763,7 +903,8 @@ class Rehearsal:
                      "(tests/rehearsal/terraform.py REVIEWED_DROPS), and what it costs:")
             for kind in dropped_kinds(self.ws.dropped_attributes()):
                 self.say(f"   {kind}: {REVIEWED_DROPS[kind]}")
-            failures = self.agent.failures
+            failures = self.agent.failures + [f"application auto scaling: {failure}"
+                                              for failure in dict.fromkeys(self.scaling.failures)]
             if failures:
                 raise StageFailed("tasks", "; ".join(failures))
             self.keep_evidence("flows.json", json.dumps(self.flows.made, indent=1))
@@ -787,12 +928,19 @@ class Rehearsal:
             self.say(f"REHEARSAL FAILED in stage {self.timeline.current}: {type(error).__name__}: {error}")
             raise
         finally:
+            if self.scaling is not None:
+                self.scaling.stop()
             if self.agent is not None:
                 self.agent.stop()
             if self.balancers is not None:
                 self.balancers.stop()
             self.ws.stop()
 
+
+
+def realtime_endpoints(config: Any, environment: str) -> list[str]:
+    """The endpoints that answer through a load balancer (an async one answers through its bucket)."""
+    return [name for name in config.endpoints if config.endpoint_for(environment, name).mode != "async"]
 
 
 def tree_digest(root: Path) -> str:

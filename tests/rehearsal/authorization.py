@@ -9,9 +9,9 @@ task or its agent, EventBridge and Scheduler for their targets.
 
 What is evaluated: the call's checks (tests/rehearsal/iam_requests.py) against the role's identity policies (inline,
 customer managed and AWS managed, as moto holds them), its permissions boundary, and the resource's own policy
-(S3 bucket, KMS key, SNS topic, ECR repository, EFS file system, Secrets Manager secret; a role's trust policy for
-sts:AssumeRole), with tests/support/iam_evaluation.py. Each decision is written to a JSON-lines log; a denied call
-is answered as AWS answers it (AccessDenied, naming the role, the action, the resource and why).
+(S3 bucket, KMS key, SNS topic, SQS queue, ECR repository, EFS file system, Secrets Manager secret; a role's trust
+policy for sts:AssumeRole), with tests/support/iam_evaluation.py. Each decision is written to a JSON-lines log; a
+denied call is answered as AWS answers it (AccessDenied, naming the role, the action, the resource and why).
 """
 
 from __future__ import annotations
@@ -286,6 +286,11 @@ class MotoAccount:
 
             topic = self._region_backend(sns_backends, region).topics.get(resource)
             document = topic._policy_json and json.dumps(topic._policy_json) if topic is not None else None
+        elif service == "sqs":
+            from moto.sqs.models import sqs_backends
+
+            queue = self._region_backend(sqs_backends, region).queues.get(name)
+            document = queue.policy if queue is not None else None
         elif service == "ecr":
             from moto.ecr.models import ecr_backends
 

@@ -20,7 +20,9 @@ one-off task that cannot start is a rehearsal failure (`failures`).
 Every task gets a network interface in one of its awsvpc subnets with its security groups, and the flows it makes are
 decided against the applied network (tests/rehearsal/network.py) before it runs: image pull and logs (ECR, S3,
 CloudWatch Logs), its EFS mounts through the mount target in its zone; each load balancer node's health checks to it
-on the container port. A flow AWS would drop fails the start (or the health check), naming the missing rule or route.
+on the container port; HTTPS to each AWS service its task role may call. A flow AWS would drop fails the start (or the
+health check), naming the missing rule or route. A client's RunTask container override (command, environment) is
+applied as ECS applies it.
 """
 
 from __future__ import annotations
@@ -43,6 +45,10 @@ from tests.rehearsal.network import AppliedNetwork, FlowLedger, FlowRefused, Int
 from tests.rehearsal.tasks import Image, Launcher, LocalTask
 
 OBSERVER = REHEARSAL_OWN
+TASK_ROLE_ENDPOINTS = {"s3": "s3", "sqs": "sqs", "sns": "sns", "cloudwatch": "monitoring", "logs": "logs",
+                       "secretsmanager": "secretsmanager", "dynamodb": "dynamodb", "ecs": "ecs", "events": "events",
+                       "ssm": "ssm", "sts": "sts"}
+"""IAM action prefix -> the service endpoint (`com.amazonaws.<region>.<name>`) a call to it connects to."""
 
 
 @dataclass(frozen=True)
@@ -226,7 +232,20 @@ class EcsAgent:
                  "implied": f"EFS mount of volume {volume['name']} through {point['AccessPointId']}"}
                 for action in actions])
 
-    def _place(self, definition: dict[str, Any], awsvpc: dict[str, Any] | None, purpose: str) -> Interface:
+    def _role_services(self, role_arn: str | None) -> tuple[str, ...]:
+        """The AWS service endpoints the task role's policies let its container call over HTTPS: each is a flow
+        the task needs (EFS's ClientMount and ClientWrite are NFS, KMS is called by S3 and SNS on its behalf)."""
+        if not role_arn:
+            return ()
+        role = self.identities.policies()["roles"].get(role_arn.rsplit("/", 1)[-1], {})
+        prefixes = {action.split(":", 1)[0] for document in role.get("identity", {}).values()
+                    for statement in document.get("Statement", []) if statement.get("Effect") == "Allow"
+                    for action in ([statement["Action"]] if isinstance(statement.get("Action"), str)
+                                   else statement.get("Action", []))}
+        return tuple(sorted(TASK_ROLE_ENDPOINTS[prefix] for prefix in prefixes if prefix in TASK_ROLE_ENDPOINTS))
+
+    def _place(self, definition: dict[str, Any], awsvpc: dict[str, Any] | None, purpose: str,
+               role_services: tuple[str, ...] = ()) -> Interface:
         """The task's network interface, and every flow it needs before its container runs."""
         if not awsvpc or not awsvpc.get("subnets"):
             raise FlowRefused(f"{purpose}: no awsvpc network configuration (Fargate needs subnets)")
@@ -236,7 +255,7 @@ class EcsAgent:
                                          awsvpc.get("securityGroups", []), awsvpc.get("assignPublicIp") == "ENABLED")
         (container,) = definition["containerDefinitions"]
         services = ("ecr.api", "ecr.dkr", "s3", "logs") + (("secretsmanager",) if container.get("secrets") else ())
-        for service in services:
+        for service in dict.fromkeys(services + role_services):
             self.flows.call_service(network, f"task -> {service}", interface, service, self.region)
         efs = self.client("efs")
         zone = network.subnet(interface.subnet_id)["AvailabilityZone"]  # type: ignore[arg-type]
@@ -257,10 +276,19 @@ class EcsAgent:
         return interface
 
     def start_task(self, arn: str, purpose: str, cluster_arn: str, awsvpc: dict[str, Any] | None,
-                   task_id: str | None = None) -> LocalTask:
-        """`task_id`: the ECS task's id, for a task ECS already holds (RunTask by a client)."""
+                   task_id: str | None = None, container_override: dict[str, Any] | None = None) -> LocalTask:
+        """`task_id`: the ECS task's id, for a task ECS already holds (RunTask by a client); `container_override`:
+        its RunTask container override (a `command` replaces the task definition's, keeping its entryPoint;
+        `environment` entries override the definition's)."""
         definition, access_points = self._task_definition(arn)
-        interface = self._place(definition, awsvpc, purpose)
+        variables: dict[str, str] = {}
+        if container_override:
+            (container,) = definition["containerDefinitions"]
+            if "command" in container_override:
+                definition = {**definition, "containerDefinitions": [
+                    {**container, "command": container_override["command"]}]}
+            variables = {item["name"]: item["value"] for item in container_override.get("environment", [])}
+        interface = self._place(definition, awsvpc, purpose, self._role_services(definition.get("taskRoleArn")))
         if task_id is not None:
             self.client_interfaces[task_id] = interface  # its first request may come before start_task returns
         image, secrets, awslogs = self._as_ecs_agent(definition, cluster_arn, task_id)
@@ -271,7 +299,7 @@ class EcsAgent:
         network = ({"http_proxy": self.balancer_proxy(task_id), "no_proxy": "127.0.0.1,localhost"}
                    if task_id is not None and self.balancer_proxy is not None else {})
         task = self.launcher.start(definition, access_points, purpose, credentials, image,
-                                   overrides={**secrets, **network})
+                                   overrides={**variables, **secrets, **network})
         task.extra["task_definition"] = arn
         task.extra["interface"] = interface
         task.extra["awslogs"] = awslogs
@@ -671,8 +699,10 @@ class EcsAgent:
             (eni,) = self.client("ec2").describe_network_interfaces(
                 NetworkInterfaceIds=[details["networkInterfaceId"]])["NetworkInterfaces"]
             awsvpc = {"subnets": [eni["SubnetId"]], "securityGroups": [group["GroupId"] for group in eni["Groups"]]}
+        overrides = described.get("overrides", {}).get("containerOverrides", [])
         try:
-            task = self.start_task(described["taskDefinitionArn"], purpose, cluster, awsvpc, task_id=task_id)
+            task = self.start_task(described["taskDefinitionArn"], purpose, cluster, awsvpc, task_id=task_id,
+                                   container_override=overrides[0] if overrides else None)
         except (AccessDenied, FlowRefused) as denied:
             self.say(f"{purpose}: did not start: {denied}")
             self._report_task(arn, "STOPPED", reason=f"ResourceInitializationError: {denied}")

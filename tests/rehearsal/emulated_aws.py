@@ -31,6 +31,7 @@ from typing import Any
 from tests.rehearsal import moto_shims
 from tests.rehearsal.authorization import Authorizer, Record
 from tests.rehearsal.iam_requests import Check, checks, read_call
+from tests.support.iam_evaluation import Caller
 
 ACCOUNT = "123456789012"
 CALL_LOG_LOCK = threading.Lock()
@@ -297,7 +298,9 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
                     return _json(start_response, {"denied": outcome.describe()}, "403 Forbidden")
                 return _json(start_response, outcome)
             if path == "/_rehearsal/authorize":
-                caller = authorizer.caller(body["access_key"])
+                # A role session's key, or a service principal acting on its own (S3 sending an event to a queue).
+                caller = (Caller(authorizer.store.account, service=body["service"]) if body.get("service")
+                          else authorizer.caller(body["access_key"]))
                 if caller is None:
                     return _json(start_response, {"denied": "unknown access key"}, "403 Forbidden")
                 denial = authorizer.authorize(caller, [Check(c["action"], c["resource"], c.get("context", {}),

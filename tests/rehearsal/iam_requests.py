@@ -259,6 +259,8 @@ def _resource(call: Call, account: Account, prefix: str, action: str) -> str | N
         return p.get("resourceArn", "*")
     if prefix == "ecr" and "repositoryName" in p:
         return _arn(call, account, "ecr", f"repository/{p['repositoryName']}")
+    if prefix == "sqs" and (p.get("QueueUrl") or p.get("QueueName")):
+        return _arn(call, account, "sqs", (p.get("QueueUrl") or p["QueueName"]).rstrip("/").rsplit("/", 1)[-1])
     if prefix == "sns" and "TopicArn" in p:
         return p["TopicArn"]
     if prefix == "secretsmanager" and "SecretId" in p:

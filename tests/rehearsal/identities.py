@@ -38,6 +38,13 @@ class Identities:
         if answer.get("denied"):
             raise AccessDenied(answer["denied"])
 
+    def authorize_service(self, service: str, checks: list[dict[str, Any]]) -> None:
+        """Checks of a service principal acting on its own (e.g. `s3.amazonaws.com` sending an event to a queue),
+        decided by the resource's policy alone; raises AccessDenied naming the first refused."""
+        answer = self._post("/_rehearsal/authorize", {"service": service, "checks": checks})
+        if answer.get("denied"):
+            raise AccessDenied(answer["denied"])
+
     def policies(self) -> dict[str, Any]:
         """Every role's identity policies and boundary as the account holds them now."""
         with urllib.request.urlopen(f"{self.endpoint}/_rehearsal/policies", timeout=30) as response:  # noqa: S310
