@@ -51,6 +51,7 @@ from modules.encryption import EncryptionKey, EncryptionKeyProps
 from modules.iam import Statement, assume_role_policy, policy_document
 from modules.registry import ImageRepository, ImageRepositoryProps
 from modules.secure_bucket import SecureBucket, SecureBucketProps
+from serving.contract import async_prefixes
 from stacks.common import add_aws_provider, use_remote_state
 from stacks.delivery_roles import DeployScope, deploy_statements
 
@@ -149,7 +150,7 @@ class PipelineStack(TerraformStack):
                 f"smoke-{environment}", smoke_step_name(project, environment),
                 f"health and one prediction per endpoint through {environment}'s load balancer", "smoke.yml",
                 environment={"DEPLOY_ENV": environment}, compute_type="BUILD_GENERAL1_SMALL",
-                statements=self._smoke_statements(config, environment, arn, account))
+                statements=smoke_statements(config, environment, arn, account))
 
         self.topic = AlarmTopic(self, "notifications", AlarmTopicProps(
             name=f"{project}-pipeline-notifications", kms_key_arn=self.key.arn,
@@ -195,32 +196,6 @@ class PipelineStack(TerraformStack):
                         description="Authorize this connection once in the console (it starts PENDING)")
         TerraformOutput(self, "notification-topic-arn", value=self.topic.arn)
 
-    @staticmethod
-    def _smoke_statements(config: MlopsConfig, environment: str, arn: str, account: str) -> tuple[Statement, ...]:
-        """The load balancer is looked up in the environment's own account: through its deploy role if it has one."""
-        statements: list[Statement] = [{"Sid": "FindLoadBalancer", "Effect": "Allow",
-                                        "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"}]
-        role = config.environments[environment].deploy_role_arn
-        if role:
-            statements.append({"Sid": "EnvironmentDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole",
-                               "Resource": role})
-            return tuple(statements)  # the smoke keys are read through that role, in the environment's account
-        keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type != "none"]
-        if keyed:
-            # Secrets Manager appends a random suffix to a secret's ARN.
-            names = [resolve_endpoint(config, environment, name).smoke_key_secret_name for name in keyed]
-            secrets = [f"{arn}:secretsmanager:{config.region}:{account}:secret:{name}-*" for name in names]
-            statements.append({"Sid": "ReadSmokeKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
-                               "Resource": secrets})
-            statements.append({"Sid": "DecryptSmokeKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
-                               "Condition": {"StringEquals": {
-                                   "kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}}})
-        internal = [resolve_endpoint(config, environment, name) for name in config.endpoints
-                    if config.endpoint_for(environment, name).exposure == "internal"]
-        if internal:
-            statements.extend(_smoke_probe_statements(config, environment, internal, arn, account))
-        return tuple(statements)
-
     def _stages(self, config: MlopsConfig) -> list[CodepipelineStage]:
         settings = config.pipeline
         assert settings is not None
@@ -252,6 +227,59 @@ class PipelineStack(TerraformStack):
             stages.append(CodepipelineStage(name=f"Smoke-{environment}",
                                             action=[build("Smoke", f"smoke-{environment}")]))
         return stages
+
+
+def smoke_statements(config: MlopsConfig, environment: str, arn: str, account: str) -> tuple[Statement, ...]:
+    """The load balancer is looked up in the environment's own account: through its deploy role if it has one."""
+    statements: list[Statement] = [{"Sid": "FindLoadBalancer", "Effect": "Allow",
+                                    "Action": "elasticloadbalancing:DescribeLoadBalancers", "Resource": "*"}]
+    role = config.environments[environment].deploy_role_arn
+    if role:
+        statements.append({"Sid": "EnvironmentDeployRole", "Effect": "Allow", "Action": "sts:AssumeRole",
+                           "Resource": role})
+        return tuple(statements)  # the smoke keys are read through that role, in the environment's account
+    keyed = [name for name in config.endpoints if config.endpoint_for(environment, name).auth.type != "none"]
+    if keyed:
+        # Secrets Manager appends a random suffix to a secret's ARN.
+        names = [resolve_endpoint(config, environment, name).smoke_key_secret_name for name in keyed]
+        secrets = [f"{arn}:secretsmanager:{config.region}:{account}:secret:{name}-*" for name in names]
+        statements.append({"Sid": "ReadSmokeKeys", "Effect": "Allow", "Action": "secretsmanager:GetSecretValue",
+                           "Resource": secrets})
+        statements.append({"Sid": "DecryptSmokeKeys", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*",
+                           "Condition": {"StringEquals": {
+                               "kms:ViaService": f"secretsmanager.{config.region}.amazonaws.com"}}})
+    asynchronous = [name for name in config.endpoints if config.endpoint_for(environment, name).mode == "async"]
+    if asynchronous:
+        statements.extend(_smoke_async_statements(config, environment, asynchronous, arn))
+    internal = [resolve_endpoint(config, environment, name) for name in config.endpoints
+                if config.endpoint_for(environment, name).exposure == "internal"]
+    if internal:
+        statements.extend(_smoke_probe_statements(config, environment, internal, arn, account))
+    return tuple(statements)
+
+
+def _smoke_async_statements(config: MlopsConfig, environment: str, endpoints: list[str], arn: str) -> list[Statement]:
+    """Send each asynchronous endpoint one request built from its live version's signature (pipeline/smoke_async.py):
+    find and read the live version's metadata, put the request under `<input prefix>smoke/`, find and read its
+    answer (or failure); both buckets are encrypted with the platform key, used through S3 only."""
+    models = f"{arn}:s3:::{config.model_bucket_name(environment)}"
+    buckets = {name: f"{arn}:s3:::{config.async_bucket_name(environment, name)}" for name in endpoints}
+    prefixes = {name: async_prefixes(name) for name in endpoints}
+    return [
+        {"Sid": "FindLiveModelVersions", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": models,
+         "Condition": {"StringLike": {"s3:prefix": [f"{name}/*" for name in endpoints]}}},
+        {"Sid": "ReadLiveModelVersions", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [f"{models}/{name}/*" for name in endpoints]},
+        {"Sid": "SubmitSmokeRequests", "Effect": "Allow", "Action": "s3:PutObject",
+         "Resource": [f"{buckets[name]}/{prefixes[name][0]}smoke/*" for name in endpoints]},
+        {"Sid": "FindSmokeAnswers", "Effect": "Allow", "Action": "s3:ListBucket", "Resource": list(buckets.values()),
+         "Condition": {"StringLike": {"s3:prefix": [f"{prefix}smoke/*" for name in endpoints
+                                                    for prefix in prefixes[name][1:]]}}},
+        {"Sid": "ReadSmokeAnswers", "Effect": "Allow", "Action": "s3:GetObject",
+         "Resource": [f"{buckets[name]}/{prefix}smoke/*" for name in endpoints for prefix in prefixes[name][1:]]},
+        {"Sid": "UseBucketKeysThroughS3", "Effect": "Allow", "Action": ["kms:Decrypt", "kms:GenerateDataKey"],
+         "Resource": "*", "Condition": {"StringEquals": {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}}},
+    ]
 
 
 def _smoke_probe_statements(config: MlopsConfig, environment: str, endpoints: list[ResolvedEndpoint], arn: str,

@@ -157,3 +157,46 @@ def test_existing_connection_and_no_approval(options_synth):
     statements = {s["Sid"]: s for s in policy(by_path_suffix(stack, "aws_iam_role_policy",
                                                              "deploy-qa/policy")[1])["Statement"]}
     assert statements["EnvironmentDeployRole"]["Resource"] == "arn:aws:iam::111111111111:role/acme-deploy"
+
+
+
+def test_smoke_may_send_an_async_endpoint_its_request_and_read_the_answer_and_nothing_more(options_config, tmp_path):
+    from configuration import load_config
+    from stacks.pipeline import smoke_statements
+    from tests.support.paths import FIXTURES
+    from tests.support.iam_evaluation import Caller, Policy, Request, evaluate
+
+    # The fixture's one environment deploys through its own account's role (the smoke step then reads there as that
+    # role); without it, the smoke role itself needs these.
+    fixture = (FIXTURES / "all-options.yaml").read_text()
+    line = f"    deploy_role_arn: {options_config.environments['qa'].deploy_role_arn}\n"
+    assert line in fixture
+    variant = tmp_path / "mlops.yaml"
+    variant.write_text(fixture.replace(line, ""))
+    config, environment = load_config(variant), "qa"
+    statements = list(smoke_statements(config, environment, "arn:aws", "111111111111"))
+    models = f"arn:aws:s3:::{config.model_bucket_name(environment)}"
+    bucket = f"arn:aws:s3:::{config.async_bucket_name(environment, 'scoring')}"
+    via_s3 = {"kms:ViaService": f"s3.{config.region}.amazonaws.com"}
+    key = f"arn:aws:kms:{config.region}:111111111111:key/k"
+    # What pipeline/smoke_async.py does, in order, and what it must not be able to do.
+    cases = [
+        ("s3:ListBucket", models, {"s3:prefix": "scoring/"}, True),
+        ("s3:GetObject", f"{models}/scoring/LIVE", {}, True),
+        ("kms:Decrypt", key, via_s3, True),
+        ("s3:ListBucket", bucket, {"s3:prefix": "async/scoring/output/smoke/abc-1."}, True),
+        ("s3:ListBucket", bucket, {"s3:prefix": "async/scoring/failure/smoke/abc-1."}, True),
+        ("s3:PutObject", f"{bucket}/async/scoring/input/smoke/abc-1.json", {}, True),
+        ("kms:GenerateDataKey", key, via_s3, True),
+        ("s3:GetObject", f"{bucket}/async/scoring/output/smoke/abc-1.json", {}, True),
+        ("s3:ListBucket", models, {"s3:prefix": "churn/"}, False),
+        ("s3:PutObject", f"{models}/scoring/LIVE", {}, False),
+        ("s3:PutObject", f"{bucket}/async/scoring/input/client-request.json", {}, False),
+        ("s3:GetObject", f"{bucket}/async/scoring/output/client-request.json", {}, False),
+        ("s3:ListBucket", bucket, {"s3:prefix": "async/scoring/output/"}, False),
+        ("kms:Decrypt", key, {}, False),
+    ]
+    for action, resource, context, expected in cases:
+        decision = evaluate(Request(action, resource, context), Caller("111111111111", role_arn=(
+            f"arn:aws:iam::111111111111:role/smoke-{environment}")), [Policy("smoke", tuple(statements))])
+        assert decision.allowed is expected, (action, resource, context, decision.reason)
