@@ -163,8 +163,8 @@ def test_existing_connection_and_no_approval(options_synth):
 def test_smoke_may_send_an_async_endpoint_its_request_and_read_the_answer_and_nothing_more(options_config, tmp_path):
     from configuration import load_config
     from stacks.pipeline import smoke_statements
-    from tests.support.paths import FIXTURES
     from tests.support.iam_evaluation import Caller, Policy, Request, evaluate
+    from tests.support.paths import FIXTURES
 
     # The fixture's one environment deploys through its own account's role (the smoke step then reads there as that
     # role); without it, the smoke role itself needs these.
