@@ -81,14 +81,29 @@ def alarm_queries(alarm: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 def query_value(queries: list[Mapping[str, Any]], periods: Periods, start: int) -> Value:
     """The returned query's value in the period starting at `start`: metric queries from the period's datapoints,
-    expressions in order (an expression may use the queries before it)."""
+    then expressions, each once the queries it names are known (an alarm's queries come in any order: Terraform
+    holds them as a set)."""
     known: dict[str, Value] = {}
+    expressions = {}
     for query in queries:
         if query.get("Expression"):
-            known[query["Id"]] = evaluate(query["Expression"], known)
+            expressions[query["Id"]] = query["Expression"]
         else:
             stat = query["MetricStat"]
             known[query["Id"]] = periods.datapoint(metric_key(stat["Metric"]), start, stat["Stat"])
+    while expressions:
+        progressed = False
+        for query_id, expression in list(expressions.items()):
+            try:
+                known[query_id] = evaluate(expression, known)
+            except KeyError as missing:
+                if missing.args[0].split("'")[1] not in expressions:
+                    raise
+                continue
+            del expressions[query_id]
+            progressed = True
+        if not progressed:
+            raise ValueError(f"metric math expressions {sorted(expressions)} name each other in a cycle")
     returned = [query["Id"] for query in queries if query.get("ReturnData", len(queries) == 1)]
     if len(returned) != 1:
         raise ValueError(f"metric queries {[q['Id'] for q in queries]}: {len(returned)} return data; CloudWatch "

@@ -117,6 +117,13 @@ def test_a_periods_datapoint_is_the_statistic_over_its_samples():
     assert query_value(average, periods, 600) == 6.0
     assert query_value(maximum, periods, 660) == 9.0
     assert query_value(maximum, periods, 540) is None
+    # Terraform holds an alarm's queries as a set: an expression may come before what it names.
+    unordered = [{"Id": "e", "Expression": "f * 2", "ReturnData": True},
+                 {"Id": "f", "Expression": "m + 1", "ReturnData": False}, average[0]]
+    assert query_value(unordered, periods, 600) == 8.0  # (average 3 + 1) * 2
+    with pytest.raises(ValueError, match="cycle"):
+        query_value([{"Id": "e", "Expression": "f", "ReturnData": True},
+                     {"Id": "f", "Expression": "e", "ReturnData": False}], periods, 600)
 
 
 # --- where it meets the stacks ------------------------------------------------------------------------------------
@@ -190,7 +197,8 @@ def apply_like_terraform(synthesized: dict[str, Any], aas: Any, cloudwatch: Any)
             Threshold=alarm["threshold"], EvaluationPeriods=alarm["evaluation_periods"],
             DatapointsToAlarm=alarm["datapoints_to_alarm"], TreatMissingData=alarm["treat_missing_data"],
             AlarmActions=[resolve(action) for action in alarm["alarm_actions"]],
-            Metrics=_queries(alarm["metric_query"], alarm=True))
+            # The provider holds `metric_query` as a set: its order is not the configuration's (here: reversed).
+            Metrics=list(reversed(_queries(alarm["metric_query"], alarm=True))))
 
 
 @pytest.fixture
