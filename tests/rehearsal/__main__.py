@@ -63,7 +63,7 @@ VPC_CLIENT = "vpc-client-"
 HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |promoted |^error:|Error:|exists already|"
                         r"is there already|ready, image|deployment of image|pipeline .* is deployed|kept on purpose|"
                         r"deleted \d|switched off|\[docker stand-in\] pushed|not in the configuration|smoke test key|"
-                        r"is refused \(401\)|^bootstrapping)")
+                        r"is refused \(401\)|^bootstrapping|answered in \d+ s by image)")
 WORK_SETTING = "REHEARSAL_WORK_DIR"
 ASYNC_ENDPOINT = "c"
 ASYNC_ENDPOINT_CONFIGURATION = """  c:

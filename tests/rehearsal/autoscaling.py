@@ -347,7 +347,11 @@ class ApplicationAutoScaling:
         datapoints = [query_value(alarm_queries(alarm), self.periods, start) for start in starts]
         state = alarm_state(datapoints, alarm["ComparisonOperator"], alarm["Threshold"],
                             alarm.get("DatapointsToAlarm") or count)
+        before = self.alarm_states.get(alarm["AlarmName"])
         self.alarm_states[alarm["AlarmName"]] = state
+        if before is not None and before != state:
+            self.say(f"alarm {alarm['AlarmName']}: {before} -> {state} (datapoints {datapoints}, minute ending "
+                     f"{time.strftime('%H:%M:%S', time.gmtime(completed + PERIOD_SECONDS))})")
         if state != "ALARM":
             return
         value = datapoints[-1] if datapoints[-1] is not None else next(v for v in datapoints if v is not None)

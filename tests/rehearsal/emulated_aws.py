@@ -11,9 +11,11 @@
 - `/_rehearsal/assume`: a service (CodeBuild, ECS, EventBridge, Scheduler) assumes a role, if its trust policy lets it;
 - `/_rehearsal/authorize`: checks AWS makes inside a service on a role's behalf (an EFS mount, a rule's RunTask);
 - `/_rehearsal/authorization`: the decisions so far, per principal; `/_rehearsal/policies`: every role's policies.
-Every other call is authorized before it is served (tests/rehearsal/authorization.py): with
-REHEARSAL_AUTHORIZATION=enforce (the default) a denied call is answered AccessDenied; with `record` it is served and
-only recorded. REHEARSAL_AUTHORIZATION_LOG names the JSON-lines file of every decision.
+moto's backends are not thread-safe, so every call is served under one lock; an SQS long poll waits outside it, in
+short receives (moto would hold it for the whole wait). Every other call is authorized before it is served
+(tests/rehearsal/authorization.py): with REHEARSAL_AUTHORIZATION=enforce (the default) a denied call is answered
+AccessDenied; with `record` it is served and only recorded. REHEARSAL_AUTHORIZATION_LOG names the JSON-lines file of
+every decision.
 """
 
 from __future__ import annotations
@@ -282,6 +284,55 @@ def make_authorizer() -> Authorizer:
     return Authorizer(ACCOUNT, Path(log) if log else None, enforce=mode == "enforce")
 
 
+SQS_RECEIVE = "AmazonSQS.ReceiveMessage"
+LONG_POLL_INTERVAL_SECONDS = 0.5
+
+
+def _sqs_long_poll(environ: dict[str, Any]) -> tuple[dict[str, Any], float] | None:
+    """(the request, its wait) for an SQS ReceiveMessage that long-polls (its WaitTimeSeconds, else the queue's
+    ReceiveMessageWaitTimeSeconds); None for any other call. moto 5.2.5 waits for messages inside the call, which
+    here would hold the backend lock, and so the whole account, for up to 20 s per poll."""
+    if environ.get("HTTP_X_AMZ_TARGET") != SQS_RECEIVE:
+        return None
+    body = json.loads(_read_body(environ) or b"{}")
+    wait = body.get("WaitTimeSeconds")
+    if wait is None:
+        from moto.sqs.models import sqs_backends
+
+        name = str(body.get("QueueUrl", "")).rstrip("/").rsplit("/", 1)[-1]
+        with BACKEND_LOCK:
+            queues = [backend.queues[name] for account in sqs_backends.values() for backend in account.values()
+                      if name in backend.queues]
+        wait = int(getattr(queues[0], "receive_message_wait_time_seconds", 0) or 0) if queues else 0
+    return (body, float(wait)) if float(wait) > 0 else None
+
+
+def _long_poll(moto_app: Any, environ: dict[str, Any], start_response: Any, body: dict[str, Any],
+               wait: float) -> list[bytes]:
+    """SQS long polling as SQS does it (answer as soon as a message is there, or empty after the wait), made of
+    short receives, each under the backend lock, with the lock free in between."""
+    import time
+
+    request = json.dumps({**body, "WaitTimeSeconds": 0}).encode()
+    deadline = time.monotonic() + wait
+    answer: dict[str, Any] = {}
+
+    def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        answer.update(status=status, headers=headers)
+
+    while True:
+
+        call = {**environ, "wsgi.input": io.BytesIO(request), "CONTENT_LENGTH": str(len(request))}
+        with BACKEND_LOCK:
+            content = b"".join(moto_app(call, keep))
+        done = not answer["status"].startswith("200") or time.monotonic() >= deadline
+        if done or json.loads(content or b"{}").get("Messages"):
+            headers = [(k, v) for k, v in answer["headers"] if k.lower() != "content-length"]
+            start_response(answer["status"], [*headers, ("Content-Length", str(len(content)))])
+            return [content]
+        time.sleep(LONG_POLL_INTERVAL_SECONDS)
+
+
 def make_app(authorizer: Authorizer | None = None) -> Any:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
@@ -385,6 +436,9 @@ def make_app(authorizer: Authorizer | None = None) -> Any:
                 action = environ.get("HTTP_X_AMZ_TARGET", ".").split(".")[-1]
                 status, answer = codestar.connections_call(region, action, body)
             return _json(start_response, answer, status)
+        poll = _sqs_long_poll(environ)
+        if poll is not None:
+            return _long_poll(moto_app, environ, start_response, *poll)
         with BACKEND_LOCK:  # moto's backends are not thread-safe: concurrent calls corrupted them (duplicate rules)
             if _repeated_lock_write(environ):
                 return _json(start_response, {})

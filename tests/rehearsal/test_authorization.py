@@ -140,3 +140,38 @@ def test_an_unknown_key_is_refused_and_the_report_counts_per_principal(emulator)
     report = json.loads(urllib.request.urlopen(f"{url}/_rehearsal/authorization", timeout=5).read())  # noqa: S310
     assert report["principals"]["sync-a"] == {"checked": 5, "denied": 3}
     assert any("sync-a: s3:PutObject" in line for line in report["denied"])
+
+
+def test_a_long_poll_neither_holds_up_other_calls_nor_misses_a_message(emulator):
+    """SQS answers a long poll as soon as a message arrives; meanwhile the account serves everyone else (moto waits
+    inside the call, which under the emulator's one lock would stop the account for the whole wait)."""
+    import threading
+    import time
+
+    url, _ = emulator
+    sqs = client(url, "sqs")
+    queue = sqs.create_queue(QueueName="long-poll", Attributes={"ReceiveMessageWaitTimeSeconds": "10"})["QueueUrl"]
+    received: list[tuple[float, list]] = []
+    started = time.monotonic()
+
+    def poll(**wait) -> None:
+        answer = client(url, "sqs").receive_message(QueueUrl=queue, **wait)
+        received.append((time.monotonic() - started, answer.get("Messages", [])))
+
+    pollers = [threading.Thread(target=poll, kwargs={"WaitTimeSeconds": 10}), threading.Thread(target=poll)]
+    for thread in pollers:
+        thread.start()
+    time.sleep(1)
+    before = time.monotonic()
+    client(url, "s3").list_buckets()
+    assert time.monotonic() - before < 1.5  # not held up by the two polls
+    sqs.send_message(QueueUrl=queue, MessageBody="hello")
+    for thread in pollers:
+        thread.join(timeout=15)
+    assert len(received) == 2
+    # One poll gets the message within about a second of its sending; the other waits out its 10 s (the queue's
+    # attribute applies when the call names no wait) and gets nothing.
+    (got,) = [(at, messages) for at, messages in received if messages]
+    assert got[0] < 3 and got[1][0]["Body"] == "hello"
+    (empty,) = [at for at, messages in received if not messages]
+    assert 9.5 < empty < 12
