@@ -319,12 +319,13 @@ class MotoAccount:
         return out
 
     def _resource_policies(self) -> dict[str, Any]:
-        """Resource ARN (a bucket, key, topic, repository, file system or secret) -> its policy document."""
+        """Resource ARN (a bucket, key, topic, queue, repository, file system or secret) -> its policy document."""
         from moto.ecr.models import ecr_backends
         from moto.efs.models import efs_backends
         from moto.kms.models import kms_backends
         from moto.secretsmanager.models import secretsmanager_backends
         from moto.sns.models import sns_backends
+        from moto.sqs.models import sqs_backends
 
         found: dict[str, Any] = {}
         for name, bucket in self._buckets():
@@ -333,6 +334,7 @@ class MotoAccount:
         for backends, each in ((kms_backends, lambda b: [(k.arn, k.policy) for k in b.keys.values()]),
                                (sns_backends, lambda b: [(t.arn, json.dumps(t._policy_json))
                                                          for t in b.topics.values()]),
+                               (sqs_backends, lambda b: [(q.queue_arn, q.policy) for q in b.queues.values()]),
                                (ecr_backends, lambda b: [(r.arn, r.policy) for r in b.repositories.values()]),
                                (efs_backends, lambda b: [(f.file_system_arn, f.file_system_policy)
                                                          for f in b.file_systems_by_id.values()]),

@@ -384,8 +384,9 @@ class EcsAgent:
         serving = [t for t in state.tasks if not t.extra.get("stopping")]
         plan = controller.plan(_by_definition(serving))
         for task in [t for t in serving if t.task_id in plan.stop]:
-            self._drain(state, task, "replaced by the deployment of "
-                                     f"{controller.task_definition.rsplit('/', 1)[-1]}")
+            current = task.extra["task_definition"] == controller.task_definition
+            self._drain(state, task, f"the desired count is {controller.desired}" if current else
+                        f"replaced by the deployment of {controller.task_definition.rsplit('/', 1)[-1]}")
         for _ in range(plan.start):
             try:
                 task = self.start_task(controller.task_definition, f"service {state.name}", state.cluster,

@@ -71,6 +71,9 @@ def test_every_recorded_decision_of_a_role_is_allowed_on_the_recorded_policies(p
     ("staging-a-model-sync", "s3:GetObject"),          # the sync task reads the model bucket
     ("staging-a-execution", "logs:CreateLogStream"),   # an execution role writes the task's logs
     ("deploy-staging-build", "iam:PassRole"),          # the deploy step hands the task roles to ECS
+    ("staging-c-task", "sqs:ReceiveMessage"),          # the async endpoint's worker takes requests from its queue
+    ("staging-c-task", "sns:Publish"),                 # ... and tells its success topic
+    ("smoke-staging-build", "s3:PutObject"),           # Smoke puts a request under the async endpoint's input
 ])
 def test_a_role_missing_one_permission_is_denied_naming_the_role_and_the_action(policies, decisions, role_suffix,
                                                                                action):
@@ -96,7 +99,7 @@ def flows() -> list[dict[str, Any]]:
 def test_every_recorded_flow_is_delivered_on_the_recorded_network(network, flows):
     kinds = {flow["kind"] for flow in flows}
     assert {"client -> load balancer", "load balancer -> task", "task -> EFS mount target", "task -> ecr.api",
-            "task -> s3", "task -> logs"} <= kinds
+            "task -> s3", "task -> logs", "task -> sqs", "task -> sns"} <= kinds
     assert [problem for flow in flows for problem in replay(network, flow)] == []
 
 
