@@ -100,7 +100,7 @@ destroy-all: install
 
 # From an empty account to teardown (three pushes through the pipeline), against moto's server with the real
 # Terraform CLI and the machine's AWS provider mirror, every call authorized as its role, every flow checked against
-# the applied network; ECS tasks run as local processes (tests/rehearsal, docs/rehearsal.md). About 20 minutes.
+# the applied network; ECS tasks run as local processes (tests/rehearsal, docs/rehearsal.md). About 30 minutes.
 # Monthly cost per environment and of the pipeline, from the synthesized stacks and the dated price snapshot.
 # Any NAME=value on the command line passes through: FORMAT=json, BASE=<config file or git ref>, PRICES=live, and
 # assumptions such as REQUESTS_PER_MONTH=5000000 (docs/cost.md).
