@@ -46,7 +46,7 @@ from tests.rehearsal.authorization import CONTROL_PLANE_KEY
 from tests.rehearsal.autoscaling import ApplicationAutoScaling
 from tests.rehearsal.ecs_agent import EcsAgent
 from tests.rehearsal.identities import AccessDenied, Identities
-from tests.rehearsal.leftovers import ASYNC_OBSERVER, LISTED, holdings
+from tests.rehearsal.leftovers import LISTED, holdings
 from tests.rehearsal.load_balancer import LoadBalancers, proxy_for
 from tests.rehearsal.network import INTERNET_CLIENT, AppliedNetwork, FlowLedger, FlowRefused, Interface
 from tests.rehearsal.pipeline_run import StageFailed, run_pipeline
@@ -66,6 +66,9 @@ HIGHLIGHTS = re.compile(r"(Apply complete|Destroy complete|^deploying|copied |pr
                         r"is refused \(401\)|^bootstrapping|answered in \d+ s by image)")
 WORK_SETTING = "REHEARSAL_WORK_DIR"
 ASYNC_ENDPOINT = "c"
+ASYNC_OBSERVER = "rehearsal-async-observer"
+"""The queue by which the rehearsal hears the asynchronous endpoint's success topic (deleted after its stage; the
+teardown check would find it otherwise)."""
 ASYNC_ENDPOINT_CONFIGURATION = """  c:
     # Added by the rehearsal to its copy of the configuration: an asynchronous endpoint that scales to zero.
     mode: async
@@ -704,8 +707,7 @@ class Rehearsal:
         alarm, Application Auto Scaling, ECS), its answer arrives under the output prefix and on the success topic,
         and the worker scales back to zero once the queue is idle."""
         from configuration.resolved import resolve_environment
-        from modules.async_requests import queue_name
-        from serving.contract import read_remote_store
+        from serving.contract import WorkerVariable, read_remote_store
         from serving.endpoint_check import example_request
 
         resolved = resolve_environment(config, environment)
@@ -717,9 +719,17 @@ class Rehearsal:
         account = self.client("sts").get_caller_identity()["Account"]
         bucket = target.async_bucket_name
         notifications = s3.get_bucket_notification_configuration(Bucket=bucket).get("QueueConfigurations", [])
-        queue_arn = f"arn:aws:sqs:{REGION}:{account}:{queue_name(target.name_prefix)}"
+        # The bucket must tell the queue the worker reads (its task definition's WORKER_QUEUE_URL).
+        ecs = self.client("ecs")
+        (described,) = ecs.describe_services(cluster=cluster, services=[service])["services"]
+        (container,) = ecs.describe_task_definition(taskDefinition=described["taskDefinition"])["taskDefinition"][
+            "containerDefinitions"]
+        (queue_url,) = [item["value"] for item in container.get("environment", [])
+                        if item["name"] == WorkerVariable.QUEUE_URL]
+        queue_arn = f"arn:aws:sqs:{REGION}:{account}:{queue_url.rstrip('/').rsplit('/', 1)[-1]}"
         if [n["QueueArn"] for n in notifications] != [queue_arn]:
-            raise StageFailed(self.timeline.current, f"{bucket} notifies {notifications}, not {queue_arn}")
+            raise StageFailed(self.timeline.current, f"{bucket} notifies {notifications}, not the worker's queue "
+                                                     f"{queue_arn}")
         try:
             self.identities.authorize_service("s3.amazonaws.com", [{
                 "action": "sqs:SendMessage", "resource": queue_arn,

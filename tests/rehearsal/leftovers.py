@@ -98,10 +98,6 @@ def _rules(c: Callable[[str], Any]) -> list[str]:
     return [r["Arn"] for r in c("events").list_rules()["Rules"] if r["Name"] != REHEARSAL_OWN]
 
 
-ASYNC_OBSERVER = "rehearsal-async-observer"
-"""The queue by which the rehearsal hears an asynchronous endpoint's success topic (deleted after its stage)."""
-
-
 def _queues(c: Callable[[str], Any]) -> list[str]:
     return [url for url in c("sqs").list_queues().get("QueueUrls", []) if url.rsplit("/", 1)[-1] != REHEARSAL_OWN]
 
