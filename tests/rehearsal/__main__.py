@@ -142,8 +142,6 @@ class Rehearsal:
         self.identities: Identities | None = None
         self.flows = FlowLedger()
         self._client_flows: dict[tuple[str, int, str], str] = {}
-        self.async_figures: tuple[float, float] | None = None
-        """(seconds from submission to answer at zero tasks, seconds from the answer back to zero tasks)."""
         self.client_keys: dict[tuple[str, str], str] = {}
         """(environment, endpoint) -> the API key the rehearsal calls an `api_key` endpoint with."""
 
@@ -765,7 +763,6 @@ class Rehearsal:
             sqs.delete_queue(QueueUrl=observer)
         back = self._wait_for_tasks(cluster, service, 0, 300, "back at zero tasks")
         scaled = [line for line in self.scaling.activities if f"/{service}:" in line]
-        self.async_figures = (answered, back)
         return (f"{service} at zero tasks (after {zero:.0f} s); a request from zero answered in {answered:.0f} s "
                 f"(the alarm's minute, the task's start, the first model load), told on {topic.rsplit(':', 1)[-1]}; "
                 f"back at zero {back:.0f} s later; scaling activities: "
